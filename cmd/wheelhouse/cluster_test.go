@@ -1,0 +1,329 @@
+package main
+
+// The cluster tests boot one real cluster (`wheelhouse up`, run as a child
+// process of this test binary) in TestMain and share it. They drive it the
+// way a learner does: with the embedded kubectl (`wheelhouse kubectl`),
+// with the machine's own kubectl when there is one, and through the API.
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// reexecEnv makes this test binary behave as the wheelhouse binary.
+const reexecEnv = "WHEELHOUSE_TEST_REEXEC"
+
+var shared *testCluster
+
+func TestMain(m *testing.M) {
+	if os.Getenv(reexecEnv) == "1" {
+		main()
+		os.Exit(0)
+	}
+	// A benchmark-only run (-run '^$') starts clusters of its own and
+	// should not share the machine with an idle one.
+	flag.Parse()
+	if flag.Lookup("test.run").Value.String() != "^$" {
+		var err error
+		shared, err = startCluster(os.TempDir(), 3)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "starting the shared cluster:", err)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	if shared != nil {
+		if err := shared.stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stopping the shared cluster:", err)
+			if code == 0 {
+				code = 1
+			}
+		}
+		os.RemoveAll(shared.dataDir)
+	}
+	os.Exit(code)
+}
+
+// testCluster is a `wheelhouse up` child process.
+type testCluster struct {
+	dataDir     string
+	apiPort     int
+	etcdPort    int
+	kubeletPort int
+	uiAddr      string
+	cmd         *exec.Cmd
+	output      *syncBuffer
+	exited      chan error
+	// usableAfter is what `up` printed as its time to a usable cluster.
+	usableAfter time.Duration
+	progress    map[string]time.Duration
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// wheelhouse runs this binary as `wheelhouse args…`.
+func wheelhouse(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	cmd.Env = append(os.Environ(), reexecEnv+"=1")
+	return cmd
+}
+
+// freePorts finds n consecutive free TCP ports on all addresses.
+func freePorts(n int) (int, error) {
+	for attempt := 0; attempt < 50; attempt++ {
+		l, err := net.Listen("tcp", ":0")
+		if err != nil {
+			return 0, err
+		}
+		base := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if base+n > 65000 {
+			continue
+		}
+		ok := true
+		for p := base; p < base+n; p++ {
+			l, err := net.Listen("tcp", fmt.Sprintf(":%d", p))
+			if err != nil {
+				ok = false
+				break
+			}
+			l.Close()
+		}
+		if ok {
+			return base, nil
+		}
+	}
+	return 0, fmt.Errorf("no %d consecutive free ports", n)
+}
+
+var progressLine = regexp.MustCompile(`✓ (\S+)\s+ready in\s+([\d.]+)s\s+\(at\s+([\d.]+)s\)`)
+var usableLine = regexp.MustCompile(`Cluster usable after ([\d.]+)s`)
+
+// startCluster runs `wheelhouse up` on a fresh data dir and free ports.
+func startCluster(tmp string, nodes int) (*testCluster, error) {
+	dir, err := os.MkdirTemp(tmp, "wh-")
+	if err != nil {
+		return nil, err
+	}
+	return startClusterIn(dir, nodes)
+}
+
+func startClusterIn(dir string, nodes int) (*testCluster, error) {
+	base, err := freePorts(4 + nodes)
+	if err != nil {
+		return nil, err
+	}
+	tc := &testCluster{
+		dataDir: dir, apiPort: base, etcdPort: base + 1, uiAddr: fmt.Sprintf("127.0.0.1:%d", base+3),
+		kubeletPort: base + 4, output: &syncBuffer{}, exited: make(chan error, 1), progress: map[string]time.Duration{},
+	}
+	tc.cmd = wheelhouse(context.Background(), "up",
+		"--data-dir", dir,
+		"--api-port", strconv.Itoa(tc.apiPort),
+		"--etcd-port", strconv.Itoa(tc.etcdPort),
+		"--kubelet-port", strconv.Itoa(tc.kubeletPort),
+		"--ui-addr", tc.uiAddr,
+		"--nodes", strconv.Itoa(nodes),
+	)
+	stdout, err := tc.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	tc.cmd.Stderr = tc.output
+	if err := tc.cmd.Start(); err != nil {
+		return nil, err
+	}
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			line := sc.Text()
+			tc.output.Write([]byte(line + "\n"))
+			if m := progressLine.FindStringSubmatch(line); m != nil {
+				at, _ := strconv.ParseFloat(m[3], 64)
+				tc.progress[m[1]] = time.Duration(at * float64(time.Second))
+			}
+			if m := usableLine.FindStringSubmatch(line); m != nil {
+				s, _ := strconv.ParseFloat(m[1], 64)
+				tc.usableAfter = time.Duration(s * float64(time.Second))
+			}
+			if strings.HasPrefix(line, "Press Ctrl-C") {
+				close(ready)
+			}
+		}
+	}()
+	go func() { tc.exited <- tc.cmd.Wait() }()
+	select {
+	case <-ready:
+		return tc, nil
+	case err := <-tc.exited:
+		return nil, fmt.Errorf("wheelhouse up exited (%v) before the cluster was usable:\n%s", err, tc.output.String())
+	case <-time.After(3 * time.Minute):
+		tc.cmd.Process.Kill()
+		return nil, fmt.Errorf("wheelhouse up not usable after 3 minutes:\n%s", tc.output.String())
+	}
+}
+
+// stop sends SIGTERM, as Ctrl-C would, and waits for a clean exit.
+func (tc *testCluster) stop() error {
+	if err := tc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return err
+	}
+	select {
+	case err := <-tc.exited:
+		if err != nil {
+			return fmt.Errorf("wheelhouse up exited with %v:\n%s", err, tc.output.String())
+		}
+		return nil
+	case <-time.After(60 * time.Second):
+		tc.cmd.Process.Kill()
+		return fmt.Errorf("wheelhouse up did not stop within 60s:\n%s", tc.output.String())
+	}
+}
+
+func (tc *testCluster) kubeconfig() string {
+	return filepath.Join(tc.dataDir, "pki", "admin.kubeconfig")
+}
+
+func (tc *testCluster) client(t testing.TB) kubernetes.Interface {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", tc.kubeconfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.QPS, cfg.Burst = 100, 200
+	c, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// kubectlRunner runs one kubectl binary with a kubeconfig.
+type kubectlRunner struct {
+	name       string
+	kubeconfig string
+	command    func(ctx context.Context, args ...string) *exec.Cmd
+}
+
+// embeddedKubectl is `wheelhouse kubectl` with $KUBECONFIG set.
+func embeddedKubectl(kubeconfig string) kubectlRunner {
+	return kubectlRunner{name: "wheelhouse kubectl", kubeconfig: kubeconfig, command: func(ctx context.Context, args ...string) *exec.Cmd {
+		cmd := wheelhouse(ctx, append([]string{"kubectl"}, args...)...)
+		cmd.Env = append(cmd.Env, "KUBECONFIG="+kubeconfig)
+		return cmd
+	}}
+}
+
+// systemKubectl is the machine's own kubectl, if it has one.
+func systemKubectl(kubeconfig string) (kubectlRunner, bool) {
+	path, err := exec.LookPath("kubectl")
+	if err != nil {
+		return kubectlRunner{}, false
+	}
+	return kubectlRunner{name: "kubectl on PATH", kubeconfig: kubeconfig, command: func(ctx context.Context, args ...string) *exec.Cmd {
+		cmd := exec.CommandContext(ctx, path, args...)
+		cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+		return cmd
+	}}, true
+}
+
+// run runs kubectl and returns stdout and stderr together.
+func (k kubectlRunner) run(t testing.TB, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := k.command(ctx, args...).CombinedOutput()
+	return string(out), err
+}
+
+func (k kubectlRunner) mustRun(t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := k.run(t, args...)
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", k.name, strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// eventually polls cond until it returns true, failing after timeout with
+// the last reason cond gave.
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		ok, why := cond()
+		if ok {
+			return
+		}
+		last = why
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s: not true after %s (last: %s)", what, timeout, last)
+}
+
+// copyKubeconfigWithNamespace writes a kubeconfig whose context works in
+// namespace ns, so the chapter's commands run unchanged per client.
+func copyKubeconfigWithNamespace(t *testing.T, src, ns string) string {
+	t.Helper()
+	cfg, err := clientcmd.LoadFromFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Contexts[cfg.CurrentContext].Namespace = ns
+	dst := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, dst); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+func readAll(r io.Reader) string { b, _ := io.ReadAll(r); return string(b) }
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func httpGet(url string) (string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return readAll(resp.Body), nil
+}

@@ -1,0 +1,43 @@
+// Command wheelhouse runs a real Kubernetes cluster in one process and
+// shows how it works.
+//
+//	wheelhouse [up]        start the cluster (the default command)
+//	wheelhouse kubectl …   the embedded kubectl, pointed at the cluster
+//	wheelhouse version     versions of Wheelhouse and what it embeds
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	if err := newRootCommand().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "wheelhouse:", err)
+		os.Exit(1)
+	}
+}
+
+func newRootCommand() *cobra.Command {
+	up := &upOptions{}
+	root := &cobra.Command{
+		Use:   "wheelhouse",
+		Short: "A real Kubernetes cluster in one process, to see how it works",
+		Long: `Wheelhouse runs etcd, kube-apiserver, kube-scheduler, kube-controller-manager
+and, on every compute node, a kubelet, kube-proxy and a container runtime, all
+in this one process, and shows every request between them.
+
+Without a command it runs "up".`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return up.run(cmd.Context(), cmd.OutOrStdout())
+		},
+	}
+	up.addFlags(root.Flags())
+	root.AddCommand(newUpCommand(), newKubectlCommand(), newVersionCommand())
+	return root
+}

@@ -1,0 +1,491 @@
+// Package cluster starts, wires and stops the embedded Kubernetes cluster:
+// etcd, kube-apiserver, kube-scheduler, kube-controller-manager and, per
+// compute node, a container runtime, a kubelet and a kube-proxy. Each
+// component starts only once what it needs is ready, and they stop in the
+// reverse order, etcd last, so no data is lost.
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+
+	"github.com/wheelhouse-k8s/wheelhouse/components/apiserver"
+	"github.com/wheelhouse-k8s/wheelhouse/components/controllermanager"
+	"github.com/wheelhouse-k8s/wheelhouse/components/etcd"
+	"github.com/wheelhouse-k8s/wheelhouse/components/kubelet"
+	"github.com/wheelhouse-k8s/wheelhouse/components/kubeproxy"
+	_ "github.com/wheelhouse-k8s/wheelhouse/components/kubeversion" // report v1.37.2
+	"github.com/wheelhouse-k8s/wheelhouse/components/logs"
+	"github.com/wheelhouse-k8s/wheelhouse/components/pki"
+	"github.com/wheelhouse-k8s/wheelhouse/components/runtime"
+	"github.com/wheelhouse-k8s/wheelhouse/components/scheduler"
+)
+
+// Network layout, as a kubeadm cluster with a flannel-style pod network
+// would have it.
+const (
+	ClusterCIDR   = "10.244.0.0/16"
+	ServiceCIDR   = "10.96.0.0/16"
+	ClusterDomain = "cluster.local"
+	// ClusterDNSIP is where kubeadm puts the cluster DNS Service. Pods are
+	// told to use it, as in any cluster; the DNS add-on (CoreDNS) itself is
+	// not installed.
+	ClusterDNSIP = "10.96.0.10"
+	nodeMaskSize = 24
+)
+
+// Config is everything `wheelhouse up` decides.
+type Config struct {
+	DataDir     string
+	APIPort     int
+	EtcdPort    int // the peer port is EtcdPort+1
+	KubeletPort int // node-1 listens here, node-2 on the next port, …
+	Nodes       int
+	// PullBytesPerSecond is the simulated registry speed (0: default).
+	PullBytesPerSecond int64
+	// Verbose mirrors component logs to LogTerminal at klog -v=2.
+	Verbose     bool
+	LogTerminal io.Writer
+	// Progress, if set, hears about each component as it becomes ready.
+	Progress func(Progress)
+	// APIServerFilter wraps the apiserver's handler after authentication
+	// (the tracing layer's hook; see apiserver.Config.InnerFilter).
+	APIServerFilter func(next http.Handler) http.Handler
+	// RuntimeServerOptions are added to every node's CRI server (the
+	// tracing layer's interceptors).
+	RuntimeServerOptions []grpc.ServerOption
+}
+
+// Progress reports one component reaching a state during start-up.
+type Progress struct {
+	Component string
+	// Elapsed is the time from the start of Start to this moment.
+	Elapsed time.Duration
+	// Took is how long this component took itself, from its own start.
+	Took time.Duration
+}
+
+// Node is one compute node.
+type Node struct {
+	Name    string
+	Runtime *runtime.Runtime
+	Kubelet *kubelet.Kubelet
+	Proxy   *kubeproxy.Proxy
+}
+
+// Cluster is a running cluster.
+type Cluster struct {
+	cfg         Config
+	lock        *dataDirLock
+	logs        *logs.Logs
+	restoreKlog func()
+	pki         *pki.PKI
+	started     time.Time
+
+	etcd       *etcd.Server
+	apiserver  *apiserver.Server
+	scheduler  *scheduler.Scheduler
+	controller *controllermanager.ControllerManager
+	nodes      []*Node
+
+	mu       sync.Mutex // guards cancels
+	cancels  map[string]context.CancelFunc
+	stopOnce sync.Once
+}
+
+// DefaultDataDir is $XDG_DATA_HOME/wheelhouse or ~/.local/share/wheelhouse.
+func DefaultDataDir() string {
+	if x := os.Getenv("XDG_DATA_HOME"); x != "" {
+		return filepath.Join(x, "wheelhouse")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "wheelhouse")
+	}
+	return filepath.Join(home, ".local", "share", "wheelhouse")
+}
+
+// NodeName is the name of compute node i (1-based).
+func NodeName(i int) string { return fmt.Sprintf("node-%d", i) }
+
+func (c *Cluster) componentContext(parent context.Context, name string) context.Context {
+	ctx, cancel := context.WithCancel(parent)
+	c.mu.Lock()
+	c.cancels[name] = cancel
+	c.mu.Unlock()
+	return klog.NewContext(ctx, c.logs.Logger(name))
+}
+
+func (c *Cluster) report(component string, since time.Time) {
+	if c.cfg.Progress != nil {
+		now := time.Now()
+		c.cfg.Progress(Progress{Component: component, Elapsed: now.Sub(c.started), Took: now.Sub(since)})
+	}
+}
+
+// Start brings the whole cluster up and returns once it is usable: every
+// node Ready and the default ServiceAccount present. The cluster runs until
+// Stop is called; ctx bounds start-up only.
+func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
+	if cfg.Nodes < 1 {
+		return nil, fmt.Errorf("--nodes must be at least 1, got %d", cfg.Nodes)
+	}
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("resolving data directory: %w", err)
+	}
+	cfg.DataDir = dataDir
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating data directory: %w", err)
+	}
+	c := &Cluster{cfg: cfg, started: time.Now(), cancels: map[string]context.CancelFunc{}}
+	if c.lock, err = lockDataDir(dataDir); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			c.Stop()
+		}
+	}()
+
+	verbosity := 0
+	if cfg.Verbose {
+		verbosity = 2
+	}
+	var term io.Writer
+	if cfg.Verbose {
+		term = cfg.LogTerminal
+	}
+	if c.logs, err = logs.New(logs.Options{Dir: c.path("logs"), Verbosity: verbosity, Terminal: term}); err != nil {
+		return nil, err
+	}
+	c.restoreKlog = c.logs.Install()
+
+	nodeIP, err := utilnet.ChooseHostInterface()
+	if err != nil {
+		return nil, fmt.Errorf("finding this machine's address (each node reports it as its InternalIP): %w", err)
+	}
+	claims := []portClaim{
+		{"127.0.0.1", cfg.APIPort, "kube-apiserver", "--api-port"},
+		{"127.0.0.1", cfg.EtcdPort, "etcd clients", "--etcd-port"},
+		{"127.0.0.1", cfg.EtcdPort + 1, "etcd peers", "--etcd-port"},
+	}
+	for i := 1; i <= cfg.Nodes; i++ {
+		claims = append(claims, portClaim{nodeIP.String(), cfg.KubeletPort + i - 1, "kubelet API of " + NodeName(i), "--kubelet-port"})
+	}
+	if err := checkPorts(claims); err != nil {
+		return nil, err
+	}
+
+	// Identities first: every component authenticates with its own.
+	t := time.Now()
+	nodeNames := make([]string, cfg.Nodes)
+	ids := []pki.Identity{pki.Admin, pki.Scheduler, pki.ControllerManager, pki.KubeProxy, pki.APIServerKubeletClient}
+	for i := range nodeNames {
+		nodeNames[i] = NodeName(i + 1)
+		ids = append(ids, pki.Node(nodeNames[i]))
+	}
+	c.pki, err = pki.Ensure(pki.Config{
+		Dir:            c.path("pki"),
+		Server:         fmt.Sprintf("https://127.0.0.1:%d", cfg.APIPort),
+		ServingIPs:     []net.IP{net.ParseIP("10.96.0.1")},
+		Identities:     ids,
+		KubeletServing: nodeNames,
+		KubeletIPs:     []net.IP{nodeIP},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("preparing certificates: %w", err)
+	}
+	c.report("certificates", t)
+
+	t = time.Now()
+	c.etcd, err = etcd.Start(ctx, etcd.Config{
+		DataDir:    c.path("etcd"),
+		ClientPort: cfg.EtcdPort,
+		PeerPort:   cfg.EtcdPort + 1,
+		LogFile:    c.logs.Path("etcd"),
+		Verbose:    cfg.Verbose,
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.report("etcd", t)
+
+	// The runtimes need nothing from the control plane; start them while
+	// the apiserver comes up.
+	c.nodes = make([]*Node, cfg.Nodes)
+	for i, name := range nodeNames {
+		rt, err := runtime.Start(c.componentContext(context.Background(), "runtime/"+name), runtime.Config{
+			NodeName:           name,
+			SocketPath:         filepath.Join(c.nodeDir(name), "runtime.sock"),
+			PullBytesPerSecond: cfg.PullBytesPerSecond,
+			ServerOptions:      cfg.RuntimeServerOptions,
+			Logger:             c.logs.Logger("runtime/" + name),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("starting the container runtime of %s: %w", name, err)
+		}
+		c.nodes[i] = &Node{Name: name, Runtime: rt}
+	}
+
+	t = time.Now()
+	c.apiserver, err = apiserver.Start(c.componentContext(context.Background(), "apiserver"), apiserver.Config{
+		EtcdServers:             []string{c.etcd.Endpoint()},
+		BindAddress:             "127.0.0.1",
+		Port:                    cfg.APIPort,
+		CertDir:                 c.path("apiserver"),
+		ClientCAFile:            c.pki.CAFile(),
+		ServingCertFile:         c.pki.ServingCertFile(),
+		ServingKeyFile:          c.pki.ServingKeyFile(),
+		ServiceAccountKeyFile:   c.pki.ServiceAccountKeyFile(),
+		ServiceAccountPubFile:   c.pki.ServiceAccountPubFile(),
+		KubeletClientCertFile:   c.pki.CertFile(pki.APIServerKubeletClient),
+		KubeletClientKeyFile:    c.pki.KeyFile(pki.APIServerKubeletClient),
+		ServiceClusterIPRange:   ServiceCIDR,
+		ServiceAccountIssuerURL: "https://kubernetes.default.svc." + ClusterDomain,
+		InnerFilter:             cfg.APIServerFilter,
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.report("apiserver", t)
+
+	// Everything else only needs the apiserver: start it all at once.
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	fail := func(err error) {
+		mu.Lock()
+		errs = append(errs, err)
+		mu.Unlock()
+	}
+	wg.Go(func() {
+		t := time.Now()
+		s, err := scheduler.Start(c.componentContext(context.Background(), "scheduler"), scheduler.Config{Kubeconfig: c.pki.Kubeconfig(pki.Scheduler)})
+		if err != nil {
+			fail(err)
+			return
+		}
+		c.scheduler = s
+		c.report("scheduler", t)
+	})
+	wg.Go(func() {
+		t := time.Now()
+		cm, err := controllermanager.Start(c.componentContext(context.Background(), "controller-manager"), controllermanager.Config{
+			Kubeconfig:             c.pki.Kubeconfig(pki.ControllerManager),
+			RootCAFile:             c.pki.CAFile(),
+			ServiceAccountKeyFile:  c.pki.ServiceAccountKeyFile(),
+			ClusterSigningCertFile: c.pki.CAFile(),
+			ClusterSigningKeyFile:  c.pki.CAKeyFile(),
+			ClusterCIDR:            ClusterCIDR,
+			NodeCIDRMaskSize:       nodeMaskSize,
+			ServiceClusterIPRange:  ServiceCIDR,
+			FlexVolumePluginDir:    c.path("controller-manager", "flexvolume"),
+		})
+		if err != nil {
+			fail(err)
+			return
+		}
+		c.controller = cm
+		c.report("controller-manager", t)
+	})
+	zones := []string{"zone-a", "zone-b", "zone-c"}
+	for i, node := range c.nodes {
+		wg.Go(func() {
+			t := time.Now()
+			k, err := kubelet.Start(c.componentContext(context.Background(), "kubelet/"+node.Name), kubelet.Config{
+				NodeName:        node.Name,
+				Dir:             c.nodeDir(node.Name),
+				Address:         nodeIP,
+				Port:            cfg.KubeletPort + i,
+				Kubeconfig:      c.pki.Kubeconfig(pki.Node(node.Name)),
+				ClientCAFile:    c.pki.CAFile(),
+				ServingCertFile: c.pki.KubeletServingCertFile(node.Name),
+				ServingKeyFile:  c.pki.KubeletServingKeyFile(node.Name),
+				RuntimeEndpoint: node.Runtime.Endpoint(),
+				Labels:          map[string]string{"topology.kubernetes.io/zone": zones[i%len(zones)]},
+				CPUCores:        4,
+				MemoryBytes:     8 << 30,
+				DiskBytes:       100 << 30,
+				MaxPods:         110,
+				ClusterDNS:      []string{ClusterDNSIP},
+				ClusterDomain:   ClusterDomain,
+			})
+			if err != nil {
+				fail(fmt.Errorf("starting kubelet on %s: %w", node.Name, err))
+				return
+			}
+			node.Kubelet = k
+			c.report("kubelet/"+node.Name, t)
+		})
+		wg.Go(func() {
+			t := time.Now()
+			p, err := kubeproxy.Start(c.componentContext(context.Background(), "kube-proxy/"+node.Name), kubeproxy.Config{
+				NodeName:    node.Name,
+				NodeIP:      nodeIP,
+				Kubeconfig:  c.pki.Kubeconfig(pki.KubeProxy),
+				ClusterCIDR: ClusterCIDR,
+			})
+			if err != nil {
+				fail(fmt.Errorf("starting kube-proxy on %s: %w", node.Name, err))
+				return
+			}
+			node.Proxy = p
+			c.report("kube-proxy/"+node.Name, t)
+		})
+	}
+	wait := make(chan struct{})
+	go func() { wg.Wait(); close(wait) }()
+	select {
+	case <-wait:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("starting the cluster: %w", ctx.Err())
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	c.report("cluster usable", c.started)
+	return c, nil
+}
+
+func (c *Cluster) path(parts ...string) string {
+	return filepath.Join(append([]string{c.cfg.DataDir}, parts...)...)
+}
+
+func (c *Cluster) nodeDir(name string) string { return c.path("nodes", name) }
+
+// DataDir is where everything lives.
+func (c *Cluster) DataDir() string { return c.cfg.DataDir }
+
+// AdminKubeconfig is the kubeconfig a learner uses.
+func (c *Cluster) AdminKubeconfig() string { return c.pki.Kubeconfig(pki.Admin) }
+
+// LogDir holds one log file per component.
+func (c *Cluster) LogDir() string { return c.path("logs") }
+
+// AdminConfig is a client configuration with the admin identity.
+func (c *Cluster) AdminConfig() (*rest.Config, error) {
+	return clientcmd.BuildConfigFromFlags("", c.AdminKubeconfig())
+}
+
+// Nodes are the compute nodes.
+func (c *Cluster) Nodes() []*Node { return c.nodes }
+
+// EtcdEndpoint is etcd's client URL.
+func (c *Cluster) EtcdEndpoint() string { return c.etcd.Endpoint() }
+
+// Stop stops every component in order (nodes, controllers, scheduler,
+// apiserver, etcd last) and keeps the data. It is safe to call twice.
+func (c *Cluster) Stop() {
+	c.stopOnce.Do(c.stop)
+}
+
+func (c *Cluster) stop() {
+	const bound = 15 * time.Second
+	log := klog.Background()
+	if c.logs != nil {
+		log = c.logs.Logger("wheelhouse")
+	}
+	step := func(what string, f func()) {
+		t := time.Now()
+		f()
+		log.Info("Stopped", "what", what, "took", time.Since(t).Round(time.Millisecond).String())
+	}
+	waitFor := func(done <-chan struct{}) {
+		select {
+		case <-done:
+		case <-time.After(bound):
+		}
+	}
+	step("nodes", func() {
+		for _, n := range c.nodes {
+			if n == nil {
+				continue
+			}
+			if n.Kubelet != nil {
+				n.Kubelet.Stop()
+			}
+			c.cancel("kube-proxy/" + n.Name)
+		}
+		var wg sync.WaitGroup
+		for _, n := range c.nodes {
+			if n != nil && n.Runtime != nil {
+				wg.Go(func() { _ = n.Runtime.Close() })
+			}
+		}
+		wg.Wait()
+	})
+	step("controller-manager", func() {
+		c.cancel("controller-manager")
+		if c.controller != nil {
+			waitFor(c.controller.Done())
+		}
+	})
+	step("scheduler", func() {
+		c.cancel("scheduler")
+		if c.scheduler != nil {
+			waitFor(c.scheduler.Done())
+		}
+	})
+	step("apiserver", func() {
+		c.cancel("apiserver")
+		if c.apiserver != nil {
+			waitFor(c.apiserver.Done())
+		}
+	})
+	step("etcd", func() {
+		if c.etcd != nil {
+			c.etcd.Close()
+		}
+	})
+	c.mu.Lock()
+	for _, cancel := range c.cancels {
+		cancel()
+	}
+	c.mu.Unlock()
+	if c.restoreKlog != nil {
+		klog.Flush()
+		c.restoreKlog()
+	}
+	if c.logs != nil {
+		_ = c.logs.Close()
+	}
+	if c.lock != nil {
+		c.lock.release()
+	}
+}
+
+func (c *Cluster) cancel(name string) {
+	c.mu.Lock()
+	cancel, ok := c.cancels[name]
+	c.mu.Unlock()
+	if ok {
+		cancel()
+	}
+}
+
+// Client is a clientset with the admin identity.
+func (c *Cluster) Client() (kubernetes.Interface, error) {
+	cfg, err := c.AdminConfig()
+	if err != nil {
+		return nil, err
+	}
+	return kubernetes.NewForConfig(cfg)
+}

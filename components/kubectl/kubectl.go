@@ -1,0 +1,51 @@
+// Package kubectl is the real kubectl (k8s.io/kubectl), embedded so that
+// `wheelhouse kubectl …` works on a machine without one, talking to the
+// local cluster by default.
+package kubectl
+
+import (
+	"os"
+	"strings"
+
+	_ "k8s.io/client-go/plugin/pkg/client/auth" // auth plugins, as kubectl has them
+	"k8s.io/component-base/cli"
+	"k8s.io/component-base/logs"
+	"k8s.io/kubectl/pkg/cmd"
+	"k8s.io/kubectl/pkg/cmd/util"
+
+	_ "github.com/wheelhouse-k8s/wheelhouse/components/kubeversion" // report v1.37.2
+)
+
+// Main runs kubectl with args (without the program name) and exits the
+// process as kubectl does. Unless --kubeconfig or $KUBECONFIG says
+// otherwise, it uses adminKubeconfig, the local cluster's admin identity.
+func Main(args []string, adminKubeconfig string) {
+	if !hasKubeconfigFlag(args) && os.Getenv("KUBECONFIG") == "" {
+		if _, err := os.Stat(adminKubeconfig); err == nil {
+			os.Setenv("KUBECONFIG", adminKubeconfig)
+		}
+	}
+	argv := append([]string{"kubectl"}, args...)
+	// As kubectl's own main: verbosity must be known before the command
+	// is built, because building it already logs.
+	_, _ = logs.GlogSetter(cmd.GetLogVerbosity(argv))
+	os.Args = argv
+	command := cmd.NewDefaultKubectlCommand()
+	command.SetArgs(args)
+	if err := cli.RunNoErrOutput(command); err != nil {
+		util.CheckErr(err)
+	}
+	os.Exit(0)
+}
+
+func hasKubeconfigFlag(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if a == "--kubeconfig" || strings.HasPrefix(a, "--kubeconfig=") {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,30 @@
+package kubelet
+
+import (
+	"k8s.io/kubernetes/pkg/volume"
+	"k8s.io/kubernetes/pkg/volume/configmap"
+	"k8s.io/kubernetes/pkg/volume/csi"
+	"k8s.io/kubernetes/pkg/volume/downwardapi"
+	"k8s.io/kubernetes/pkg/volume/emptydir"
+	"k8s.io/kubernetes/pkg/volume/hostpath"
+	"k8s.io/kubernetes/pkg/volume/local"
+	"k8s.io/kubernetes/pkg/volume/projected"
+	"k8s.io/kubernetes/pkg/volume/secret"
+)
+
+// volumePlugins are the volume types a learner meets first. The kubelet
+// materialises them under the node's directory (the mounter is a fake, so
+// nothing is mounted on the host); hostPath is the fake variant so a pod
+// cannot reach into the real host.
+func volumePlugins() []volume.VolumePlugin {
+	var plugins []volume.VolumePlugin
+	plugins = append(plugins, emptydir.ProbeVolumePlugins()...)
+	plugins = append(plugins, hostpath.FakeProbeVolumePlugins(volume.VolumeConfig{})...)
+	plugins = append(plugins, secret.ProbeVolumePlugins()...)
+	plugins = append(plugins, configmap.ProbeVolumePlugins()...)
+	plugins = append(plugins, downwardapi.ProbeVolumePlugins()...)
+	plugins = append(plugins, projected.ProbeVolumePlugins()...)
+	plugins = append(plugins, local.ProbeVolumePlugins()...)
+	plugins = append(plugins, csi.ProbeVolumePlugins()...)
+	return plugins
+}

@@ -1,0 +1,1488 @@
+package runtime
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"path"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The executables a simulated image provides, and the shell's builtins.
+// Messages follow busybox for busybox/alpine images and GNU coreutils for
+// Debian-based ones, since learners compare them with real clusters.
+
+func writef(w io.Writer, format string, args ...any) { fmt.Fprintf(w, format, args...) }
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// programFor returns the simulation of an executable, or nil when the
+// image has it but the simulator cannot run it (see notSimulated).
+func programFor(name string) program {
+	switch name {
+	case "sh", "ash", "dash", "bash":
+		return progShell
+	case "sleep":
+		return utilSleep
+	case "echo":
+		return utilEcho
+	case "printf":
+		return utilPrintf
+	case "true":
+		return func(*process) int { return 0 }
+	case "false":
+		return func(*process) int { return 1 }
+	case "test", "[":
+		return utilTest
+	case "pwd":
+		return utilPwd
+	case "date":
+		return utilDate
+	case "hostname":
+		return utilHostname
+	case "env":
+		return utilEnv
+	case "printenv":
+		return utilPrintenv
+	case "cat":
+		return utilCat
+	case "wc":
+		return utilWc
+	case "head", "tail":
+		return utilHeadTail
+	case "grep":
+		return utilGrep
+	case "uname":
+		return utilUname
+	case "whoami":
+		return func(p *process) int { writef(p.io.out, "%s\n", p.user); return 0 }
+	case "id":
+		return func(p *process) int { writef(p.io.out, "uid=0(root) gid=0(root) groups=0(root)\n"); return 0 }
+	case "seq":
+		return utilSeq
+	case "touch", "mkdir", "rm":
+		return utilFiles
+	case "basename", "dirname":
+		return utilPathName
+	case "nginx", "nginx-debug":
+		return progNginx
+	case "docker-entrypoint.sh":
+		return progEntrypoint
+	case "httpd-foreground":
+		return func(p *process) int {
+			return p.exec("/usr/local/bin/httpd-foreground", append([]string{"httpd", "-DFOREGROUND"}, p.argv[1:]...))
+		}
+	case "httpd":
+		return progHttpd
+	case "redis-server":
+		return progRedis
+	case "postgres":
+		return progPostgres
+	case "pause":
+		return progPause
+	}
+	return nil
+}
+
+// notSimulated runs for executables the image really has but whose effect
+// (network, processes, package managers) the simulator cannot reproduce.
+// Saying so beats a misleading "not found".
+func notSimulated(p *process) int {
+	writef(p.io.err, "%s: not supported by the simulated runtime; use --runtime containerd\n", baseName(p.argv[0]))
+	return 1
+}
+
+func (p *process) cwd() string {
+	if v := p.getenv("PWD"); v != "" {
+		return v
+	}
+	return p.m.workDir
+}
+
+func (p *process) gnu() bool { return p.m.image != nil && p.m.image.os.gnu }
+
+func (p *process) errorf(format string, args ...any) {
+	writef(p.io.err, "%s: %s\n", baseName(p.argv[0]), fmt.Sprintf(format, args...))
+}
+
+// ---- shell program and builtins ----
+
+// progShell is sh/ash/dash/bash: "-c script", a script file, or commands
+// from stdin. A container's stdin is closed unless the pod asked for one,
+// so a bare "sh" as PID 1 reads end-of-file and exits 0 at once.
+func progShell(p *process) int {
+	args := p.argv[1:]
+	cmdMode, errexit, xtrace, nounset := false, false, false, false
+	for len(args) > 0 && len(args[0]) > 1 && (args[0][0] == '-' || args[0][0] == '+') {
+		a := args[0]
+		args = args[1:]
+		if a == "--" {
+			break
+		}
+		for _, c := range a[1:] {
+			switch c {
+			case 'c':
+				cmdMode = true
+			case 'e':
+				errexit = a[0] == '-'
+			case 'x':
+				xtrace = a[0] == '-'
+			case 'u':
+				nounset = a[0] == '-'
+			case 'o':
+				if len(args) > 0 {
+					args = args[1:]
+				}
+			}
+		}
+	}
+	sh := newShell(p, p.argv[0])
+	sh.errexit, sh.xtrace, sh.nounset = errexit, xtrace, nounset
+	if cmdMode {
+		if len(args) == 0 {
+			writef(p.io.err, "%s: -c requires an argument\n", p.argv[0])
+			return 2
+		}
+		if len(args) > 1 {
+			sh.name = args[1]
+			sh.params = slices.Clone(args[1:])
+		}
+		return sh.runScript(args[0], p.io)
+	}
+	if len(args) > 0 {
+		data, err := p.m.readFile(p.cwd(), args[0])
+		if err != nil {
+			if sh.bash {
+				writef(p.io.err, "%s: %s: %s\n", p.argv[0], args[0], errText(err))
+				return 127
+			}
+			writef(p.io.err, "%s: can't open '%s': %s\n", p.argv[0], args[0], errText(err))
+			return 2
+		}
+		sh.name = args[0]
+		sh.params = slices.Clone(args)
+		return sh.runScript(string(data), p.io)
+	}
+	script, _ := io.ReadAll(p.io.in)
+	if p.m.killed() {
+		return exitKilled
+	}
+	return sh.runScript(string(script), p.io)
+}
+
+type builtinFunc func(sh *shell, args []string, sio stdio) (int, error)
+
+func (sh *shell) proc(args []string, sio stdio) *process {
+	return &process{m: sh.m, pid: sh.pid, argv: args, env: sh.vars, io: sio, user: sh.m.user}
+}
+
+func utilBuiltin(u program) builtinFunc {
+	return func(sh *shell, args []string, sio stdio) (int, error) {
+		return u(sh.proc(args, sio)), nil
+	}
+}
+
+func (sh *shell) builtin(name string) builtinFunc {
+	switch name {
+	case ":", "true", "umask", "ulimit", "hash":
+		return func(*shell, []string, stdio) (int, error) { return 0, nil }
+	case "false":
+		return func(*shell, []string, stdio) (int, error) { return 1, nil }
+	case "echo":
+		return utilBuiltin(utilEcho)
+	case "printf":
+		return utilBuiltin(utilPrintf)
+	case "test", "[":
+		return utilBuiltin(utilTest)
+	case "pwd":
+		return utilBuiltin(utilPwd)
+	case "exit":
+		return biExit
+	case "export", "readonly", "local":
+		return biExport
+	case "unset":
+		return biUnset
+	case "set":
+		return biSet
+	case "cd":
+		return biCd
+	case "trap":
+		return biTrap
+	case "wait":
+		return biWait
+	case "exec":
+		return func(sh *shell, args []string, sio stdio) (int, error) {
+			if len(args) == 1 {
+				return 0, nil
+			}
+			return sh.external(args[1:], sh.vars, sio, true)
+		}
+	case "break", "continue":
+		return func(sh *shell, args []string, sio stdio) (int, error) {
+			if sh.loopDepth == 0 {
+				return 0, nil
+			}
+			n := 1
+			if len(args) > 1 {
+				v, err := strconv.Atoi(args[1])
+				if err != nil || v < 1 {
+					sh.errorf(sio, "%s: Illegal number: %s", args[0], args[1])
+					return 2, &exitError{2}
+				}
+				n = min(v, sh.loopDepth)
+			}
+			return 0, &loopControl{brk: args[0] == "break", n: n}
+		}
+	case "read":
+		return biRead
+	case "shift":
+		return func(sh *shell, args []string, sio stdio) (int, error) {
+			n := 1
+			if len(args) > 1 {
+				n, _ = strconv.Atoi(args[1])
+			}
+			if n > len(sh.params)-1 {
+				sh.errorf(sio, "shift: can't shift that many")
+				return 2, nil
+			}
+			sh.params = append(sh.params[:1], sh.params[1+n:]...)
+			return 0, nil
+		}
+	case "eval":
+		return func(sh *shell, args []string, sio stdio) (int, error) {
+			return sh.eval(strings.Join(args[1:], " "), sio)
+		}
+	}
+	return nil
+}
+
+func biExit(sh *shell, args []string, sio stdio) (int, error) {
+	code := sh.status
+	if len(args) > 1 {
+		n, err := strconv.Atoi(args[1])
+		if err != nil {
+			sh.errorf(sio, "exit: Illegal number: %s", args[1])
+			return 2, &exitError{2}
+		}
+		code = n & 0xff
+	}
+	return code, &exitError{code}
+}
+
+func biExport(sh *shell, args []string, sio stdio) (int, error) {
+	for _, a := range args[1:] {
+		if strings.HasPrefix(a, "-") {
+			continue
+		}
+		name, val, hasVal := strings.Cut(a, "=")
+		if !isName(name) {
+			sh.errorf(sio, "%s: bad variable name", args[0])
+			return 2, nil
+		}
+		if !hasVal {
+			val, _ = sh.vars.get(name)
+		}
+		if args[0] == "export" {
+			sh.vars.setExported(name, val)
+		} else {
+			sh.vars.set(name, val)
+		}
+	}
+	return 0, nil
+}
+
+func biUnset(sh *shell, args []string, _ stdio) (int, error) {
+	for _, a := range args[1:] {
+		if !strings.HasPrefix(a, "-") {
+			sh.vars.unset(a)
+		}
+	}
+	return 0, nil
+}
+
+func biSet(sh *shell, args []string, sio stdio) (int, error) {
+	if len(args) == 1 {
+		names := slices.Clone(sh.vars.order)
+		slices.Sort(names)
+		for _, n := range names {
+			v, _ := sh.vars.get(n)
+			writef(sio.out, "%s='%s'\n", n, strings.ReplaceAll(v, "'", `'"'"'`))
+		}
+		return 0, nil
+	}
+	rest := args[1:]
+	for len(rest) > 0 {
+		a := rest[0]
+		if a == "--" {
+			sh.params = append(sh.params[:1:1], rest[1:]...)
+			return 0, nil
+		}
+		if len(a) < 2 || (a[0] != '-' && a[0] != '+') {
+			sh.params = append(sh.params[:1:1], rest...)
+			return 0, nil
+		}
+		on := a[0] == '-'
+		rest = rest[1:]
+		for _, c := range a[1:] {
+			switch c {
+			case 'e':
+				sh.errexit = on
+			case 'x':
+				sh.xtrace = on
+			case 'u':
+				sh.nounset = on
+			case 'o':
+				if len(rest) > 0 {
+					if rest[0] == "errexit" {
+						sh.errexit = on
+					} else if rest[0] == "xtrace" {
+						sh.xtrace = on
+					}
+					rest = rest[1:]
+				}
+			}
+		}
+	}
+	return 0, nil
+}
+
+func biCd(sh *shell, args []string, sio stdio) (int, error) {
+	dir := "/root"
+	if v, ok := sh.vars.get("HOME"); ok && v != "" {
+		dir = v
+	}
+	if len(args) > 1 {
+		dir = args[1]
+	}
+	target := sh.m.abs(sh.cwd(), dir)
+	if isDir, ok := sh.m.exists("/", target); !ok || !isDir {
+		sh.errorf(sio, "cd: can't cd to %s: No such file or directory", dir)
+		return 2, nil
+	}
+	sh.vars.setExported("OLDPWD", sh.cwd())
+	sh.vars.setExported("PWD", target)
+	return 0, nil
+}
+
+func biTrap(sh *shell, args []string, sio stdio) (int, error) {
+	if len(args) == 1 {
+		for s, action := range sh.traps {
+			name := "EXIT"
+			if s != 0 {
+				name = strings.TrimPrefix(s.String(), "SIG")
+			}
+			writef(sio.out, "trap -- '%s' %s\n", action, name)
+		}
+		return 0, nil
+	}
+	action, sigs := args[1], args[2:]
+	if len(sigs) == 0 {
+		// "trap TERM" resets TERM, as POSIX says for a lone condition.
+		action, sigs = "-", args[1:]
+	}
+	for _, name := range sigs {
+		s, ok := signalByName(name)
+		if !ok {
+			sh.errorf(sio, "trap: %s: bad trap", name)
+			return 1, nil
+		}
+		if action == "-" {
+			delete(sh.traps, s)
+		} else {
+			sh.traps[s] = action
+		}
+	}
+	return 0, nil
+}
+
+// biWait waits for background jobs. Unlike a foreground command, wait is
+// interrupted by a trapped signal, which is why "sleep 3600 & wait" is
+// the idiom for a shell PID 1 that should stop promptly.
+func biWait(sh *shell, args []string, sio stdio) (int, error) {
+	targets := sh.jobs
+	if len(args) > 1 {
+		targets = nil
+		for _, a := range args[1:] {
+			pid, _ := strconv.Atoi(a)
+			found := false
+			for _, j := range sh.jobs {
+				if j.pid == pid {
+					targets = append(targets, j)
+					found = true
+				}
+			}
+			if !found {
+				return 127, nil
+			}
+		}
+	}
+	var sigs <-chan signal
+	if sh.pid1 {
+		sigs = sh.m.sig
+	}
+	status := 0
+	for _, j := range targets {
+	waiting:
+		for {
+			select {
+			case <-j.done:
+				status = j.code
+				break waiting
+			case <-sh.m.ctx.Done():
+				return exitKilled, &exitError{exitKilled}
+			case s := <-sigs:
+				if action, ok := sh.traps[s]; ok && action != "" {
+					if err := sh.runTrap(s, sio); err != nil {
+						return 128 + int(s), err
+					}
+					return 128 + int(s), nil
+				}
+			}
+		}
+	}
+	sh.jobs = slices.DeleteFunc(sh.jobs, func(j *job) bool {
+		select {
+		case <-j.done:
+			return true
+		default:
+			return false
+		}
+	})
+	return status, nil
+}
+
+func biRead(sh *shell, args []string, sio stdio) (int, error) {
+	var names []string
+	raw := false
+	for i := 1; i < len(args); i++ {
+		switch args[i] {
+		case "-r":
+			raw = true
+		case "-p", "-t", "-n", "-d", "-u":
+			i++
+		default:
+			names = append(names, args[i])
+		}
+	}
+	if len(names) == 0 {
+		names = []string{"REPLY"}
+	}
+	var line []byte
+	buf := make([]byte, 1)
+	eof := false
+	for {
+		n, err := sio.in.Read(buf)
+		if n == 1 {
+			if buf[0] == '\n' {
+				break
+			}
+			line = append(line, buf[0])
+			continue
+		}
+		if err != nil {
+			eof = true
+			break
+		}
+	}
+	if sh.m.killed() {
+		return exitKilled, &exitError{exitKilled}
+	}
+	text := string(line)
+	if !raw {
+		text = strings.ReplaceAll(text, "\\", "")
+	}
+	fields := strings.Fields(text)
+	for i, n := range names {
+		v := ""
+		switch {
+		case i == len(names)-1 && i < len(fields):
+			v = strings.Join(fields[i:], " ")
+		case i < len(fields):
+			v = fields[i]
+		}
+		sh.vars.set(n, v)
+	}
+	if eof && len(line) == 0 {
+		return 1, nil
+	}
+	return 0, nil
+}
+
+// ---- utilities ----
+
+func utilSleep(p *process) int {
+	args := p.argv[1:]
+	if len(args) == 0 {
+		if p.gnu() {
+			p.errorf("missing operand")
+		} else {
+			writef(p.io.err, "BusyBox v1.36.1 multi-call binary.\n\nUsage: sleep [N]...\n\nPause for a time equal to the total of the args given\n")
+		}
+		return 1
+	}
+	var total time.Duration
+	infinite := false
+	for _, a := range args {
+		d, inf, ok := parseSleep(a)
+		if !ok {
+			if p.gnu() {
+				p.errorf("invalid time interval '%s'", a)
+			} else {
+				p.errorf("invalid number '%s'", a)
+			}
+			return 1
+		}
+		infinite = infinite || inf
+		total += d
+	}
+	if infinite {
+		<-p.m.ctx.Done()
+		return exitKilled
+	}
+	if !p.m.sleep(total) {
+		return exitKilled
+	}
+	return 0
+}
+
+func parseSleep(a string) (d time.Duration, infinite, ok bool) {
+	switch strings.ToLower(a) {
+	case "inf", "infinity":
+		return 0, true, true
+	}
+	mult := 1.0
+	if n := len(a); n > 0 {
+		switch a[n-1] {
+		case 's':
+			a = a[:n-1]
+		case 'm':
+			mult, a = 60, a[:n-1]
+		case 'h':
+			mult, a = 3600, a[:n-1]
+		case 'd':
+			mult, a = 86400, a[:n-1]
+		}
+	}
+	f, err := strconv.ParseFloat(a, 64)
+	if err != nil || f < 0 || math.IsNaN(f) {
+		return 0, false, false
+	}
+	secs := f * mult
+	if secs > float64(math.MaxInt64/int64(time.Second)) {
+		return 0, true, true
+	}
+	return time.Duration(secs * float64(time.Second)), false, true
+}
+
+func utilEcho(p *process) int {
+	args := p.argv[1:]
+	newline, escapes := true, false
+	for len(args) > 0 && len(args[0]) > 1 && args[0][0] == '-' && strings.Trim(args[0][1:], "neE") == "" {
+		for _, c := range args[0][1:] {
+			switch c {
+			case 'n':
+				newline = false
+			case 'e':
+				escapes = true
+			case 'E':
+				escapes = false
+			}
+		}
+		args = args[1:]
+	}
+	s := strings.Join(args, " ")
+	if escapes {
+		var stop bool
+		s, stop = expandEscapes(s, true)
+		if stop {
+			newline = false
+		}
+	}
+	if newline {
+		s += "\n"
+	}
+	_, _ = io.WriteString(p.io.out, s)
+	return 0
+}
+
+// expandEscapes interprets backslash escapes as echo -e and printf do;
+// stop reports "\c", which ends output.
+func expandEscapes(s string, echo bool) (out string, stop bool) {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '\\' || i+1 >= len(s) {
+			b.WriteByte(c)
+			continue
+		}
+		i++
+		switch s[i] {
+		case 'n':
+			b.WriteByte('\n')
+		case 't':
+			b.WriteByte('\t')
+		case 'r':
+			b.WriteByte('\r')
+		case 'a':
+			b.WriteByte('\a')
+		case 'b':
+			b.WriteByte('\b')
+		case 'f':
+			b.WriteByte('\f')
+		case 'v':
+			b.WriteByte('\v')
+		case 'e':
+			b.WriteByte(0x1b)
+		case '\\':
+			b.WriteByte('\\')
+		case 'c':
+			return b.String(), true
+		case '0', '1', '2', '3', '4', '5', '6', '7':
+			j := i
+			if echo && s[i] == '0' {
+				j = i + 1
+			}
+			end := j
+			for end < len(s) && end < j+3 && s[end] >= '0' && s[end] <= '7' {
+				end++
+			}
+			v, _ := strconv.ParseUint(s[j:end], 8, 8)
+			if end == j {
+				v = 0
+			}
+			b.WriteByte(byte(v))
+			i = end - 1
+		default:
+			b.WriteByte('\\')
+			b.WriteByte(s[i])
+		}
+	}
+	return b.String(), false
+}
+
+func utilPrintf(p *process) int {
+	if len(p.argv) < 2 {
+		writef(p.io.err, "printf: usage: printf FORMAT [ARGUMENT...]\n")
+		return 2
+	}
+	out, ok := formatPrintf(p.argv[1], p.argv[2:], p.io.err)
+	_, _ = io.WriteString(p.io.out, out)
+	if !ok {
+		return 1
+	}
+	return 0
+}
+
+func formatPrintf(format string, args []string, errw io.Writer) (string, bool) {
+	var b strings.Builder
+	ok := true
+	for {
+		consumed := 0
+		for i := 0; i < len(format); i++ {
+			c := format[i]
+			if c == '\\' {
+				j := i + 1
+				for j < len(format) && j < i+4 && format[j] >= '0' && format[j] <= '7' {
+					j++
+				}
+				if j == i+1 {
+					j = min(i+2, len(format))
+				}
+				s, stop := expandEscapes(format[i:j], false)
+				b.WriteString(s)
+				if stop {
+					return b.String(), ok
+				}
+				i = j - 1
+				continue
+			}
+			if c != '%' {
+				b.WriteByte(c)
+				continue
+			}
+			j := i + 1
+			for j < len(format) && strings.IndexByte("-+ #0123456789.", format[j]) >= 0 {
+				j++
+			}
+			if j >= len(format) {
+				b.WriteString(format[i:])
+				break
+			}
+			spec, verb := clampSpec(format[i+1:j]), format[j]
+			i = j
+			if verb == '%' {
+				b.WriteByte('%')
+				continue
+			}
+			arg := ""
+			if consumed < len(args) {
+				arg = args[consumed]
+			}
+			consumed++
+			switch verb {
+			case 's':
+				fmt.Fprintf(&b, "%"+spec+"s", arg)
+			case 'b':
+				s, stop := expandEscapes(arg, true)
+				b.WriteString(s)
+				if stop {
+					return b.String(), ok
+				}
+			case 'c':
+				if arg != "" {
+					b.WriteString(arg[:1])
+				}
+			case 'd', 'i', 'u', 'x', 'X', 'o':
+				n, good := parseNumArg(arg)
+				if !good {
+					writef(errw, "printf: invalid number '%s'\n", arg)
+					ok = false
+				}
+				v := verb
+				if v == 'i' || v == 'u' {
+					v = 'd'
+				}
+				fmt.Fprintf(&b, "%"+spec+string(v), n)
+			case 'f', 'e', 'E', 'g', 'G':
+				f, err := strconv.ParseFloat(strings.TrimSpace(arg), 64)
+				if err != nil && arg != "" {
+					writef(errw, "printf: invalid number '%s'\n", arg)
+					ok = false
+				}
+				fmt.Fprintf(&b, "%"+spec+string(verb), f)
+			default:
+				writef(errw, "printf: %%%c: invalid format\n", verb)
+				return b.String(), false
+			}
+		}
+		if consumed == 0 || consumed >= len(args) {
+			return b.String(), ok
+		}
+		args = args[consumed:]
+	}
+}
+
+// clampSpec bounds field widths and precisions: printf '%999999999s'
+// would otherwise allocate a gigabyte.
+func clampSpec(spec string) string {
+	var b strings.Builder
+	num := ""
+	flush := func() {
+		if num != "" {
+			if n, err := strconv.Atoi(num); err != nil || n > 4096 {
+				num = "4096"
+			}
+			b.WriteString(num)
+			num = ""
+		}
+	}
+	for _, c := range spec {
+		if c >= '0' && c <= '9' && !(num == "" && c == '0') {
+			num += string(c)
+			continue
+		}
+		flush()
+		b.WriteRune(c)
+	}
+	flush()
+	return b.String()
+}
+
+func parseNumArg(s string) (int64, bool) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, true
+	}
+	if s[0] == '\'' || s[0] == '"' {
+		if len(s) > 1 {
+			return int64(s[1]), true
+		}
+		return 0, true
+	}
+	n, err := strconv.ParseInt(s, 0, 64)
+	if err != nil {
+		return 0, false
+	}
+	return n, true
+}
+
+func utilTest(p *process) int {
+	args := p.argv[1:]
+	if p.argv[0] == "[" {
+		if len(args) == 0 || args[len(args)-1] != "]" {
+			writef(p.io.err, "[: missing ]\n")
+			return 2
+		}
+		args = args[:len(args)-1]
+	}
+	ok, err := evalTest(p, args)
+	if err != nil {
+		writef(p.io.err, "%s: %s\n", baseName(p.argv[0]), err)
+		return 2
+	}
+	if ok {
+		return 0
+	}
+	return 1
+}
+
+func evalTest(p *process, a []string) (bool, error) {
+	// -o binds looser than -a, both looser than the primaries.
+	for i := len(a) - 2; i > 0; i-- {
+		if a[i] == "-o" {
+			l, err := evalTest(p, a[:i])
+			if err != nil {
+				return false, err
+			}
+			r, err := evalTest(p, a[i+1:])
+			return l || r, err
+		}
+	}
+	for i := len(a) - 2; i > 0; i-- {
+		if a[i] == "-a" {
+			l, err := evalTest(p, a[:i])
+			if err != nil {
+				return false, err
+			}
+			r, err := evalTest(p, a[i+1:])
+			return l && r, err
+		}
+	}
+	switch len(a) {
+	case 0:
+		return false, nil
+	case 1:
+		return a[0] != "", nil
+	case 2:
+		if a[0] == "!" {
+			return a[1] == "", nil
+		}
+		return testUnary(p, a[0], a[1])
+	case 3:
+		if a[0] == "!" {
+			r, err := evalTest(p, a[1:])
+			return !r, err
+		}
+		if a[0] == "(" && a[2] == ")" {
+			return a[1] != "", nil
+		}
+		return testBinary(a[0], a[1], a[2])
+	}
+	if a[0] == "!" {
+		r, err := evalTest(p, a[1:])
+		return !r, err
+	}
+	if a[0] == "(" && a[len(a)-1] == ")" {
+		return evalTest(p, a[1:len(a)-1])
+	}
+	return false, fmt.Errorf("%s: unknown operand", a[0])
+}
+
+func testUnary(p *process, op, arg string) (bool, error) {
+	switch op {
+	case "-n":
+		return arg != "", nil
+	case "-z":
+		return arg == "", nil
+	case "-e", "-f", "-d", "-s", "-r", "-w", "-x", "-L", "-h", "-c", "-b", "-p", "-S":
+		isDir, ok := p.m.exists(p.cwd(), arg)
+		switch op {
+		case "-f":
+			return ok && !isDir, nil
+		case "-d":
+			return ok && isDir, nil
+		case "-s":
+			if !ok || isDir {
+				return ok, nil
+			}
+			data, _ := p.m.readFile(p.cwd(), arg)
+			return len(data) > 0, nil
+		case "-x":
+			return ok && (isDir || strings.HasSuffix(arg, ".sh")), nil
+		case "-L", "-h", "-c", "-b", "-p", "-S":
+			return false, nil
+		}
+		return ok, nil
+	case "-t":
+		return false, nil
+	}
+	return false, fmt.Errorf("%s: unknown operand", op)
+}
+
+func testBinary(l, op, r string) (bool, error) {
+	switch op {
+	case "=", "==":
+		return l == r, nil
+	case "!=":
+		return l != r, nil
+	case "<":
+		return l < r, nil
+	case ">":
+		return l > r, nil
+	case "-eq", "-ne", "-lt", "-le", "-gt", "-ge":
+		a, err := strconv.ParseInt(strings.TrimSpace(l), 10, 64)
+		if err != nil {
+			return false, fmt.Errorf("%s: bad number", l)
+		}
+		b, err := strconv.ParseInt(strings.TrimSpace(r), 10, 64)
+		if err != nil {
+			return false, fmt.Errorf("%s: bad number", r)
+		}
+		switch op {
+		case "-eq":
+			return a == b, nil
+		case "-ne":
+			return a != b, nil
+		case "-lt":
+			return a < b, nil
+		case "-le":
+			return a <= b, nil
+		case "-gt":
+			return a > b, nil
+		}
+		return a >= b, nil
+	}
+	return false, fmt.Errorf("%s: unknown operand", op)
+}
+
+func utilPwd(p *process) int {
+	writef(p.io.out, "%s\n", p.cwd())
+	return 0
+}
+
+func utilDate(p *process) int {
+	now := p.m.now().UTC()
+	format := "%a %b %e %H:%M:%S %Z %Y"
+	for _, a := range p.argv[1:] {
+		switch {
+		case strings.HasPrefix(a, "+"):
+			format = a[1:]
+		case a == "-u" || a == "--utc":
+		case a == "-R" || a == "--rfc-2822" || a == "--rfc-email":
+			format = "%a, %d %b %Y %H:%M:%S %z"
+		case a == "-I" || a == "-Idate" || a == "--iso-8601":
+			format = "%Y-%m-%d"
+		case strings.HasPrefix(a, "-I") || strings.HasPrefix(a, "--iso-8601="):
+			format = "%Y-%m-%dT%H:%M:%S+00:00"
+		default:
+			if p.gnu() {
+				p.errorf("invalid date '%s'", a)
+			} else {
+				p.errorf("invalid date '%s'", a)
+			}
+			return 1
+		}
+	}
+	writef(p.io.out, "%s\n", strftime(now, format))
+	return 0
+}
+
+func strftime(t time.Time, f string) string {
+	var b strings.Builder
+	for i := 0; i < len(f); i++ {
+		if f[i] != '%' || i+1 >= len(f) {
+			b.WriteByte(f[i])
+			continue
+		}
+		i++
+		switch f[i] {
+		case 'a':
+			b.WriteString(t.Format("Mon"))
+		case 'A':
+			b.WriteString(t.Format("Monday"))
+		case 'b', 'h':
+			b.WriteString(t.Format("Jan"))
+		case 'B':
+			b.WriteString(t.Format("January"))
+		case 'c':
+			b.WriteString(t.Format("Mon Jan  2 15:04:05 2006"))
+		case 'd':
+			b.WriteString(t.Format("02"))
+		case 'D':
+			b.WriteString(t.Format("01/02/06"))
+		case 'e':
+			b.WriteString(t.Format("_2"))
+		case 'F':
+			b.WriteString(t.Format("2006-01-02"))
+		case 'H':
+			b.WriteString(t.Format("15"))
+		case 'I':
+			b.WriteString(t.Format("03"))
+		case 'j':
+			fmt.Fprintf(&b, "%03d", t.YearDay())
+		case 'k':
+			fmt.Fprintf(&b, "%2d", t.Hour())
+		case 'm':
+			b.WriteString(t.Format("01"))
+		case 'M':
+			b.WriteString(t.Format("04"))
+		case 'n':
+			b.WriteByte('\n')
+		case 'N':
+			fmt.Fprintf(&b, "%09d", t.Nanosecond())
+		case 'p':
+			b.WriteString(t.Format("PM"))
+		case 'r':
+			b.WriteString(t.Format("03:04:05 PM"))
+		case 'R':
+			b.WriteString(t.Format("15:04"))
+		case 's':
+			b.WriteString(strconv.FormatInt(t.Unix(), 10))
+		case 'S':
+			b.WriteString(t.Format("05"))
+		case 't':
+			b.WriteByte('\t')
+		case 'T':
+			b.WriteString(t.Format("15:04:05"))
+		case 'u':
+			wd := int(t.Weekday())
+			if wd == 0 {
+				wd = 7
+			}
+			b.WriteString(strconv.Itoa(wd))
+		case 'w':
+			b.WriteString(strconv.Itoa(int(t.Weekday())))
+		case 'y':
+			b.WriteString(t.Format("06"))
+		case 'Y':
+			b.WriteString(t.Format("2006"))
+		case 'z':
+			b.WriteString(t.Format("-0700"))
+		case 'Z':
+			b.WriteString(t.Format("MST"))
+		case '%':
+			b.WriteByte('%')
+		default:
+			b.WriteByte('%')
+			b.WriteByte(f[i])
+		}
+	}
+	return b.String()
+}
+
+func utilHostname(p *process) int {
+	for _, a := range p.argv[1:] {
+		switch a {
+		case "-i", "-I", "--ip-address", "--all-ip-addresses":
+			writef(p.io.out, "%s\n", p.m.ip)
+			return 0
+		case "-s", "--short", "-f", "--fqdn":
+		default:
+			if strings.HasPrefix(a, "-") {
+				continue
+			}
+			p.errorf("you must be root to change the host name")
+			return 1
+		}
+	}
+	writef(p.io.out, "%s\n", p.m.hostname)
+	return 0
+}
+
+func utilEnv(p *process) int {
+	args := p.argv[1:]
+	env := p.env.clone()
+	for len(args) > 0 {
+		a := args[0]
+		if a == "-i" || a == "-" {
+			env = newVarTable()
+		} else if k, v, ok := strings.Cut(a, "="); ok && isName(k) {
+			env.setExported(k, v)
+		} else if a == "-u" && len(args) > 1 {
+			env.unset(args[1])
+			args = args[1:]
+		} else {
+			break
+		}
+		args = args[1:]
+	}
+	if len(args) == 0 {
+		for _, kv := range env.environ() {
+			writef(p.io.out, "%s\n", kv)
+		}
+		return 0
+	}
+	prog, ok := p.m.lookup(args[0])
+	if !ok {
+		if p.gnu() {
+			writef(p.io.err, "env: '%s': No such file or directory\n", args[0])
+		} else {
+			writef(p.io.err, "env: can't execute '%s': No such file or directory\n", args[0])
+		}
+		return 127
+	}
+	np := *p
+	np.argv, np.env = args, env
+	return prog(&np)
+}
+
+func utilPrintenv(p *process) int {
+	if len(p.argv) == 1 {
+		for _, kv := range p.env.environ() {
+			writef(p.io.out, "%s\n", kv)
+		}
+		return 0
+	}
+	code := 0
+	for _, n := range p.argv[1:] {
+		v, ok := p.env.get(n)
+		if !ok || !p.env.vals[n].exported {
+			code = 1
+			continue
+		}
+		writef(p.io.out, "%s\n", v)
+	}
+	return code
+}
+
+// inputs returns the named files' contents, or stdin when there are
+// none, reporting unreadable files as cat/grep/wc do.
+func (p *process) inputs(files []string) (data [][]byte, names []string, failed bool) {
+	if len(files) == 0 {
+		files = []string{"-"}
+	}
+	for _, f := range files {
+		if f == "-" {
+			b, _ := io.ReadAll(p.io.in)
+			data = append(data, b)
+			names = append(names, "")
+			continue
+		}
+		b, err := p.m.readFile(p.cwd(), f)
+		if err != nil {
+			if p.gnu() {
+				p.errorf("%s: %s", f, errText(err))
+			} else {
+				p.errorf("can't open '%s': %s", f, errText(err))
+			}
+			failed = true
+			continue
+		}
+		data = append(data, b)
+		names = append(names, f)
+	}
+	return data, names, failed
+}
+
+func splitFlags(args []string) (flags, rest []string) {
+	for i, a := range args {
+		if a == "--" {
+			return flags, append(rest, args[i+1:]...)
+		}
+		if len(a) > 1 && a[0] == '-' {
+			flags = append(flags, a)
+		} else {
+			rest = append(rest, a)
+		}
+	}
+	return flags, rest
+}
+
+func utilCat(p *process) int {
+	_, files := splitFlags(p.argv[1:])
+	for _, a := range p.argv[1:] {
+		if a == "-" {
+			files = append(files, "-")
+		}
+	}
+	data, _, failed := p.inputs(files)
+	for _, d := range data {
+		_, _ = p.io.out.Write(d)
+	}
+	if p.m.killed() {
+		return exitKilled
+	}
+	if failed {
+		return 1
+	}
+	return 0
+}
+
+func utilWc(p *process) int {
+	flags, files := splitFlags(p.argv[1:])
+	opt := strings.Join(flags, "")
+	data, names, failed := p.inputs(files)
+	for i, d := range data {
+		lines := bytes.Count(d, []byte("\n"))
+		words := len(strings.Fields(string(d)))
+		var out []string
+		if strings.ContainsAny(opt, "l") {
+			out = append(out, strconv.Itoa(lines))
+		}
+		if strings.ContainsAny(opt, "w") {
+			out = append(out, strconv.Itoa(words))
+		}
+		if strings.ContainsAny(opt, "cm") {
+			out = append(out, strconv.Itoa(len(d)))
+		}
+		if len(out) == 0 {
+			out = []string{fmt.Sprintf("%7d", lines), fmt.Sprintf("%7d", words), fmt.Sprintf("%7d", len(d))}
+		}
+		line := strings.Join(out, " ")
+		if names[i] != "" {
+			line += " " + names[i]
+		}
+		writef(p.io.out, "%s\n", line)
+	}
+	if failed {
+		return 1
+	}
+	return 0
+}
+
+func utilHeadTail(p *process) int {
+	n := 10
+	var files []string
+	args := p.argv[1:]
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "-n" && i+1 < len(args):
+			n, _ = strconv.Atoi(strings.TrimPrefix(args[i+1], "+"))
+			i++
+		case strings.HasPrefix(a, "-n"):
+			n, _ = strconv.Atoi(a[2:])
+		case len(a) > 1 && a[0] == '-' && a[1] >= '0' && a[1] <= '9':
+			n, _ = strconv.Atoi(a[1:])
+		case strings.HasPrefix(a, "-"):
+		default:
+			files = append(files, a)
+		}
+	}
+	data, _, failed := p.inputs(files)
+	for _, d := range data {
+		lines := strings.SplitAfter(string(d), "\n")
+		if len(lines) > 0 && lines[len(lines)-1] == "" {
+			lines = lines[:len(lines)-1]
+		}
+		if baseName(p.argv[0]) == "head" {
+			lines = lines[:min(n, len(lines))]
+		} else {
+			lines = lines[max(0, len(lines)-n):]
+		}
+		_, _ = io.WriteString(p.io.out, strings.Join(lines, ""))
+	}
+	if failed {
+		return 1
+	}
+	return 0
+}
+
+func utilGrep(p *process) int {
+	var invert, icase, count, quiet, number, fixed bool
+	var pattern *string
+	var files []string
+	for _, a := range p.argv[1:] {
+		if len(a) > 1 && a[0] == '-' && pattern == nil {
+			for _, c := range a[1:] {
+				switch c {
+				case 'v':
+					invert = true
+				case 'i':
+					icase = true
+				case 'c':
+					count = true
+				case 'q':
+					quiet = true
+				case 'n':
+					number = true
+				case 'F':
+					fixed = true
+				}
+			}
+			continue
+		}
+		if pattern == nil {
+			s := a
+			pattern = &s
+			continue
+		}
+		files = append(files, a)
+	}
+	if pattern == nil {
+		writef(p.io.err, "Usage: grep [OPTION]... PATTERNS [FILE]...\n")
+		return 2
+	}
+	expr := *pattern
+	if fixed {
+		expr = regexp.QuoteMeta(expr)
+	}
+	if icase {
+		expr = "(?i)" + expr
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		re = regexp.MustCompile(regexp.QuoteMeta(*pattern))
+	}
+	data, names, failed := p.inputs(files)
+	matched := 0
+	for i, d := range data {
+		n := 0
+		for ln, line := range strings.Split(strings.TrimSuffix(string(d), "\n"), "\n") {
+			if re.MatchString(line) == invert {
+				continue
+			}
+			n++
+			if quiet || count {
+				continue
+			}
+			prefix := ""
+			if len(data) > 1 {
+				prefix = names[i] + ":"
+			}
+			if number {
+				prefix += strconv.Itoa(ln+1) + ":"
+			}
+			writef(p.io.out, "%s%s\n", prefix, line)
+		}
+		if count && !quiet {
+			writef(p.io.out, "%d\n", n)
+		}
+		matched += n
+	}
+	switch {
+	case failed:
+		return 2
+	case matched > 0:
+		return 0
+	}
+	return 1
+}
+
+func utilUname(p *process) int {
+	const kernel, machine = "6.8.0-wheelhouse", "x86_64"
+	fields := map[rune]string{'s': "Linux", 'n': p.m.hostname, 'r': kernel, 'v': "#1 SMP PREEMPT_DYNAMIC", 'm': machine, 'o': "GNU/Linux"}
+	if !p.gnu() {
+		fields['o'] = "Linux"
+	}
+	var want []rune
+	for _, a := range p.argv[1:] {
+		for _, c := range strings.TrimPrefix(a, "-") {
+			if c == 'a' {
+				want = []rune("snrvmo")
+				break
+			}
+			want = append(want, c)
+		}
+	}
+	if len(want) == 0 {
+		want = []rune("s")
+	}
+	var out []string
+	for _, c := range "snrvmo" {
+		if slices.Contains(want, c) {
+			out = append(out, fields[c])
+		}
+	}
+	writef(p.io.out, "%s\n", strings.Join(out, " "))
+	return 0
+}
+
+func utilSeq(p *process) int {
+	const maxLines = 100000
+	nums := make([]int64, 0, 3)
+	for _, a := range p.argv[1:] {
+		n, err := strconv.ParseInt(a, 10, 64)
+		if err != nil {
+			p.errorf("invalid number '%s'", a)
+			return 1
+		}
+		nums = append(nums, n)
+	}
+	first, inc, last := int64(1), int64(1), int64(0)
+	switch len(nums) {
+	case 1:
+		last = nums[0]
+	case 2:
+		first, last = nums[0], nums[1]
+	case 3:
+		first, inc, last = nums[0], nums[1], nums[2]
+	default:
+		p.errorf("missing operand")
+		return 1
+	}
+	if inc == 0 {
+		return 1
+	}
+	w := bufio.NewWriter(p.io.out)
+	defer w.Flush()
+	for i, n := 0, first; i < maxLines && ((inc > 0 && n <= last) || (inc < 0 && n >= last)); i, n = i+1, n+inc {
+		fmt.Fprintln(w, n)
+	}
+	return 0
+}
+
+func utilFiles(p *process) int {
+	cmd := baseName(p.argv[0])
+	flags, names := splitFlags(p.argv[1:])
+	force := slices.ContainsFunc(flags, func(f string) bool { return strings.Contains(f, "f") })
+	code := 0
+	for _, n := range names {
+		switch cmd {
+		case "touch":
+			if _, ok := p.m.exists(p.cwd(), n); !ok {
+				if host, mt := p.m.hostPath(p.m.abs(p.cwd(), n)); host != "" && mt.GetReadonly() {
+					p.errorf("%s: %s", n, errText(errReadOnly))
+					code = 1
+					continue
+				}
+				if err := p.m.writeFile(p.m.abs(p.cwd(), n), nil, true); err != nil {
+					p.errorf("%s: %s", n, errText(err))
+					code = 1
+				}
+			}
+		case "mkdir":
+			p.m.mkdir(p.cwd(), n)
+		case "rm":
+			if err := p.m.removeFile(p.cwd(), n); err != nil {
+				if errors.Is(err, errIsDir) && slices.ContainsFunc(flags, func(f string) bool { return strings.ContainsAny(f, "rR") }) {
+					continue
+				}
+				if force && !errors.Is(err, errReadOnly) {
+					continue
+				}
+				if p.gnu() {
+					p.errorf("cannot remove '%s': %s", n, errText(err))
+				} else {
+					p.errorf("can't remove '%s': %s", n, errText(err))
+				}
+				code = 1
+			}
+		}
+	}
+	return code
+}
+
+func utilPathName(p *process) int {
+	if len(p.argv) < 2 {
+		p.errorf("missing operand")
+		return 1
+	}
+	if baseName(p.argv[0]) == "dirname" {
+		writef(p.io.out, "%s\n", path.Dir(p.argv[1]))
+		return 0
+	}
+	b := path.Base(p.argv[1])
+	if len(p.argv) > 2 {
+		b = strings.TrimSuffix(b, p.argv[2])
+	}
+	writef(p.io.out, "%s\n", b)
+	return 0
+}
+
+// blockingStdin is an attached-but-silent stdin (a pod with stdin: true
+// that nobody attached to): reads block until the container is killed.
+type blockingStdin struct{ ctx context.Context }
+
+func (b blockingStdin) Read([]byte) (int, error) {
+	<-b.ctx.Done()
+	return 0, io.EOF
+}

@@ -1,0 +1,86 @@
+// Package server is Wheelhouse's HTTP face: the pages a browser loads and
+// the APIs behind them. It knows nothing of Kubernetes itself; what it
+// shows comes from the functions it is given.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"syscall"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/wheelhouse-k8s/wheelhouse/assets"
+	"github.com/wheelhouse-k8s/wheelhouse/web"
+)
+
+// Options are what the server serves.
+type Options struct {
+	// Addr is host:port; loopback by default, so a lab machine does not
+	// expose its cluster to the network.
+	Addr string
+	// Status reports the cluster for the status page.
+	Status func(ctx context.Context) web.Status
+}
+
+// Server is a running HTTP server.
+type Server struct {
+	http *http.Server
+	addr string
+	done chan error
+}
+
+// ErrAddrInUse is returned when the UI address is taken.
+var ErrAddrInUse = errors.New("address in use")
+
+// Handler builds the router.
+func Handler(opts Options) http.Handler {
+	r := chi.NewRouter()
+	r.Use(middleware.Recoverer)
+	r.Get("/", func(w http.ResponseWriter, req *http.Request) {
+		ctx, cancel := context.WithTimeout(req.Context(), 5*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		if err := web.StatusPage(opts.Status(ctx)).Render(ctx, w); err != nil {
+			http.Error(w, "rendering the status page: "+err.Error(), http.StatusInternalServerError)
+		}
+	})
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	r.Handle("/assets/*", http.StripPrefix("/assets/", http.FileServerFS(assets.FS)))
+	return r
+}
+
+// Start listens on opts.Addr and serves until ctx ends.
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	l, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("%w: %s is already in use; choose another with --ui-addr", ErrAddrInUse, opts.Addr)
+		}
+		return nil, fmt.Errorf("listening on %s for the UI: %w", opts.Addr, err)
+	}
+	s := &Server{
+		http: &http.Server{Handler: Handler(opts), ReadHeaderTimeout: 10 * time.Second},
+		addr: l.Addr().String(),
+		done: make(chan error, 1),
+	}
+	go func() { s.done <- s.http.Serve(l) }()
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = s.http.Shutdown(shutdown)
+	}()
+	return s, nil
+}
+
+// URL is the address a browser opens.
+func (s *Server) URL() string { return "http://" + s.addr + "/" }
