@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -54,11 +55,16 @@ func TestNodesAreReadyAndReportTheRelease(t *testing.T) {
 	if !zones.Equal(sets.New("zone-a", "zone-b", "zone-c")) {
 		t.Errorf("zones = %v", sets.List(zones))
 	}
-	// Heartbeats go through Leases in kube-node-lease.
+	// Heartbeats go through Leases in kube-node-lease, which each kubelet
+	// creates once its Node exists and then renews.
 	for _, n := range nodes.Items {
-		if _, err := shared.client(t).CoordinationV1().Leases("kube-node-lease").Get(context.Background(), n.Name, metav1.GetOptions{}); err != nil {
-			t.Errorf("lease of %s: %v", n.Name, err)
-		}
+		eventually(t, 20*time.Second, "lease of "+n.Name, func() (bool, string) {
+			l, err := shared.client(t).CoordinationV1().Leases("kube-node-lease").Get(context.Background(), n.Name, metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			return l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity == n.Name && l.Spec.RenewTime != nil, "not renewed yet"
+		})
 	}
 }
 
@@ -160,22 +166,19 @@ func runChapter(t *testing.T, k kubectlRunner, client kubernetes.Interface, ns s
 		t.Errorf("kubectl create -f:\n%s", out)
 	}
 	// busybox's default command is `sh`, which exits at once without a
-	// terminal; with restartPolicy Always the kubelet backs off.
-	eventually(t, 90*time.Second, "my-pod in CrashLoopBackOff", func() (bool, string) {
-		p, err := client.CoreV1().Pods(ns).Get(ctx, "my-pod", metav1.GetOptions{})
-		if err != nil || len(p.Status.ContainerStatuses) == 0 {
+	// terminal; with restartPolicy Always the kubelet restarts it with a
+	// growing back-off, and reports CrashLoopBackOff when the back-off
+	// holds the next start. A watch sees every status the kubelet writes.
+	watchPodUntil(t, client, ns, "my-pod", 90*time.Second, "my-pod in CrashLoopBackOff", func(p *v1.Pod) (bool, string) {
+		if len(p.Status.ContainerStatuses) == 0 {
 			return false, "no container status yet"
 		}
 		cs := p.Status.ContainerStatuses[0]
 		if cs.State.Waiting != nil {
-			return cs.State.Waiting.Reason == "CrashLoopBackOff", cs.State.Waiting.Reason
+			return cs.State.Waiting.Reason == "CrashLoopBackOff" && cs.RestartCount >= 1, cs.State.Waiting.Reason
 		}
-		return false, "not waiting"
+		return false, fmt.Sprintf("restarts %d, not waiting", cs.RestartCount)
 	})
-	out = k.mustRun(t, "get", "pods", "my-pod")
-	if !strings.Contains(out, "CrashLoopBackOff") {
-		t.Errorf("kubectl get pods my-pod does not say CrashLoopBackOff:\n%s", out)
-	}
 	eventually(t, 60*time.Second, "my-second-pod Running", func() (bool, string) {
 		p, err := client.CoreV1().Pods(ns).Get(ctx, "my-second-pod", metav1.GetOptions{})
 		if err != nil {
@@ -322,15 +325,13 @@ func TestUnknownImageBacksOff(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "typo"},
 		Spec:       v1.PodSpec{Containers: []v1.Container{{Name: "app", Image: "ngnix"}}},
 	}
-	if _, err := client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
 	seen := sets.New[string]()
-	eventually(t, 90*time.Second, "ErrImagePull then ImagePullBackOff", func() (bool, string) {
-		p, err := client.CoreV1().Pods(ns).Get(ctx, "typo", metav1.GetOptions{})
-		if err != nil {
-			return false, err.Error()
+	create := func() {
+		if _, err := client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
 		}
+	}
+	watchPodFrom(t, client, ns, "typo", 90*time.Second, "ErrImagePull then ImagePullBackOff", create, func(p *v1.Pod) (bool, string) {
 		for _, cs := range p.Status.ContainerStatuses {
 			if cs.State.Waiting != nil {
 				seen.Insert(cs.State.Waiting.Reason)
@@ -459,4 +460,40 @@ func createNamespace(t *testing.T, client kubernetes.Interface, prefix string) s
 		return err == nil, ""
 	})
 	return ns.Name
+}
+
+// watchPodUntil watches one pod and returns once cond holds for a version
+// of it, failing after timeout. A watch, unlike polling, sees every status
+// the kubelet writes, including short-lived ones.
+func watchPodUntil(t *testing.T, client kubernetes.Interface, ns, name string, timeout time.Duration, what string, cond func(*v1.Pod) (bool, string)) {
+	t.Helper()
+	watchPodFrom(t, client, ns, name, timeout, what, nil, cond)
+}
+
+// watchPodFrom is watchPodUntil, running start once the watch is open
+// (to create the pod without missing its first statuses).
+func watchPodFrom(t *testing.T, client kubernetes.Interface, ns, name string, timeout time.Duration, what string, start func(), cond func(*v1.Pod) (bool, string)) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	w, err := client.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	if start != nil {
+		start()
+	}
+	last := "no event"
+	for ev := range w.ResultChan() {
+		p, ok := ev.Object.(*v1.Pod)
+		if !ok {
+			continue
+		}
+		var done bool
+		if done, last = cond(p); done {
+			return
+		}
+	}
+	t.Fatalf("%s: not seen within %s (last: %s)", what, timeout, last)
 }
