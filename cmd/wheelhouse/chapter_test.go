@@ -399,6 +399,27 @@ func TestComponentLogsGoToFilesNotTheTerminal(t *testing.T) {
 	}
 }
 
+// TestNothingWrittenOutsideTheDataDir checks the host paths a kubelet,
+// kube-proxy, controller manager or apiserver would write to by default.
+func TestNothingWrittenOutsideTheDataDir(t *testing.T) {
+	for _, p := range []string{
+		"/var/lib/kubelet", "/var/log/containers", "/var/log/pods", "/etc/kubernetes",
+		"/usr/libexec/kubernetes", "/var/run/kubernetes", "/var/lib/kube-proxy",
+	} {
+		st, err := os.Stat(p)
+		if err == nil && !st.ModTime().Before(testsStarted) {
+			t.Errorf("%s was written while the cluster ran", p)
+		}
+	}
+	// kubemark's configuration helper makes these regardless of TMPDIR.
+	hollow, _ := filepath.Glob("/tmp/hollow-kubelet.*")
+	for _, p := range hollow {
+		if st, err := os.Stat(p); err == nil && !st.ModTime().Before(testsStarted) {
+			t.Errorf("%s was created while the cluster ran", p)
+		}
+	}
+}
+
 func TestStatusPageListsNodes(t *testing.T) {
 	resp, err := httpGet("http://" + shared.uiAddr + "/")
 	if err != nil {

@@ -97,9 +97,16 @@ func (s *syncBuffer) String() string {
 // wheelhouse runs this binary as `wheelhouse args…`.
 func wheelhouse(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, os.Args[0], args...)
-	cmd.Env = append(os.Environ(), reexecEnv+"=1")
+	cmd.Env = append(os.Environ(), reexecEnv+"=1", "KUBECACHEDIR="+kubeCacheDir)
 	return cmd
 }
+
+// kubeCacheDir keeps the tests' kubectl discovery caches out of ~/.kube.
+var kubeCacheDir = filepath.Join(os.TempDir(), "wheelhouse-test-kubecache")
+
+// testsStarted is when the test binary started; nothing outside the data
+// directory may change after it.
+var testsStarted = time.Now()
 
 // freePorts finds n consecutive free TCP ports on all addresses.
 func freePorts(n int) (int, error) {
@@ -256,7 +263,7 @@ func systemKubectl(kubeconfig string) (kubectlRunner, bool) {
 	}
 	return kubectlRunner{name: "kubectl on PATH", kubeconfig: kubeconfig, command: func(ctx context.Context, args ...string) *exec.Cmd {
 		cmd := exec.CommandContext(ctx, path, args...)
-		cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+		cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "KUBECACHEDIR="+kubeCacheDir)
 		return cmd
 	}}, true
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -25,7 +26,7 @@ or the default data directory).`,
 
 // dataDirFromEnv is $WHEELHOUSE_DATA_DIR or the default data directory.
 func dataDirFromEnv() string {
-	if d := getenv("WHEELHOUSE_DATA_DIR"); d != "" {
+	if d := os.Getenv("WHEELHOUSE_DATA_DIR"); d != "" {
 		return d
 	}
 	return cluster.DefaultDataDir()

@@ -26,8 +26,6 @@ import (
 	"github.com/wheelhouse-k8s/wheelhouse/web"
 )
 
-var getenv = os.Getenv
-
 type upOptions struct {
 	dataDir     string
 	apiPort     int
