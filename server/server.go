@@ -24,8 +24,11 @@ type Options struct {
 	// Addr is host:port; loopback by default, so a lab machine does not
 	// expose its cluster to the network.
 	Addr string
-	// Status reports the cluster for the status page.
+	// Status reports the cluster for the status page; nil when there is
+	// no cluster (replaying a recording).
 	Status func(ctx context.Context) web.Status
+	// Trace serves the trace stream and APIs; nil serves none.
+	Trace *Trace
 }
 
 // Server is a running HTTP server.
@@ -45,11 +48,18 @@ func Handler(opts Options) http.Handler {
 	r.Get("/", func(w http.ResponseWriter, req *http.Request) {
 		ctx, cancel := context.WithTimeout(req.Context(), 5*time.Second)
 		defer cancel()
+		status := web.Status{Error: "No cluster: this is a recorded trace being replayed."}
+		if opts.Status != nil {
+			status = opts.Status(ctx)
+		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		if err := web.StatusPage(opts.Status(ctx)).Render(ctx, w); err != nil {
+		if err := web.StatusPage(status).Render(ctx, w); err != nil {
 			http.Error(w, "rendering the status page: "+err.Error(), http.StatusInternalServerError)
 		}
 	})
+	if opts.Trace != nil {
+		opts.Trace.routes(r)
+	}
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")

@@ -8,6 +8,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
@@ -148,7 +149,7 @@ func startCluster(tmp string, nodes int) (*testCluster, error) {
 	return startClusterIn(dir, nodes)
 }
 
-func startClusterIn(dir string, nodes int) (*testCluster, error) {
+func startClusterIn(dir string, nodes int, extra ...string) (*testCluster, error) {
 	base, err := freePorts(4 + nodes)
 	if err != nil {
 		return nil, err
@@ -165,6 +166,7 @@ func startClusterIn(dir string, nodes int) (*testCluster, error) {
 		"--ui-addr", tc.uiAddr,
 		"--nodes", strconv.Itoa(nodes),
 	)
+	tc.cmd.Args = append(tc.cmd.Args, extra...)
 	stdout, err := tc.cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -334,3 +336,7 @@ func httpGet(url string) (string, error) {
 	}
 	return readAll(resp.Body), nil
 }
+
+// insecureTLS is for requests that must reach the apiserver without a
+// client certificate (to be refused).
+func insecureTLS() *tls.Config { return &tls.Config{InsecureSkipVerify: true} }

@@ -23,6 +23,9 @@ import (
 	"github.com/wheelhouse-k8s/wheelhouse/components/kubeversion"
 	"github.com/wheelhouse-k8s/wheelhouse/components/runtime"
 	"github.com/wheelhouse-k8s/wheelhouse/server"
+	"github.com/wheelhouse-k8s/wheelhouse/tracing/collect"
+	"github.com/wheelhouse-k8s/wheelhouse/tracing/kjson"
+	"github.com/wheelhouse-k8s/wheelhouse/tracing/record"
 	"github.com/wheelhouse-k8s/wheelhouse/web"
 )
 
@@ -35,6 +38,9 @@ type upOptions struct {
 	pullSpeed   string
 	uiAddr      string
 	verbose     bool
+	trace       bool
+	traceBuffer int
+	record      string
 }
 
 func (o *upOptions) addFlags(fs *pflag.FlagSet) {
@@ -47,6 +53,9 @@ func (o *upOptions) addFlags(fs *pflag.FlagSet) {
 		"simulated image registry speed in bytes per second, e.g. 10Mi (default: nginx pulls in about 1s; 0: images pull at once)")
 	fs.StringVar(&o.uiAddr, "ui-addr", "127.0.0.1:8080", "address of the web UI")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "also print every component's log to the terminal")
+	fs.BoolVar(&o.trace, "trace", true, "record every request, watch event, etcd write and CRI call (the UI shows them)")
+	fs.IntVar(&o.traceBuffer, "trace-buffer", 200_000, "how many trace events to keep in memory for the UI and reconnecting clients")
+	fs.StringVar(&o.record, "record", "", "also write every trace event to this file (JSON lines), for `wheelhouse replay`")
 }
 
 func newUpCommand() *cobra.Command {
@@ -104,7 +113,7 @@ func (o *upOptions) run(ctx context.Context, out io.Writer) error {
 		fmt.Fprintf(out, "  ✓ %-26s ready in %6.2fs   (at %5.2fs)\n", p.Component, p.Took.Seconds(), p.Elapsed.Seconds())
 	}
 	started := time.Now()
-	c, err := cluster.Start(ctx, cluster.Config{
+	cfg := cluster.Config{
 		DataDir:            o.dataDir,
 		APIPort:            o.apiPort,
 		EtcdPort:           o.etcdPort,
@@ -114,7 +123,15 @@ func (o *upOptions) run(ctx context.Context, out io.Writer) error {
 		Verbose:            o.verbose,
 		LogTerminal:        os.Stderr,
 		Progress:           progress,
-	})
+	}
+	// The tracer outlives the cluster by a moment, to record it stopping.
+	traceCtx, stopTracing := context.WithCancel(context.Background())
+	defer stopTracing()
+	tracer, recorded, err := o.startTracing(traceCtx, &cfg)
+	if err != nil {
+		return err
+	}
+	c, err := cluster.Start(ctx, cfg)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return errors.New("interrupted during start-up")
@@ -124,13 +141,31 @@ func (o *upOptions) run(ctx context.Context, out io.Writer) error {
 	defer func() {
 		fmt.Fprintln(out, "\nStopping: nodes, controllers, scheduler, apiserver, then etcd…")
 		c.Stop()
+		if tracer != nil {
+			// Let the linker publish the stop events before tracing ends.
+			flushCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = tracer.Linker.Flush(flushCtx)
+			cancel()
+		}
+		stopTracing()
+		if recorded != nil {
+			if err := <-recorded; err != nil {
+				fmt.Fprintf(out, "Recording %s: %v\n", o.record, err)
+			} else {
+				fmt.Fprintf(out, "Trace recorded in %s.\n", o.record)
+			}
+		}
 		fmt.Fprintf(out, "Stopped. The cluster's data is kept in %s.\n", c.DataDir())
 	}()
 
-	ui, err := server.Start(ctx, server.Options{
+	opts := server.Options{
 		Addr:   o.uiAddr,
 		Status: func(ctx context.Context) web.Status { return statusOf(ctx, c, snapshot(&mu, readyIn)) },
-	})
+	}
+	if tracer != nil {
+		opts.Trace = &server.Trace{Bus: tracer.Bus, Detail: tracer.Detail}
+	}
+	ui, err := server.Start(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -139,6 +174,9 @@ func (o *upOptions) run(ctx context.Context, out io.Writer) error {
 	fmt.Fprintf(out, "  export KUBECONFIG=%s\n", c.AdminKubeconfig())
 	fmt.Fprintf(out, "  kubectl get nodes            (or: wheelhouse kubectl get nodes)\n\n")
 	fmt.Fprintf(out, "UI:   %s\n", ui.URL())
+	if tracer != nil {
+		fmt.Fprintf(out, "Trace: %sws/trace (websocket, JSON events)\n", strings.Replace(ui.URL(), "http://", "ws://", 1))
+	}
 	fmt.Fprintf(out, "Logs: %s\n", c.LogDir())
 	fmt.Fprintf(out, "Press Ctrl-C to stop; the cluster's data is kept.\n")
 	<-ctx.Done()
@@ -198,4 +236,45 @@ func statusOf(ctx context.Context, c *cluster.Cluster, components []web.Componen
 	}
 	sort.Slice(s.Nodes, func(i, j int) bool { return s.Nodes[i].Name < s.Nodes[j].Name })
 	return s
+}
+
+// startTracing builds the tracer and hooks it into the cluster's
+// configuration; with --record it also starts writing the trace to a
+// file, and the returned channel reports when that recording ends.
+func (o *upOptions) startTracing(ctx context.Context, cfg *cluster.Config) (*collect.Tracer, <-chan error, error) {
+	if !o.trace {
+		if o.record != "" {
+			return nil, nil, errors.New("--record needs --trace")
+		}
+		return nil, nil, nil
+	}
+	tracer := collect.New(collect.Options{Capacity: o.traceBuffer, Decoder: kjson.NewDecoder()})
+	go tracer.Run(ctx)
+	cfg.APIServerInnerFilter = tracer.APIServer.Inner
+	cfg.APIServerOuterFilter = tracer.APIServer.Outer
+	cfg.RuntimeServerOptions = tracer.RuntimeServerOptions
+	cfg.Lifecycle = tracer.Lifecycle
+	cfg.EtcdReady = func(endpoint string) {
+		go func() {
+			if err := tracer.Etcd.Run(ctx, endpoint); err != nil {
+				tracer.Lifecycle("etcd collector", "crashed", err)
+			}
+		}()
+	}
+	if o.record == "" {
+		return tracer, nil, nil
+	}
+	f, err := os.Create(o.record)
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating the recording: %w", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		err := record.Record(ctx, tracer.Bus, f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		done <- err
+	}()
+	return tracer, done, nil
 }

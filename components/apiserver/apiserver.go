@@ -47,6 +47,10 @@ type Config struct {
 	// so request.UserFrom(ctx) names the calling component. The tracing
 	// layer installs its request recorder here.
 	InnerFilter func(http.Handler) http.Handler
+	// OuterFilter, when set, wraps the whole handler chain, so it also
+	// sees requests refused by authentication, authorization or priority
+	// and fairness (401, 403, 429).
+	OuterFilter func(http.Handler) http.Handler
 
 	// ExtraFlags are appended to the kube-apiserver flags (for tests and
 	// experiments; e.g. "--audit-log-path=…").
@@ -127,14 +131,22 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building kube-apiserver config: %w", err)
 	}
-	if cfg.InnerFilter != nil {
+	if cfg.InnerFilter != nil || cfg.OuterFilter != nil {
 		// The aggregator's chain is the outermost one that every request
-		// passes through; wrapping the handler it is given puts the filter
-		// after authentication, authorization and priority-and-fairness.
+		// passes through; wrapping the handler it is given puts a filter
+		// after authentication, authorization and priority-and-fairness,
+		// and wrapping the chain it builds puts one before them all.
+		inner, outer := cfg.InnerFilter, cfg.OuterFilter
+		if inner == nil {
+			inner = func(h http.Handler) http.Handler { return h }
+		}
+		if outer == nil {
+			outer = func(h http.Handler) http.Handler { return h }
+		}
 		generic := config.Aggregator.GenericConfig
 		build := generic.BuildHandlerChainFunc
 		generic.BuildHandlerChainFunc = func(apiHandler http.Handler, c *genericapiserver.Config) http.Handler {
-			return build(cfg.InnerFilter(apiHandler), c)
+			return outer(build(inner(apiHandler), c))
 		}
 	}
 	completedConfig, err := config.Complete()

@@ -63,12 +63,18 @@ type Config struct {
 	LogTerminal io.Writer
 	// Progress, if set, hears about each component as it becomes ready.
 	Progress func(Progress)
-	// APIServerFilter wraps the apiserver's handler after authentication
-	// (the tracing layer's hook; see apiserver.Config.InnerFilter).
-	APIServerFilter func(next http.Handler) http.Handler
-	// RuntimeServerOptions are added to every node's CRI server (the
-	// tracing layer's interceptors).
-	RuntimeServerOptions []grpc.ServerOption
+	// The tracing layer's hooks. APIServerInnerFilter wraps the
+	// apiserver's handler after authentication, APIServerOuterFilter its
+	// whole handler chain (see apiserver.Config). RuntimeServerOptions
+	// returns a node's CRI server options (interceptors). EtcdReady hears
+	// etcd's client URL as soon as etcd serves, before anything writes.
+	APIServerInnerFilter func(next http.Handler) http.Handler
+	APIServerOuterFilter func(next http.Handler) http.Handler
+	RuntimeServerOptions func(node string) []grpc.ServerOption
+	EtcdReady            func(endpoint string)
+	// Lifecycle, if set, hears each component start, become ready, stop,
+	// or crash (verb "started", "ready", "stopped", "crashed").
+	Lifecycle func(component, verb string, err error)
 }
 
 // Progress reports one component reaching a state during start-up.
@@ -103,8 +109,9 @@ type Cluster struct {
 	controller *controllermanager.ControllerManager
 	nodes      []*Node
 
-	mu       sync.Mutex // guards cancels
+	mu       sync.Mutex // guards cancels and stopping
 	cancels  map[string]context.CancelFunc
+	stopping bool
 	stopOnce sync.Once
 }
 
@@ -128,10 +135,18 @@ func (c *Cluster) componentContext(parent context.Context, name string) context.
 	c.mu.Lock()
 	c.cancels[name] = cancel
 	c.mu.Unlock()
+	c.lifecycle(name, "started", nil)
 	return klog.NewContext(ctx, c.logs.Logger(name))
 }
 
+func (c *Cluster) lifecycle(component, verb string, err error) {
+	if c.cfg.Lifecycle != nil {
+		c.cfg.Lifecycle(component, verb, err)
+	}
+}
+
 func (c *Cluster) report(component string, since time.Time) {
+	c.lifecycle(component, "ready", nil)
 	if c.cfg.Progress != nil {
 		now := time.Now()
 		c.cfg.Progress(Progress{Component: component, Elapsed: now.Sub(c.started), Took: now.Sub(since)})
@@ -214,6 +229,7 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	c.report("certificates", t)
 
 	t = time.Now()
+	c.lifecycle("etcd", "started", nil)
 	c.etcd, err = etcd.Start(ctx, etcd.Config{
 		DataDir:    c.path("etcd"),
 		ClientPort: cfg.EtcdPort,
@@ -225,16 +241,23 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 		return nil, err
 	}
 	c.report("etcd", t)
+	if cfg.EtcdReady != nil {
+		cfg.EtcdReady(c.etcd.Endpoint())
+	}
 
 	// The runtimes need nothing from the control plane; start them while
 	// the apiserver comes up.
 	c.nodes = make([]*Node, cfg.Nodes)
 	for i, name := range nodeNames {
+		var opts []grpc.ServerOption
+		if cfg.RuntimeServerOptions != nil {
+			opts = cfg.RuntimeServerOptions(name)
+		}
 		rt, err := runtime.Start(c.componentContext(context.Background(), "runtime/"+name), runtime.Config{
 			NodeName:           name,
 			SocketPath:         filepath.Join(c.nodeDir(name), "runtime.sock"),
 			PullBytesPerSecond: cfg.PullBytesPerSecond,
-			ServerOptions:      cfg.RuntimeServerOptions,
+			ServerOptions:      opts,
 			Logger:             c.logs.Logger("runtime/" + name),
 		})
 		if err != nil {
@@ -258,7 +281,8 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 		KubeletClientKeyFile:    c.pki.KeyFile(pki.APIServerKubeletClient),
 		ServiceClusterIPRange:   ServiceCIDR,
 		ServiceAccountIssuerURL: "https://kubernetes.default.svc." + ClusterDomain,
-		InnerFilter:             cfg.APIServerFilter,
+		InnerFilter:             cfg.APIServerInnerFilter,
+		OuterFilter:             cfg.APIServerOuterFilter,
 	})
 	if err != nil {
 		return nil, err
@@ -362,7 +386,26 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 		return nil, errors.Join(errs...)
 	}
 	c.report("cluster usable", c.started)
+	c.watchForCrashes()
 	return c, nil
+}
+
+// watchForCrashes reports a control-plane component that stops on its own.
+func (c *Cluster) watchForCrashes() {
+	watch := func(name string, done <-chan struct{}, err func() error) {
+		go func() {
+			<-done
+			c.mu.Lock()
+			stopping := c.stopping
+			c.mu.Unlock()
+			if !stopping {
+				c.lifecycle(name, "crashed", err())
+			}
+		}()
+	}
+	watch("apiserver", c.apiserver.Done(), c.apiserver.Err)
+	watch("scheduler", c.scheduler.Done(), c.scheduler.Err)
+	watch("controller-manager", c.controller.Done(), c.controller.Err)
 }
 
 func (c *Cluster) path(parts ...string) string {
@@ -399,6 +442,9 @@ func (c *Cluster) Stop() {
 
 func (c *Cluster) stop() {
 	const bound = 15 * time.Second
+	c.mu.Lock()
+	c.stopping = true
+	c.mu.Unlock()
 	log := klog.Background()
 	if c.logs != nil {
 		log = c.logs.Logger("wheelhouse")
@@ -407,6 +453,17 @@ func (c *Cluster) stop() {
 		t := time.Now()
 		f()
 		log.Info("Stopped", "what", what, "took", time.Since(t).Round(time.Millisecond).String())
+		if what == "nodes" {
+			for _, n := range c.nodes {
+				if n != nil {
+					for _, comp := range []string{"kubelet/", "kube-proxy/", "runtime/"} {
+						c.lifecycle(comp+n.Name, "stopped", nil)
+					}
+				}
+			}
+			return
+		}
+		c.lifecycle(what, "stopped", nil)
 	}
 	waitFor := func(done <-chan struct{}) {
 		select {

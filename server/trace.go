@@ -1,0 +1,173 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/gorilla/websocket"
+
+	"github.com/wheelhouse-k8s/wheelhouse/tracing"
+	"github.com/wheelhouse-k8s/wheelhouse/tracing/bus"
+)
+
+// Trace is what the trace endpoints serve: a live bus (or a replayed one)
+// and, optionally, the details an inspector asks for.
+type Trace struct {
+	Bus *bus.Bus
+	// Detail adds kind-specific details to one event (for an etcd write:
+	// the stored object and what changed); nil serves the event alone.
+	Detail func(ctx context.Context, ev tracing.Event) (map[string]any, error)
+	// Queue is each stream client's buffer (default bus.DefaultQueue).
+	Queue int
+}
+
+const (
+	// writeWait bounds one write to a stream client. A client that stops
+	// reading is not cut off quickly: its events are dropped (and it is
+	// told how many) while it stalls, and it gets the rest when it reads
+	// again.
+	writeWait  = 60 * time.Second
+	pingPeriod = 20 * time.Second
+)
+
+func (t *Trace) routes(r chi.Router) {
+	r.Get("/ws/trace", t.stream)
+	r.Get("/api/flows", t.flows)
+	r.Get("/api/events/{seq}", t.event)
+}
+
+// upgrader accepts same-origin browsers and clients that send no Origin
+// (command-line tools); gorilla's default origin check does exactly that.
+var upgrader = websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 32 << 10}
+
+// stream serves GET /ws/trace: the backlog after ?since=, then live events,
+// as JSON text frames.
+func (t *Trace) stream(w http.ResponseWriter, r *http.Request) {
+	filter, since, parseErr := bus.ParseQuery(r.URL.Query())
+	conn, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered (403 for a foreign Origin)
+	}
+	defer conn.Close()
+	if parseErr != nil {
+		// Say what was wrong in the protocol the client speaks, then close.
+		_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		_ = conn.WriteJSON(tracing.Event{Kind: tracing.KindError, Time: time.Now(), Summary: parseErr.Error()})
+		_ = conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, truncate(parseErr.Error(), 120)))
+		return
+	}
+	// Bound what the kernel buffers for this client too: a client that
+	// stops reading should fall behind in the subscription queue, where it
+	// is counted and told, not in megabytes of socket buffer.
+	if tcp, ok := conn.NetConn().(*net.TCPConn); ok {
+		_ = tcp.SetWriteBuffer(256 << 10)
+	}
+	sub := t.Bus.Subscribe(filter, since, t.Queue)
+	defer sub.Close()
+
+	// The reader notices the client going away; what it sends is ignored.
+	gone := make(chan struct{})
+	go func() {
+		defer close(gone)
+		conn.SetReadLimit(4096)
+		for {
+			if _, _, err := conn.NextReader(); err != nil {
+				return
+			}
+		}
+	}()
+	ping := time.NewTicker(pingPeriod)
+	defer ping.Stop()
+	events := sub.C()
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
+			if err := conn.WriteJSON(ev); err != nil {
+				return
+			}
+		case <-ping.C:
+			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
+				return
+			}
+		case <-gone:
+			return
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// flows serves GET /api/flows?object=pods/default/nginx: every stored event
+// about one object, in causal (seq) order.
+func (t *Trace) flows(w http.ResponseWriter, r *http.Request) {
+	filter, since, err := bus.ParseQuery(r.URL.Query())
+	if err == nil && filter.Object == "" {
+		err = errors.New("object is required, e.g. ?object=pods/default/nginx")
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	if since == bus.Live {
+		since = 0 // a flow is everything stored about the object
+	}
+	events := t.Bus.Events(filter, since, 0)
+	if events == nil {
+		events = []tracing.Event{}
+	}
+	writeJSON(w, map[string]any{"object": filter.Object, "events": events})
+}
+
+// event serves GET /api/events/{seq}: one event with its details.
+func (t *Trace) event(w http.ResponseWriter, r *http.Request) {
+	seq, err := strconv.ParseUint(chi.URLParam(r, "seq"), 10, 64)
+	if err != nil || seq == 0 {
+		writeError(w, http.StatusBadRequest, errors.New("seq must be a positive integer"))
+		return
+	}
+	ev, ok := t.Bus.Get(seq)
+	if !ok {
+		writeError(w, http.StatusNotFound, errors.New("no such event (it may have left the buffer)"))
+		return
+	}
+	out := map[string]any{"event": ev}
+	if t.Detail != nil {
+		details, err := t.Detail(r.Context(), ev)
+		if err != nil {
+			out["detailError"] = err.Error()
+		}
+		for k, v := range details {
+			out[k] = v
+		}
+	}
+	writeJSON(w, out)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+}

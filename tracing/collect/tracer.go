@@ -1,0 +1,128 @@
+package collect
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/wheelhouse-k8s/wheelhouse/tracing"
+	"github.com/wheelhouse-k8s/wheelhouse/tracing/bus"
+	"github.com/wheelhouse-k8s/wheelhouse/tracing/kjson"
+	"github.com/wheelhouse-k8s/wheelhouse/tracing/link"
+)
+
+// Tracer is the whole tracing layer of one run: the bus, the linker in
+// front of it, and the collectors feeding the linker.
+type Tracer struct {
+	Bus       *bus.Bus
+	Linker    *link.Linker
+	APIServer *APIServer
+	CRI       *CRI
+	Etcd      *Etcd
+	decoder   *kjson.Decoder
+}
+
+// Options size the tracer.
+type Options struct {
+	// Capacity is how many events the bus keeps (default 200,000).
+	Capacity int
+	// ValueBytes bounds the etcd values kept for the inspector (default
+	// 64 MiB); older ones are read back from etcd's history.
+	ValueBytes int
+	// Decoder turns stored values into JSON and compares them.
+	Decoder *kjson.Decoder
+}
+
+// New builds a tracer; call Run to start linking.
+func New(opts Options) *Tracer {
+	if opts.ValueBytes <= 0 {
+		opts.ValueBytes = 64 << 20
+	}
+	b := bus.New(opts.Capacity)
+	l := link.New(b, link.Options{})
+	return &Tracer{
+		Bus:       b,
+		Linker:    l,
+		APIServer: NewAPIServer(l),
+		CRI:       NewCRI(l),
+		Etcd:      NewEtcd(l, opts.Decoder, NewValueStore(opts.ValueBytes)),
+		decoder:   opts.Decoder,
+	}
+}
+
+// Run links events until ctx ends.
+func (t *Tracer) Run(ctx context.Context) { t.Linker.Run(ctx) }
+
+// RuntimeServerOptions are the CRI interceptors for a node's runtime.
+func (t *Tracer) RuntimeServerOptions(node string) []grpc.ServerOption {
+	return t.CRI.ServerOptions(node)
+}
+
+// Lifecycle records a component starting, becoming ready, stopping or
+// crashing.
+func (t *Tracer) Lifecycle(component, verb string, err error) {
+	msg := fmt.Sprintf("%s %s", component, verb)
+	detail := map[string]any{"component": component, "message": msg}
+	if err != nil {
+		msg = fmt.Sprintf("%s %s: %v", component, verb, err)
+		detail["message"] = msg
+	}
+	t.Linker.Submit(tracing.Event{Time: time.Now(), Kind: tracing.KindLifecycle, From: component, Verb: verb, Summary: msg, Detail: detail})
+}
+
+// Detail gives the inspector what an event does not carry: for an etcd
+// write, the object it stored, the object before, and what changed.
+func (t *Tracer) Detail(ctx context.Context, ev tracing.Event) (map[string]any, error) {
+	if ev.Kind != tracing.KindEtcd {
+		return nil, nil
+	}
+	key, _ := ev.Detail["key"].(string)
+	rev := number(ev.Detail["revision"])
+	prev := number(ev.Detail["prevRevision"])
+	out := map[string]any{}
+	var cur, before json.RawMessage
+	var errs []error
+	if ev.Verb == "put" {
+		v, err := t.Etcd.Value(ctx, key, rev)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			cur = v
+			out["value"] = v
+		}
+	}
+	if prev > 0 {
+		v, err := t.Etcd.Value(ctx, key, prev)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			before = v
+			out["previous"] = v
+		}
+	}
+	if cur != nil && before != nil {
+		changes, err := t.decoder.Diff(before, cur)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			out["changes"] = changes
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+func number(v any) int64 {
+	switch n := v.(type) {
+	case int64:
+		return n
+	case int:
+		return int64(n)
+	case float64:
+		return int64(n)
+	}
+	return 0
+}

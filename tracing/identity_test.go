@@ -1,0 +1,48 @@
+package tracing
+
+import "testing"
+
+func TestIdentity(t *testing.T) {
+	for _, tc := range []struct {
+		user, ua, component, controller string
+	}{
+		{"system:kube-scheduler", "kube-scheduler/v1.37.2 (linux/amd64) kubernetes/abc/scheduler", "scheduler", ""},
+		{"system:node:node-2", "kubelet/node-2", "kubelet/node-2", ""},
+		{"system:kube-proxy", "kube-proxy/node-3", "kube-proxy/node-3", ""},
+		{"system:kube-controller-manager", "kube-controller-manager/v1.37.2 (linux/amd64) kubernetes/abc/shared-informers", "controller-manager", ""},
+		{"system:serviceaccount:kube-system:replicaset-controller", "kube-controller-manager/v1.37.2 (linux/amd64) kubernetes/abc/replicaset-controller", "controller-manager", "replicaset-controller"},
+		{"system:apiserver", "kube-apiserver/v1.37.2 (linux/amd64) kubernetes/abc", "apiserver", ""},
+		{"wheelhouse-admin", "kubectl/v1.37.2 (linux/amd64) kubernetes/abc", "kubectl", ""},
+		{"wheelhouse-admin", "curl/8.5.0", "curl", ""},
+		{"wheelhouse-admin", "wheelhouse.test/v0.0.0 (linux/amd64) kubernetes/$Format", "wheelhouse", ""},
+		{"wheelhouse-admin", "", "wheelhouse-admin", ""},
+		{"", "", "anonymous", ""},
+	} {
+		c, ctl := Identity(tc.user, tc.ua)
+		if c != tc.component || ctl != tc.controller {
+			t.Errorf("Identity(%q, %q) = %q, %q; want %q, %q", tc.user, tc.ua, c, ctl, tc.component, tc.controller)
+		}
+	}
+}
+
+func TestClassify(t *testing.T) {
+	for _, tc := range []struct {
+		e     Event
+		noise string
+	}{
+		{Event{Kind: KindHTTP, Verb: "update", Resource: "leases", Namespace: "kube-node-lease", Name: "node-1"}, NoiseLease},
+		{Event{Kind: KindEtcd, Verb: "put", Resource: "events"}, NoiseEvent},
+		{Event{Kind: KindWatch, Verb: "BOOKMARK"}, NoiseBookmark},
+		{Event{Kind: KindCRI, Verb: "ListContainers"}, NoisePoll},
+		{Event{Kind: KindCRI, Verb: "StartContainer"}, ""},
+		{Event{Kind: KindHTTP, Verb: "get", Resource: "nodes", Name: "node-1", From: "kubelet/node-1"}, NoiseNodeStatus},
+		{Event{Kind: KindHTTP, Verb: "get", Resource: "nodes", Name: "node-2", From: "kubelet/node-1"}, ""},
+		{Event{Kind: KindHTTP, Verb: "create", Resource: "pods", From: "kubectl"}, ""},
+	} {
+		e := tc.e
+		Classify(&e)
+		if e.NoiseReason != tc.noise || e.Noise != (tc.noise != "") {
+			t.Errorf("Classify(%+v): noise=%v %q, want %q", tc.e, e.Noise, e.NoiseReason, tc.noise)
+		}
+	}
+}

@@ -1,0 +1,241 @@
+package link
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wheelhouse-k8s/wheelhouse/tracing"
+)
+
+// recorder is a Publisher that assigns seqs like the bus.
+type recorder struct {
+	mu     sync.Mutex
+	events []tracing.Event
+}
+
+func (r *recorder) Publish(ev tracing.Event) tracing.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ev.Seq = uint64(len(r.events) + 1)
+	r.events = append(r.events, ev)
+	return ev
+}
+
+func (r *recorder) snapshot() []tracing.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]tracing.Event(nil), r.events...)
+}
+
+func start(t *testing.T, opts Options) (*Linker, *recorder) {
+	t.Helper()
+	rec := &recorder{}
+	l := New(rec, opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	go l.Run(ctx)
+	t.Cleanup(cancel)
+	return l, rec
+}
+
+func flush(t *testing.T, l *Linker) {
+	t.Helper()
+	if err := l.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitFor polls until n events are published (held events are released by
+// the linker's ticker).
+func waitFor(t *testing.T, rec *recorder, n int) []tracing.Event {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if evs := rec.snapshot(); len(evs) >= n {
+			return evs
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("fewer than %d events published: %+v", n, rec.snapshot())
+	return nil
+}
+
+func httpEv(from, verb, resource, sub, ns, name, rv, status string) tracing.Event {
+	return tracing.Event{Kind: tracing.KindHTTP, From: from, To: tracing.APIServer, Verb: verb, Resource: resource, Subresource: sub, Namespace: ns, Name: name, RV: rv, Status: status, Summary: from + " " + verb}
+}
+
+func etcdEv(resource, ns, name, rev string) tracing.Event {
+	return tracing.Event{Kind: tracing.KindEtcd, From: tracing.APIServer, To: tracing.Etcd, Verb: "put", Resource: resource, Namespace: ns, Name: name, RV: rev, Status: "put", Summary: "put " + name}
+}
+
+func watchEv(to, typ, resource, ns, name, rv string) tracing.Event {
+	return tracing.Event{Kind: tracing.KindWatch, From: tracing.APIServer, To: to, Verb: typ, Resource: resource, Namespace: ns, Name: name, RV: rv, Summary: typ + " " + name}
+}
+
+func criEv(node, method, ns, name string) tracing.Event {
+	return tracing.Event{Kind: tracing.KindCRI, From: "kubelet/" + node, To: "runtime/" + node, Verb: method, Resource: "pods", Namespace: ns, Name: name, Status: "OK", Summary: method}
+}
+
+func TestEtcdWriteReportedBeforeItsRequestWaitsForIt(t *testing.T) {
+	l, rec := start(t, Options{})
+	id := l.NextRequestID()
+	l.BeginWrite(WriteBegin{ID: id, Component: "kubectl", Resource: "pods", Namespace: "default"})
+	l.Submit(etcdEv("pods", "default", "nginx", "100"))
+	flush(t, l)
+	if evs := rec.snapshot(); len(evs) != 0 {
+		t.Fatalf("etcd write published before the request that made it: %+v", evs)
+	}
+	l.SubmitHTTP(httpEv("kubectl", "create", "pods", "", "default", "nginx", "100", "201"), id)
+	evs := waitFor(t, rec, 2)
+	if evs[0].Kind != tracing.KindHTTP || evs[1].Kind != tracing.KindEtcd || evs[1].Cause != evs[0].Seq {
+		t.Fatalf("want http then etcd caused by it, got %+v", evs)
+	}
+}
+
+func TestEtcdWriteAfterItsRequestIsLinkedByRevision(t *testing.T) {
+	l, rec := start(t, Options{})
+	l.SubmitHTTP(httpEv("kubectl", "create", "configmaps", "", "default", "a", "7", "201"), 0)
+	l.Submit(etcdEv("configmaps", "default", "a", "7"))
+	evs := waitFor(t, rec, 2)
+	if evs[1].Cause != evs[0].Seq {
+		t.Fatalf("etcd write not linked to its request: %+v", evs)
+	}
+}
+
+func TestBindingWithoutResourceVersionIsLinkedToTheNextWrite(t *testing.T) {
+	l, rec := start(t, Options{})
+	// pods/binding answers with a Status: no resourceVersion.
+	l.SubmitHTTP(httpEv("scheduler", "create", "pods", "binding", "default", "nginx", "", "201"), 0)
+	l.Submit(etcdEv("pods", "default", "nginx", "12"))
+	evs := waitFor(t, rec, 2)
+	if evs[1].Cause != evs[0].Seq {
+		t.Fatalf("etcd write not linked to the binding: %+v", evs)
+	}
+}
+
+func TestWatchEventWaitsForItsEtcdWrite(t *testing.T) {
+	l, rec := start(t, Options{})
+	l.Submit(etcdEv("pods", "default", "other", "5")) // the etcd collector has seen up to 5
+	l.Submit(watchEv("scheduler", "ADDED", "pods", "default", "nginx", "6"))
+	flush(t, l)
+	if evs := rec.snapshot(); len(evs) != 1 {
+		t.Fatalf("watch event for a revision etcd has not reported was published early: %+v", evs)
+	}
+	l.Submit(etcdEv("pods", "default", "nginx", "6"))
+	evs := waitFor(t, rec, 3)
+	if evs[1].Kind != tracing.KindEtcd || evs[2].Kind != tracing.KindWatch || evs[2].Cause != evs[1].Seq {
+		t.Fatalf("want etcd then watch caused by it, got %+v", evs)
+	}
+}
+
+func TestWatchEventOfAnOldRevisionIsNotHeld(t *testing.T) {
+	l, rec := start(t, Options{})
+	l.Submit(etcdEv("pods", "default", "a", "50"))
+	l.Submit(watchEv("kubelet/node-1", "ADDED", "pods", "default", "b", "20")) // initial list
+	evs := waitFor(t, rec, 2)
+	if evs[1].Cause != 0 {
+		t.Fatalf("old revision got a cause: %+v", evs[1])
+	}
+}
+
+func TestGoldenChain(t *testing.T) {
+	l, rec := start(t, Options{})
+	id := l.NextRequestID()
+	l.BeginWrite(WriteBegin{ID: id, Component: "kubectl", Resource: "pods", Namespace: "default"})
+	l.SubmitHTTP(httpEv("kubectl", "create", "pods", "", "default", "nginx", "100", "201"), id)
+	l.Submit(etcdEv("pods", "default", "nginx", "100"))
+	l.Submit(watchEv("scheduler", "ADDED", "pods", "default", "nginx", "100"))
+	l.SubmitHTTP(httpEv("scheduler", "create", "pods", "binding", "default", "nginx", "", "201"), 0)
+	l.Submit(etcdEv("pods", "default", "nginx", "101"))
+	l.Submit(watchEv("kubelet/node-2", "ADDED", "pods", "default", "nginx", "101"))
+	l.Submit(criEv("node-2", "ListContainers", "", "")) // a poll: noise, no cause, causes nothing
+	l.Submit(criEv("node-2", "RunPodSandbox", "default", "nginx"))
+	l.Submit(criEv("node-2", "PodSandboxStatus", "default", "nginx")) // noise
+	l.Submit(criEv("node-2", "CreateContainer", "default", "nginx"))
+	l.Submit(criEv("node-2", "StartContainer", "default", "nginx"))
+	l.SubmitHTTP(httpEv("kubelet/node-2", "patch", "pods", "status", "default", "nginx", "102", "200"), 0)
+	l.Submit(etcdEv("pods", "default", "nginx", "102"))
+	evs := waitFor(t, rec, 13)
+	bySummary := map[string]tracing.Event{}
+	for _, e := range evs {
+		bySummary[string(e.Kind)+" "+e.From+" "+e.To+" "+e.Verb+" "+e.RV] = e
+	}
+	chain := []string{
+		"http kubectl apiserver create 100",
+		"etcd apiserver etcd put 100",
+		"watch apiserver scheduler ADDED 100",
+		"http scheduler apiserver create ",
+		"etcd apiserver etcd put 101",
+		"watch apiserver kubelet/node-2 ADDED 101",
+		"cri kubelet/node-2 runtime/node-2 RunPodSandbox ",
+		"cri kubelet/node-2 runtime/node-2 CreateContainer ",
+		"cri kubelet/node-2 runtime/node-2 StartContainer ",
+		"http kubelet/node-2 apiserver patch 102",
+		"etcd apiserver etcd put 102",
+	}
+	for i := 1; i < len(chain); i++ {
+		prev, ok1 := bySummary[chain[i-1]]
+		cur, ok2 := bySummary[chain[i]]
+		if !ok1 || !ok2 {
+			t.Fatalf("missing %q or %q in %+v", chain[i-1], chain[i], evs)
+		}
+		if cur.Cause != prev.Seq || cur.Seq <= prev.Seq {
+			t.Errorf("%q (seq %d) should be caused by %q (seq %d), has cause %d", chain[i], cur.Seq, chain[i-1], prev.Seq, cur.Cause)
+		}
+	}
+	for _, e := range evs {
+		if e.Noise && e.Kind == tracing.KindCRI && e.Verb != "ListContainers" && e.Verb != "PodSandboxStatus" {
+			t.Errorf("unexpected noise: %+v", e)
+		}
+	}
+}
+
+func TestHeldEtcdWriteIsPublishedAfterTheHoldEvenWithoutItsRequest(t *testing.T) {
+	l, rec := start(t, Options{HoldEtcd: 20 * time.Millisecond})
+	l.BeginWrite(WriteBegin{ID: l.NextRequestID(), Component: "kubectl", Resource: "pods", Namespace: "default", Name: "x"})
+	l.Submit(etcdEv("pods", "default", "x", "9"))
+	evs := waitFor(t, rec, 1)
+	if evs[0].Kind != tracing.KindEtcd || evs[0].Cause != 0 {
+		t.Fatalf("got %+v", evs)
+	}
+}
+
+func TestLeaseRenewalsAreNoiseAndCauseNothing(t *testing.T) {
+	l, rec := start(t, Options{})
+	l.Submit(watchEv("kubelet/node-1", "MODIFIED", "leases", "kube-node-lease", "node-1", ""))
+	l.SubmitHTTP(httpEv("kubelet/node-1", "update", "leases", "", "kube-node-lease", "node-1", "30", "200"), 0)
+	evs := waitFor(t, rec, 2)
+	for _, e := range evs {
+		if !e.Noise || e.NoiseReason != tracing.NoiseLease {
+			t.Errorf("not lease noise: %+v", e)
+		}
+	}
+	if evs[1].Cause != 0 {
+		t.Errorf("a noise event became a cause: %+v", evs[1])
+	}
+}
+
+func TestSubmitNeverBlocksAndReportsDrops(t *testing.T) {
+	rec := &recorder{}
+	l := New(rec, Options{Queue: 4})
+	for i := 0; i < 100; i++ { // nothing is running: the queue fills
+		l.Submit(etcdEv("configmaps", "default", "a", "1"))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go l.Run(ctx)
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, e := range rec.snapshot() {
+			if e.Kind == tracing.KindDropped {
+				if e.Detail["count"] != uint64(96) {
+					t.Fatalf("dropped count %v, want 96", e.Detail["count"])
+				}
+				return
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("no dropped marker")
+}

@@ -1,0 +1,46 @@
+package tracing
+
+import "strings"
+
+// Noise reasons. Noise is real traffic that repeats on a timer and says
+// little about what a learner just did; views hide it by default.
+const (
+	NoiseLease      = "lease renewal (heartbeat or leader election)"
+	NoiseEvent      = "Event recording"
+	NoisePoll       = "periodic runtime status poll"
+	NoiseBookmark   = "watch bookmark (progress marker)"
+	NoiseNodeStatus = "kubelet's periodic read of its own Node"
+)
+
+// criPolls are the CRI methods the kubelet calls on a timer (PLEG relist,
+// stats, image GC), not because something happened to a pod.
+var criPolls = map[string]bool{
+	"Version": true, "Status": true, "RuntimeConfig": true,
+	"ListPodSandbox": true, "ListContainers": true, "StreamPodSandboxes": true, "StreamContainers": true,
+	"PodSandboxStatus": true, "ContainerStatus": true,
+	"ListImages": true, "StreamImages": true, "ImageFsInfo": true,
+	"ContainerStats": true, "ListContainerStats": true, "StreamContainerStats": true,
+	"PodSandboxStats": true, "ListPodSandboxStats": true, "StreamPodSandboxStats": true,
+	"ListMetricDescriptors": true, "ListPodSandboxMetrics": true, "StreamPodSandboxMetrics": true,
+}
+
+// Classify marks an event as noise when it is one of the routine kinds of
+// traffic. It is called by the linker on every event before publication.
+func Classify(e *Event) {
+	if e.Noise {
+		return
+	}
+	switch {
+	case e.Resource == "leases":
+		e.Noise, e.NoiseReason = true, NoiseLease
+	case e.Resource == "events":
+		e.Noise, e.NoiseReason = true, NoiseEvent
+	case e.Kind == KindWatch && e.Verb == "BOOKMARK":
+		e.Noise, e.NoiseReason = true, NoiseBookmark
+	case e.Kind == KindCRI && criPolls[e.Verb]:
+		e.Noise, e.NoiseReason = true, NoisePoll
+	case e.Kind == KindHTTP && e.Verb == "get" && e.Resource == "nodes" && e.Subresource == "" &&
+		strings.HasPrefix(e.From, Kubelet+"/") && strings.TrimPrefix(e.From, Kubelet+"/") == e.Name:
+		e.Noise, e.NoiseReason = true, NoiseNodeStatus
+	}
+}
