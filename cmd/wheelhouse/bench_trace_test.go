@@ -36,7 +36,7 @@ func apiThroughput(b *testing.B, trace bool) float64 {
 	}
 	defer tc.stop()
 	time.Sleep(5 * time.Second) // let start-up settle
-	client := tc.client(b)
+	client := tc.clientWithQPS(b, -1)
 	var ops atomic.Int64
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -133,7 +133,7 @@ func BenchmarkStalledSubscriber(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer tc.stop()
-	client := tc.client(b)
+	client := tc.clientWithQPS(b, -1)
 	for i := 0; i < b.N; i++ {
 		alone := createPods(b, client, fmt.Sprintf("alone-%d", i))
 		stalled := dialTrace(b, tc.uiAddr, "noise=true")

@@ -229,11 +229,18 @@ func (tc *testCluster) kubeconfig() string {
 
 func (tc *testCluster) client(t testing.TB) kubernetes.Interface {
 	t.Helper()
+	return tc.clientWithQPS(t, 100)
+}
+
+// clientWithQPS limits the client to qps requests a second; -1 means no
+// client-side limit, for measuring the server.
+func (tc *testCluster) clientWithQPS(t testing.TB, qps float32) kubernetes.Interface {
+	t.Helper()
 	cfg, err := clientcmd.BuildConfigFromFlags("", tc.kubeconfig())
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.QPS, cfg.Burst = 100, 200
+	cfg.QPS, cfg.Burst = qps, 200
 	c, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
