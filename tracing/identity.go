@@ -23,9 +23,12 @@ func Identity(user string, userAgent string) (component, controller string) {
 			return NodeComponent(KubeProxy, node), ""
 		}
 		return KubeProxy, ""
-	case strings.HasPrefix(user, "system:serviceaccount:kube-system:") && strings.HasPrefix(userAgent, "kube-controller-manager/"):
+	case strings.HasPrefix(user, "system:serviceaccount:kube-system:") &&
+		(strings.HasSuffix(userAgent, "/"+user) || strings.HasSuffix(userAgent, "/"+strings.TrimPrefix(user, "system:serviceaccount:kube-system:"))):
 		// --use-service-account-credentials: each controller calls with
-		// its own service account, e.g. replicaset-controller.
+		// its own service account (replicaset-controller, …), and the
+		// controller manager's client builder appends that identity to the
+		// user agent; a pod using a kube-system service account does not.
 		return ControllerManager, strings.TrimPrefix(user, "system:serviceaccount:kube-system:")
 	}
 	if p := product(userAgent, false); p != "" {

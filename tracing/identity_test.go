@@ -11,6 +11,9 @@ func TestIdentity(t *testing.T) {
 		{"system:kube-proxy", "kube-proxy/node-3", "kube-proxy/node-3", ""},
 		{"system:kube-controller-manager", "kube-controller-manager/v1.37.2 (linux/amd64) kubernetes/abc/shared-informers", "controller-manager", ""},
 		{"system:serviceaccount:kube-system:replicaset-controller", "kube-controller-manager/v1.37.2 (linux/amd64) kubernetes/abc/replicaset-controller", "controller-manager", "replicaset-controller"},
+		// In-process the binary's name leads the user agent.
+		{"system:serviceaccount:kube-system:deployment-controller", "wheelhouse/v1.37.2 (linux/amd64) kubernetes/$Format/system:serviceaccount:kube-system:deployment-controller", "controller-manager", "deployment-controller"},
+		{"system:serviceaccount:kube-system:my-app", "curl/8.5.0", "curl", ""},
 		{"system:apiserver", "kube-apiserver/v1.37.2 (linux/amd64) kubernetes/abc", "apiserver", ""},
 		{"wheelhouse-admin", "kubectl/v1.37.2 (linux/amd64) kubernetes/abc", "kubectl", ""},
 		{"wheelhouse-admin", "curl/8.5.0", "curl", ""},

@@ -532,3 +532,27 @@ func TestRefusedRequestsAreRecorded(t *testing.T) {
 		t.Errorf("refused request recorded as %+v", ev)
 	}
 }
+
+// TestControllersAreNamed: each controller of the controller manager calls
+// with its own service account, and the trace names it.
+func TestControllersAreNamed(t *testing.T) {
+	client := shared.client(t)
+	ns := createNamespace(t, client, "ctrl")
+	tc := followTrace(t, shared.uiAddr, "kinds=http&namespace="+ns)
+	embeddedKubectl(shared.kubeconfig()).mustRun(t, "create", "deployment", "web", "--image", "nginx", "-n", ns)
+	rs := tc.waitFor(t, 30*time.Second, "the ReplicaSet created by the deployment controller", func(e *tracing.Event) bool {
+		return e.Verb == "create" && e.Resource == "replicasets"
+	})
+	if rs.From != "controller-manager" || rs.Detail["controller"] != "deployment-controller" {
+		t.Errorf("ReplicaSet created by %q (controller %v), want controller-manager / deployment-controller", rs.From, rs.Detail["controller"])
+	}
+	pod := tc.waitFor(t, 30*time.Second, "the pod created by the replicaset controller", func(e *tracing.Event) bool {
+		return e.Verb == "create" && e.Resource == "pods" && e.Subresource == ""
+	})
+	if pod.From != "controller-manager" || pod.Detail["controller"] != "replicaset-controller" {
+		t.Errorf("pod created by %q (controller %v), want controller-manager / replicaset-controller", pod.From, pod.Detail["controller"])
+	}
+	if ua, _ := pod.Detail["userAgent"].(string); !strings.Contains(ua, "/v1.37.2 ") {
+		t.Errorf("user agent %q does not carry the release", ua)
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	_ "unsafe" // for go:linkname
 
+	_ "k8s.io/client-go/pkg/version" // its variables are set below
 	"k8s.io/component-base/version"
 )
 
@@ -47,6 +48,18 @@ var gitTreeState string
 //go:linkname dynamicGitVersion k8s.io/component-base/version.dynamicGitVersion
 var dynamicGitVersion atomic.Value
 
+// client-go keeps a version of its own, used in every component's default
+// user agent ("kube-scheduler/v1.37.2 (linux/amd64) …").
+
+//go:linkname clientGitMajor k8s.io/client-go/pkg/version.gitMajor
+var clientGitMajor string
+
+//go:linkname clientGitMinor k8s.io/client-go/pkg/version.gitMinor
+var clientGitMinor string
+
+//go:linkname clientGitVersion k8s.io/client-go/pkg/version.gitVersion
+var clientGitVersion string
+
 func init() {
 	v := fromBuildInfo()
 	major, minor, ok := majorMinor(v)
@@ -55,6 +68,7 @@ func init() {
 		major, minor, _ = majorMinor(v)
 	}
 	gitMajor, gitMinor, gitVersion = major, minor, v
+	clientGitMajor, clientGitMinor, clientGitVersion = major, minor, v
 	if gitTreeState == "" {
 		gitTreeState = "clean"
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	clientversion "k8s.io/client-go/pkg/version"
 	"k8s.io/component-base/version"
 )
 
@@ -15,6 +16,12 @@ func TestComponentsReportPinnedRelease(t *testing.T) {
 	}
 	if !strings.HasPrefix(got.String(), "v1.37.2") {
 		t.Fatalf("version.Get().String() = %q", got.String())
+	}
+}
+
+func TestClientGoReportsPinnedRelease(t *testing.T) {
+	if got := clientversion.Get().GitVersion; got != "v1.37.2" {
+		t.Fatalf("client-go reports %q, want v1.37.2 (it goes into every user agent)", got)
 	}
 }
 
