@@ -7,5 +7,5 @@ import "embed"
 
 // FS is served under /assets/.
 //
-//go:embed *.css
+//go:embed *.css ui
 var FS embed.FS

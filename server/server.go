@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -29,6 +31,20 @@ type Options struct {
 	Status func(ctx context.Context) web.Status
 	// Trace serves the trace stream and APIs; nil serves none.
 	Trace *Trace
+	// Mode is "live" (a running cluster) or "replay" (a recording).
+	Mode string
+	// State reports nodes and pods for the diagram (GET /api/state); nil
+	// answers 404, and the page derives what it can from the trace.
+	State func(ctx context.Context) (any, error)
+	// Etcd backs the etcd browser (GET /api/etcd/…); nil answers 404.
+	Etcd EtcdBrowser
+}
+
+// EtcdBrowser reads etcd's keyspace for the UI (reads only: the apiserver
+// remains etcd's only writer).
+type EtcdBrowser interface {
+	Keys(ctx context.Context, prefix string) (any, error)
+	Value(ctx context.Context, key string, rev int64) (any, error)
 }
 
 // Server is a running HTTP server.
@@ -45,7 +61,79 @@ var ErrAddrInUse = errors.New("address in use")
 func Handler(opts Options) http.Handler {
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
+	mode := opts.Mode
+	if mode == "" {
+		mode = "live"
+	}
 	r.Get("/", func(w http.ResponseWriter, req *http.Request) {
+		lang := "en"
+		if req.URL.Query().Get("lang") == "zh" {
+			lang = "zh"
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		if err := web.UIPage(mode, lang).Render(req.Context(), w); err != nil {
+			http.Error(w, "rendering the page: "+err.Error(), http.StatusInternalServerError)
+		}
+	})
+	r.Get("/api/state", func(w http.ResponseWriter, req *http.Request) {
+		if opts.State == nil {
+			writeError(w, http.StatusNotFound, errors.New("no cluster: this is a replay"))
+			return
+		}
+		state, err := opts.State(req.Context())
+		if err != nil {
+			writeError(w, http.StatusServiceUnavailable, err)
+			return
+		}
+		writeJSON(w, state)
+	})
+	r.Get("/api/etcd/keys", func(w http.ResponseWriter, req *http.Request) {
+		if opts.Etcd == nil {
+			writeError(w, http.StatusNotFound, errors.New("no etcd: this is a replay"))
+			return
+		}
+		prefix := req.URL.Query().Get("prefix")
+		if prefix == "" {
+			prefix = "/registry/"
+		}
+		if !strings.HasPrefix(prefix, "/registry/") {
+			writeError(w, http.StatusBadRequest, errors.New("prefix must start with /registry/"))
+			return
+		}
+		keys, err := opts.Etcd.Keys(req.Context(), prefix)
+		if err != nil {
+			writeError(w, http.StatusServiceUnavailable, err)
+			return
+		}
+		writeJSON(w, keys)
+	})
+	r.Get("/api/etcd/value", func(w http.ResponseWriter, req *http.Request) {
+		if opts.Etcd == nil {
+			writeError(w, http.StatusNotFound, errors.New("no etcd: this is a replay"))
+			return
+		}
+		key := req.URL.Query().Get("key")
+		if !strings.HasPrefix(key, "/registry/") {
+			writeError(w, http.StatusBadRequest, errors.New("key must start with /registry/"))
+			return
+		}
+		var rev int64
+		if s := req.URL.Query().Get("rev"); s != "" {
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil || n <= 0 {
+				writeError(w, http.StatusBadRequest, errors.New("rev must be a positive integer"))
+				return
+			}
+			rev = n
+		}
+		v, err := opts.Etcd.Value(req.Context(), key, rev)
+		if err != nil {
+			writeError(w, http.StatusNotFound, err)
+			return
+		}
+		writeJSON(w, v)
+	})
+	r.Get("/status", func(w http.ResponseWriter, req *http.Request) {
 		ctx, cancel := context.WithTimeout(req.Context(), 5*time.Second)
 		defer cancel()
 		status := web.Status{Error: "No cluster: this is a recorded trace being replayed."}
@@ -65,6 +153,7 @@ func Handler(opts Options) http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	r.Handle("/assets/*", http.StripPrefix("/assets/", http.FileServerFS(assets.FS)))
+	r.Handle("/favicon.ico", http.NotFoundHandler())
 	return r
 }
 

@@ -10,7 +10,12 @@ const (
 	NoisePoll       = "periodic runtime status poll"
 	NoiseBookmark   = "watch bookmark (progress marker)"
 	NoiseNodeStatus = "kubelet's periodic read of its own Node"
+	NoiseUI         = "Wheelhouse's own UI reading the cluster"
 )
+
+// UIClient is the component id of Wheelhouse's own UI, which watches nodes
+// and pods to draw them. Its traffic is real but not the cluster's own.
+const UIClient = "wheelhouse-ui"
 
 // criPolls are the CRI methods the kubelet calls on a timer (PLEG relist,
 // stats, image GC), not because something happened to a pod.
@@ -31,6 +36,8 @@ func Classify(e *Event) {
 		return
 	}
 	switch {
+	case e.From == UIClient || e.To == UIClient:
+		e.Noise, e.NoiseReason = true, NoiseUI
 	case e.Resource == "leases":
 		e.Noise, e.NoiseReason = true, NoiseLease
 	case e.Resource == "events":

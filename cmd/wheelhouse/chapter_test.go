@@ -421,7 +421,7 @@ func TestNothingWrittenOutsideTheDataDir(t *testing.T) {
 }
 
 func TestStatusPageListsNodes(t *testing.T) {
-	resp, err := httpGet("http://" + shared.uiAddr + "/")
+	resp, err := httpGet("http://" + shared.uiAddr + "/status")
 	if err != nil {
 		t.Fatal(err)
 	}

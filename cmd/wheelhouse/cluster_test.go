@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -347,3 +348,5 @@ func httpGet(url string) (string, error) {
 // insecureTLS is for requests that must reach the apiserver without a
 // client certificate (to be refused).
 func insecureTLS() *tls.Config { return &tls.Config{InsecureSkipVerify: true} }
+
+func metav1GetOptions() metav1.GetOptions { return metav1.GetOptions{} }

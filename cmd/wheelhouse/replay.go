@@ -54,7 +54,7 @@ func (o *replayOptions) run(ctx context.Context, out io.Writer, file string) err
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	b := bus.New(len(rec.Events) + 1)
-	ui, err := server.Start(ctx, server.Options{Addr: o.uiAddr, Trace: &server.Trace{Bus: b}})
+	ui, err := server.Start(ctx, server.Options{Addr: o.uiAddr, Mode: "replay", Trace: &server.Trace{Bus: b}})
 	if err != nil {
 		return err
 	}

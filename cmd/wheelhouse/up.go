@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -15,9 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/wheelhouse-k8s/wheelhouse/components/cluster"
 	"github.com/wheelhouse-k8s/wheelhouse/components/kubeversion"
@@ -158,12 +155,19 @@ func (o *upOptions) run(ctx context.Context, out io.Writer) error {
 		fmt.Fprintf(out, "Stopped. The cluster's data is kept in %s.\n", c.DataDir())
 	}()
 
+	state, err := startClusterState(ctx, c)
+	if err != nil {
+		return err
+	}
 	opts := server.Options{
 		Addr:   o.uiAddr,
-		Status: func(ctx context.Context) web.Status { return statusOf(ctx, c, snapshot(&mu, readyIn)) },
+		Mode:   "live",
+		Status: func(ctx context.Context) web.Status { return statusOf(ctx, c, state, snapshot(&mu, readyIn)) },
+		State:  state.snapshot,
 	}
 	if tracer != nil {
 		opts.Trace = &server.Trace{Bus: tracer.Bus, Detail: tracer.Detail}
+		opts.Etcd = tracer.Browser()
 	}
 	ui, err := server.Start(ctx, opts)
 	if err != nil {
@@ -189,52 +193,29 @@ func snapshot(mu *sync.Mutex, cs []web.Component) []web.Component {
 	return append([]web.Component(nil), cs...)
 }
 
-// statusOf asks the apiserver for what the status page shows.
-func statusOf(ctx context.Context, c *cluster.Cluster, components []web.Component) web.Status {
+// statusOf describes the cluster for the status page, from the UI's cache.
+func statusOf(ctx context.Context, c *cluster.Cluster, state *clusterState, components []web.Component) web.Status {
 	s := web.Status{
 		Version:    kubeversion.Version(),
 		Kubeconfig: c.AdminKubeconfig(),
 		DataDir:    c.DataDir(),
 		Components: components,
 	}
-	cfg, err := c.AdminConfig()
+	if cfg, err := c.AdminConfig(); err == nil {
+		s.APIServer = cfg.Host
+	}
+	st, err := state.view()
 	if err != nil {
 		s.Error = err.Error()
-		return s
-	}
-	s.APIServer = cfg.Host
-	client, err := c.Client()
-	if err != nil {
-		s.Error = err.Error()
-		return s
-	}
-	nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-	if err != nil {
-		s.Error = "listing nodes: " + err.Error()
-		return s
-	}
-	pods, err := client.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
-	if err != nil {
-		s.Error = "listing pods: " + err.Error()
 		return s
 	}
 	perNode := map[string]int{}
-	for _, p := range pods.Items {
-		perNode[p.Spec.NodeName]++
+	for _, p := range st.Pods {
+		perNode[p.Node]++
 	}
-	for _, n := range nodes.Items {
-		ready := false
-		for _, cond := range n.Status.Conditions {
-			if cond.Type == v1.NodeReady {
-				ready = cond.Status == v1.ConditionTrue
-			}
-		}
-		s.Nodes = append(s.Nodes, web.Node{
-			Name: n.Name, Ready: ready, Zone: n.Labels["topology.kubernetes.io/zone"],
-			PodCIDR: strings.Join(n.Spec.PodCIDRs, ","), Pods: perNode[n.Name],
-		})
+	for _, n := range st.Nodes {
+		s.Nodes = append(s.Nodes, web.Node{Name: n.Name, Ready: n.Ready, Zone: n.Zone, PodCIDR: n.PodCIDR, Pods: perNode[n.Name]})
 	}
-	sort.Slice(s.Nodes, func(i, j int) bool { return s.Nodes[i].Name < s.Nodes[j].Name })
 	return s
 }
 

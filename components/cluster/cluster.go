@@ -146,7 +146,11 @@ func (c *Cluster) lifecycle(component, verb string, err error) {
 }
 
 func (c *Cluster) report(component string, since time.Time) {
-	c.lifecycle(component, "ready", nil)
+	switch component {
+	case "certificates", "cluster usable": // steps, not components
+	default:
+		c.lifecycle(component, "ready", nil)
+	}
 	if c.cfg.Progress != nil {
 		now := time.Now()
 		c.cfg.Progress(Progress{Component: component, Elapsed: now.Sub(c.started), Took: now.Sub(since)})

@@ -1,0 +1,772 @@
+// main.js: the Wheelhouse browser front-end. It builds the page inside
+// <main id="app" data-mode="live|replay" data-lang="en|zh">, connects to the
+// trace stream and wires the modules together:
+//
+//   stream.js     websocket /ws/trace (or dev/mock.js with ?mock=1)
+//   store.js      ring of the last 100,000 events + causal index
+//   cluster.js    nodes, pods, clients (from /api/state or from the trace)
+//   diagram.js    the SVG architecture diagram
+//   animator.js   packets moving along the diagram's edges
+//   timeline.js   virtualised sequence diagram
+//   inspector.js  one event's details and causal chain
+//   panels.js     component panels with live numbers (stats.js)
+//   etcdview.js   etcd key browser
+//   controls.js   toolbar, legend, keyboard
+//   i18n.js       every string, English and Simplified Chinese
+//
+// window.wheelhouse exposes the page's state and controls for tests (see
+// the end of this file).
+
+import { h, kindClass, objectKey, groupOf, KIND_CLASSES, GROUPS, debounce, parseTime, fmtRate, shorten } from './util.js';
+import { t, setLang, getLang, onLangChange } from './i18n.js';
+import { api, HTTPError } from './api.js';
+import { EventStore } from './store.js';
+import { TraceStream } from './stream.js';
+import { ClusterModel } from './cluster.js';
+import { Diagram } from './diagram.js';
+import { Animator } from './animator.js';
+import { Timeline } from './timeline.js';
+import { Inspector } from './inspector.js';
+import { ComponentPanel } from './panels.js';
+import { Stats } from './stats.js';
+import { EtcdView } from './etcdview.js';
+import { Controls, buildLegend } from './controls.js';
+
+const STORE_CAP = 100000;
+const ANIMATED_CAP = 5000;
+const STATE_POLL_MS = 1000;
+const BACKLOG_GAP_MS = 200; // a pause this long after connecting ends the backlog burst
+const BACKLOG_MAX_MS = 2000;
+
+class App {
+  constructor(root) {
+    this.root = root;
+    this.mode = root.dataset.mode === 'replay' ? 'replay' : 'live';
+    this.params = new URLSearchParams(location.search);
+    this.mock = this.params.get('mock') === '1';
+
+    // Test-visible state.
+    this.connected = false;
+    this.lastSeq = 0;
+    this.eventsReceived = 0;
+    this.malformed = 0;
+    this.droppedCount = 0;
+    this.animated = [];
+    this.paused = false;
+    this.speed = 1;
+    this.following = null;
+    this.showNoise = false;
+    this.fps = 0;
+
+    // View state.
+    this.kinds = new Set(KIND_CLASSES);
+    this.groups = new Set(GROUPS);
+    this.selectedSeq = 0;
+    this.selectedPod = '';
+    this.involved = new Set();
+    this.frameTimes = [];
+    this.backlog = { active: true, since: performance.now(), lastArrival: 0 };
+    // Replay: cursor = last seq shown; atHead = following the newest.
+    this.replay = { atHead: true, cursor: 0, clock: 0, lastTime: 0 };
+    this.heldPods = []; // /api/state pod snapshots waiting for the animation
+    this.provisional = new Map(); // pod key → {seq, patch} learned from arrived packets
+
+    this.store = new EventStore(STORE_CAP);
+    this.stats = new Stats();
+    this.model = new ClusterModel();
+    this.build();
+  }
+
+  // -------------------------------------------------------------------------
+  // Page structure
+
+  build() {
+    const root = this.root;
+    root.classList.add('wh');
+    this.statusDot = h('span', { class: 'conn-dot' });
+    this.statusText = h('span', { class: 'conn-text' });
+    this.modeBadge = h('span', { class: `mode-badge ${this.mode}` });
+    this.tabDiagram = h('button', { class: 'tab active', 'data-testid': 'tab-diagram', onclick: () => this.showTab('diagram') });
+    this.tabEtcd = h('button', { class: 'tab', 'data-testid': 'tab-etcd', onclick: () => this.showTab('etcd') });
+    const controlsHost = h('div', { class: 'controls' });
+    // The mode badge carries the connection state: a coloured dot, the mode,
+    // and the details in its tooltip.
+    this.modeBadge.append(this.statusDot, this.statusText);
+    this.modeBadge.dataset.testid = 'connection';
+    const top = h('header', { class: 'topbar' },
+      h('div', { class: 'brand' }, logo(), h('span', { class: 'brand-name', text: 'Wheelhouse' }), this.modeBadge),
+      h('nav', { class: 'tabs' }, this.tabDiagram, this.tabEtcd),
+      controlsHost);
+    root.append(top);
+
+    const body = h('div', { class: 'body' });
+    this.stage = h('section', { class: 'stage' });
+    this.followBanner = h('div', { class: 'follow-banner', hidden: true });
+    this.toasts = h('div', { class: 'toasts', 'aria-live': 'polite' });
+    const diagHost = h('div', { class: 'diagram-host' });
+    this.legend = h('div', { class: 'legend' });
+    this.stage.append(diagHost, this.followBanner, this.toasts);
+    if (this.mode === 'replay') this.stage.append(this.buildScrubber());
+    this.stage.append(this.legend);
+    this.side = h('aside', { class: 'side' });
+    this.detail = h('div', { class: 'detail', hidden: true });
+    body.append(this.stage, this.side);
+    root.append(body);
+
+    this.diagram = new Diagram(diagHost, {
+      component: (id) => this.openComponent(id),
+      pod: (key) => this.clickPod(key),
+      node: (name) => this.openNode(name),
+      packet: (seq) => this.select(seq),
+    });
+    this.animator = new Animator({
+      diagram: this.diagram,
+      lookup: (seq) => this.store.get(seq),
+      onStart: (ev, info) => this.recordAnimated(ev, info),
+      onArrive: (p, now) => {
+        if (p.kc === 'lifecycle') this.diagram.flash(p.from, p.kc, now, 700);
+        else this.diagram.flash(p.to, p.kc, now);
+        this.provisionalPods(p);
+      },
+    });
+    this.timeline = new Timeline(this.side, {
+      store: this.store,
+      onSelect: (seq) => this.select(seq),
+      stateOf: (seq) => this.animator.stateOf(seq),
+    });
+    this.side.append(this.detail);
+    this.inspector = new Inspector(this.detail, {
+      store: this.store,
+      onSelect: (seq) => this.select(seq),
+      onFollow: (obj) => this.follow(obj),
+      onReplay: (obj) => this.replayFlow(obj),
+      onClose: () => this.closeDetail(),
+    });
+    this.panel = new ComponentPanel(this.detail, {
+      stats: this.stats, store: this.store, model: this.model,
+      now: () => this.statsNow(),
+      onSelect: (seq) => this.select(seq),
+      onClose: () => this.closeDetail(),
+    });
+    this.etcd = new EtcdView(body);
+    this.controls = new Controls(controlsHost, this);
+    top.append(this.controls.langBtn);
+    buildLegend(this.legend);
+
+    this.timeline.setFilter((ev) => this.timelineVisible(ev));
+    this.model.onChange(() => this.renderModel());
+    this.renderModel();
+    onLangChange(() => this.onLang());
+    this.onLang();
+  }
+
+  buildScrubber() {
+    this.scrubInput = h('input', { type: 'range', min: 0, max: 0, value: 0, step: 1, 'data-testid': 'scrubber', class: 'scrub-range' });
+    this.scrubLabel = h('span', { class: 'scrub-label' });
+    this.scrubLive = h('button', { class: 'btn small', 'data-testid': 'scrub-end', onclick: () => this.scrubTo(this.lastSeq) });
+    let pending = 0;
+    this.scrubInput.addEventListener('input', () => {
+      // Rebuilding the diagram state is a scan; do it at most once a frame.
+      if (pending) return;
+      pending = requestAnimationFrame(() => { pending = 0; this.scrubTo(Number(this.scrubInput.value)); });
+    });
+    return h('div', { class: 'scrubber' }, h('span', { class: 'scrub-title', 'data-i18n': 'replay.scrubber', text: t('replay.scrubber') }), this.scrubInput, this.scrubLabel, this.scrubLive);
+  }
+
+  onLang() {
+    this.tabDiagram.textContent = t('tab.diagram');
+    this.tabEtcd.textContent = t('tab.etcd');
+    this.renderStatus();
+    this.diagram.layout(this.model);
+    this.renderModel();
+    this.renderFollowBanner();
+    this.controls.update();
+    this.updateScrubber();
+    this.timeline.dirty = true;
+  }
+
+  showTab(tab) {
+    const etcd = tab === 'etcd';
+    this.tabDiagram.classList.toggle('active', !etcd);
+    this.tabEtcd.classList.toggle('active', etcd);
+    this.stage.hidden = etcd;
+    this.side.hidden = etcd;
+    if (etcd) this.etcd.show();
+    else {
+      this.etcd.hide();
+      this.diagram.layout(this.model); // text fitting needs the diagram visible
+      this.renderModel();
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // Connection and ingestion
+
+  async start() {
+    const initLang = this.params.get('lang') || this.root.dataset.lang || 'en';
+    setLang(initLang === 'zh' ? 'zh' : 'en');
+    const handlers = {
+      onEvent: (ev) => this.ingest(ev),
+      onStatus: (state, info) => this.setConnState(state, info),
+      onMalformed: () => { this.malformed++; },
+      onRestart: () => location.reload(), // a new run: start from a clean page
+    };
+    if (this.mock) {
+      const mock = await import('./dev/mock.js');
+      this.stream = await mock.install(handlers, this.params);
+    } else {
+      this.stream = new TraceStream(handlers);
+    }
+    this.stream.start();
+    this.pollState();
+    requestAnimationFrame((ts) => this.frame(ts));
+    setInterval(() => this.updateLiveNumbers(), 500);
+  }
+
+  setConnState(state, info) {
+    this.connected = state === 'connected';
+    this.connState = state;
+    this.connInfo = info || '';
+    if (state === 'connecting' || state === 'connected') {
+      // A (re)connection starts with a burst of stored events: those are
+      // listed but not animated. The burst ends at the first pause in the
+      // stream (or after 2 s); events that happened after we connected are
+      // animated even while it lasts.
+      this.backlog = { active: true, since: performance.now(), lastArrival: performance.now(), wallStart: Date.now() };
+    }
+    this.renderStatus();
+  }
+
+  renderStatus() {
+    const st = this.connState || 'connecting';
+    this.statusDot.className = `conn-dot ${st}`;
+    this.statusText.textContent = t(this.mode === 'replay' ? 'mode.replay' : 'mode.live') + (st === 'connected' ? '' : ` · ${t('conn.short.' + st)}`);
+    let title = t(`conn.${st}`, { msg: shorten(this.connInfo || '', 200) });
+    if (this.version) title += ` · Kubernetes ${this.version}`;
+    if (this.mock) title += ` · ${t('conn.mock')}`;
+    this.modeBadge.title = title;
+    this.modeBadge.dataset.state = st;
+  }
+
+  /** Takes one event from the stream. */
+  ingest(ev) {
+    if (ev.kind === 'error') {
+      this.toast(t('conn.error', { msg: ev.summary }), 'error');
+      return;
+    }
+    if (ev.seq <= this.lastSeq) return;
+    const now = performance.now();
+    this.lastSeq = ev.seq;
+    this.eventsReceived++;
+    if (this.backlog.active) this.backlog.lastArrival = now;
+    const evicted = this.store.push(ev);
+    if (evicted) this.timeline.evicted(evicted);
+    this.stats.add(ev);
+    this.timeline.append(ev);
+    if (ev.kind === 'dropped') {
+      const n = (ev.detail && ev.detail.count) || 0;
+      this.droppedCount += n;
+      this.toast(t('toast.dropped', { n }), 'warn');
+    }
+    if (this.mode === 'live' || this.replay.atHead) this.release(ev, now, !this.backlog.active || !(parseTime(ev.time) < this.backlog.wallStart - 1000));
+    if (ev.kind === 'etcd' && (ev.resource === 'pods' || ev.resource === 'nodes')) this.pollSoon();
+    this.inspector.noteEvent(ev);
+  }
+
+  /** An event becomes part of what the page shows (live: at once; replay: when the cursor reaches it). */
+  release(ev, now, animate) {
+    this.replay.cursor = ev.seq;
+    this.model.observe(ev);
+    if (this.following && objectKey(ev) === this.following) this.addInvolved(ev);
+    if (animate && this.animVisible(ev)) this.animator.enqueue(ev, 0, now);
+  }
+
+  recordAnimated(ev, info) {
+    this.animated.push({
+      seq: ev.seq, kind: ev.kind, verb: ev.verb || '', from: ev.from || '', to: ev.to || '',
+      edge: info.edge, label: info.label, at: performance.now(),
+      merged: info.merged > 1 ? info.merged : undefined, replay: info.session ? true : undefined,
+    });
+    while (this.animated.length > ANIMATED_CAP) this.animated.shift();
+  }
+
+  // -------------------------------------------------------------------------
+  // Cluster state
+
+  async pollState() {
+    clearTimeout(this.pollTimer);
+    if (this.model.source === 'derived' && this.stateGone) return;
+    try {
+      const tag = this.lastSeq; // the snapshot shows at least the events up to here
+      const st = await api.state();
+      // Nodes change at once; pods wait until the animation has played the
+      // events that led to this snapshot, so a chip turns Running when the
+      // packets that made it Running have arrived, not seconds before.
+      this.model.applyNodes(st);
+      this.heldPods.push({ tag, pods: st && st.pods });
+      this.applyHeldPods();
+      if (st && typeof st.version === 'string' && st.version !== this.version) { this.version = st.version; this.renderStatus(); }
+    } catch (e) {
+      if (e instanceof HTTPError && e.status === 404) {
+        // Replay mode: no live cluster; the trace is all there is.
+        this.stateGone = true;
+        this.model.source = 'derived';
+        this.rederive();
+        return;
+      }
+    }
+    this.pollTimer = setTimeout(() => this.pollState(), STATE_POLL_MS);
+  }
+
+  /** Applies the newest pod snapshot the animation has caught up with. */
+  applyHeldPods() {
+    const q = this.heldPods;
+    if (!q.length) return;
+    const done = this.animator.minActiveSeq();
+    let ready = -1;
+    for (let i = 0; i < q.length; i++) if (q[i].tag < done) ready = i;
+    // Bounded: a long pause or slow motion lets at most 120 snapshots wait.
+    if (ready < 0 && q.length > 120) ready = 0;
+    if (ready < 0) return;
+    const snap = q[ready];
+    q.splice(0, ready + 1);
+    this.model.applyPods(snap.pods);
+    // Keep what arrived packets said after this snapshot was taken.
+    for (const [key, pr] of this.provisional) {
+      if (pr.seq <= snap.tag) this.provisional.delete(key);
+      else this.model.patchPod(key, pr.patch);
+    }
+  }
+
+  /**
+   * Live mode: a pod appears (in the unscheduled tray) when its first etcd
+   * write arrives, and moves to a node when the watch event giving it to
+   * that node's kubelet arrives, without waiting for the next snapshot.
+   */
+  provisionalPods(p) {
+    if (p.session !== 0 || this.model.source !== 'state') return;
+    for (const ev of p.events) {
+      if (ev.resource !== 'pods' || !ev.name) continue;
+      const key = `${ev.namespace || 'default'}/${ev.name}`;
+      let patch = null;
+      if (ev.kind === 'etcd' && ev.verb === 'put' && !this.model.pods.has(key)) patch = { phase: 'Pending' };
+      else if (ev.kind === 'watch' && ev.verb !== 'DELETED' && ev.verb !== 'BOOKMARK') {
+        if (ev.to && ev.to.startsWith('kubelet/')) patch = { node: ev.to.slice('kubelet/'.length) };
+        if (ev.detail && ev.detail.object && typeof ev.detail.object === 'object') patch = { ...patch, object: ev.detail.object };
+      }
+      if (!patch) continue;
+      const prev = this.provisional.get(key);
+      this.provisional.set(key, { seq: ev.seq, patch: { ...(prev && prev.patch), ...patch } });
+      this.model.patchPod(key, patch);
+    }
+    if (this.provisional.size > 500) this.provisional.delete(this.provisional.keys().next().value);
+  }
+
+  pollSoon = debounce(() => { if (!this.stateGone) this.pollState(); }, 150);
+
+  /** Rebuilds the derived model from the stored events up to the cursor. */
+  rederive() {
+    this.model.resetDerived();
+    const upTo = this.mode === 'replay' && !this.replay.atHead ? this.replay.cursor : Infinity;
+    this.store.forEachUpTo(upTo, (ev) => this.model.observe(ev));
+  }
+
+  renderModel() {
+    this.diagram.render(this.model);
+    if (this.following) this.diagram.setFocus(this.following, this.involved);
+  }
+
+  // -------------------------------------------------------------------------
+  // Filters: what animates and what the timeline lists
+
+  passesFilters(ev) {
+    if (ev.noise && !this.showNoise) return false;
+    const kc = kindClass(ev);
+    if (KIND_CLASSES.includes(kc) && !this.kinds.has(kc)) return false;
+    for (const id of [ev.from, ev.to]) {
+      if (id && !this.groups.has(groupOf(id))) return false;
+    }
+    return true;
+  }
+
+  animVisible(ev) {
+    if (!this.passesFilters(ev)) return false;
+    if (this.following && objectKey(ev) !== this.following) return false;
+    return true;
+  }
+
+  timelineVisible(ev) {
+    if (ev.kind === 'dropped') return true; // gaps always show
+    return this.animVisible(ev);
+  }
+
+  filtersChanged() {
+    this.timeline.setFilter((ev) => this.timelineVisible(ev));
+    this.animator.prune((ev) => this.animVisible(ev));
+    this.controls.update();
+  }
+
+  filterCount() {
+    return (KIND_CLASSES.length - this.kinds.size) + (GROUPS.length - this.groups.size);
+  }
+
+  setKindEnabled(kc, on) {
+    if (on) this.kinds.add(kc); else this.kinds.delete(kc);
+    this.filtersChanged();
+  }
+
+  setGroupEnabled(g, on) {
+    if (on) this.groups.add(g); else this.groups.delete(g);
+    this.filtersChanged();
+  }
+
+  resetFilters() {
+    this.kinds = new Set(KIND_CLASSES);
+    this.groups = new Set(GROUPS);
+    this.filtersChanged();
+  }
+
+  // -------------------------------------------------------------------------
+  // Controls (also the test API)
+
+  pause() {
+    this.paused = true;
+    this.animator.pause();
+    this.controls.update();
+  }
+
+  resume() {
+    this.paused = false;
+    this.animator.resume();
+    if (this.mode === 'replay' && !this.replay.atHead) this.replay.clock = 0;
+    this.controls.update();
+  }
+
+  /** Plays exactly one more event (pauses first if playing). */
+  step() {
+    if (!this.paused) this.pause();
+    if (this.mode === 'replay' && !this.replay.atHead) {
+      // Release the next event of the recording that passes the filters.
+      let i = this.store.lowerBound(this.replay.cursor + 1);
+      for (; i < this.store.size; i++) {
+        const ev = this.store.at(i);
+        this.release(ev, performance.now(), true);
+        if (this.animVisible(ev)) break;
+      }
+      this.afterCursorMove();
+    }
+    const ev = this.animator.step();
+    this.controls.update();
+    return ev ? ev.seq : null;
+  }
+
+  setSpeed(x) {
+    const v = Math.min(4, Math.max(0.1, Number(x) || 1));
+    this.speed = v;
+    this.animator.setSpeed(v);
+    this.controls.update();
+  }
+
+  setNoise(on) {
+    this.showNoise = !!on;
+    this.model.setNoiseShown(this.showNoise);
+    this.filtersChanged();
+  }
+
+  setLang(lang) {
+    setLang(lang);
+  }
+
+  /** Follows one object (e.g. "pods/default/nginx"): only its flow plays. */
+  follow(obj) {
+    if (!obj || typeof obj !== 'string') return;
+    this.following = obj;
+    if (obj.startsWith('pods/')) this.selectedPod = obj;
+    this.involved = new Set();
+    for (let i = this.store.size - 1, k = 0; i >= 0 && k < 50000; i--, k++) {
+      const ev = this.store.at(i);
+      if (objectKey(ev) === obj) this.addInvolved(ev);
+    }
+    this.diagram.setFocus(obj, this.involved);
+    this.renderFollowBanner();
+    this.filtersChanged();
+  }
+
+  unfollow() {
+    if (!this.following) return;
+    this.following = null;
+    this.diagram.setFocus(null);
+    this.renderFollowBanner();
+    this.filtersChanged();
+  }
+
+  addInvolved(ev) {
+    let changed = false;
+    for (const id of [ev.from, ev.to, ev.detail && ev.detail.component]) {
+      if (id && !this.involved.has(id)) { this.involved.add(id); changed = true; }
+    }
+    const pod = ev.resource === 'pods' ? ev.namespace + '/' + ev.name : '';
+    if (pod) {
+      const p = this.model.pods.get(pod);
+      if (p && p.node && !this.involved.has('node:' + p.node)) { this.involved.add('node:' + p.node); changed = true; }
+    }
+    if (changed && this.following) this.diagram.setFocus(this.following, this.involved);
+  }
+
+  followSelected() {
+    const obj = this.selectedPod || this.selectedObject();
+    if (!obj) { this.toast(t('follow.none')); return; }
+    if (this.following === obj) this.unfollow(); else this.follow(obj);
+  }
+
+  selectedObject() {
+    const ev = this.selectedSeq && this.store.get(this.selectedSeq);
+    return ev ? objectKey(ev) : '';
+  }
+
+  clickPod(key) {
+    const obj = 'pods/' + key;
+    this.selectedPod = obj;
+    if (this.following === obj) this.unfollow(); else this.follow(obj);
+  }
+
+  renderFollowBanner() {
+    const b = this.followBanner;
+    b.hidden = !this.following;
+    if (!this.following) return;
+    b.textContent = '';
+    b.append(h('span', { class: 'follow-icon', text: '◎' }),
+      h('b', { text: t('follow.banner', { obj: this.following }) }),
+      h('span', { class: 'muted', text: ' · ' + t('follow.hint') }),
+      h('button', { class: 'btn small', text: t('ctl.replayFlow'), onclick: () => this.replayFlow() }),
+      h('button', { class: 'btn small', text: '✕', 'aria-label': t('ctl.followStop'), onclick: () => this.unfollow() }));
+  }
+
+  /** Re-animates every stored event of an object (the followed one by default). */
+  async replayFlow(obj) {
+    obj = obj || this.following || this.selectedPod || this.selectedObject();
+    if (!obj) { this.toast(t('flow.noObject')); return; }
+    let events = [];
+    try {
+      const res = await api.flows(obj);
+      events = Array.isArray(res && res.events) ? res.events.filter((e) => e && typeof e.seq === 'number') : [];
+    } catch (e) {
+      this.toast(e.message || String(e), 'error');
+      return;
+    }
+    events = events.filter((ev) => this.passesFilters(ev)).sort((a, b) => a.seq - b.seq);
+    if (!events.length) { this.toast(t('flow.empty', { obj })); return; }
+    this.toast(t('flow.replaying', { obj, n: events.length }));
+    if (this.paused) this.resume();
+    this.animator.minGapMs = 150;
+    this.animator.playFlow(events);
+  }
+
+  // -------------------------------------------------------------------------
+  // Selection, inspector and panels
+
+  select(seq) {
+    if (!seq) return;
+    this.selectedSeq = seq;
+    const ev = this.store.get(seq);
+    if (ev && ev.resource === 'pods' && ev.name) this.selectedPod = objectKey(ev);
+    this.panel.hide();
+    this.diagram.setSelected(null);
+    this.detail.hidden = false;
+    this.side.classList.add('with-detail');
+    this.timeline.select(seq);
+    if (ev && this.timelineVisible(ev)) this.timeline.ensureVisible(seq);
+    this.inspector.show(seq);
+  }
+
+  openComponent(id) {
+    this.inspector.hide();
+    this.detail.hidden = false;
+    this.side.classList.add('with-detail');
+    this.panel.showComponent(id);
+    this.diagram.setSelected(id);
+  }
+
+  openNode(name) {
+    this.inspector.hide();
+    this.detail.hidden = false;
+    this.side.classList.add('with-detail');
+    this.panel.showNode(name);
+  }
+
+  closeDetail() {
+    this.diagram.setSelected(null);
+    this.inspector.hide();
+    this.panel.hide();
+    this.detail.hidden = true;
+    this.side.classList.remove('with-detail');
+    this.timeline.select(0);
+  }
+
+  // -------------------------------------------------------------------------
+  // Replay scrubber
+
+  updateScrubber() {
+    if (!this.scrubInput) return;
+    const min = this.store.firstSeq || 0, max = this.lastSeq || 0;
+    this.scrubInput.min = String(min);
+    this.scrubInput.max = String(max);
+    const cur = this.replay.atHead ? max : this.replay.cursor;
+    if (document.activeElement !== this.scrubInput) this.scrubInput.value = String(cur);
+    this.scrubLabel.textContent = t('replay.at', { seq: cur, max });
+    this.scrubLive.textContent = t('replay.toLive');
+  }
+
+  /** Jumps to a point of the recording: the diagram and timeline show events up to seq. */
+  scrubTo(seq) {
+    seq = Math.max(0, Math.min(seq, this.lastSeq));
+    this.animator.clear();
+    this.replay.atHead = seq >= this.lastSeq;
+    this.replay.cursor = seq;
+    this.replay.clock = 0;
+    this.rederive();
+    this.timeline.setLimit(this.replay.atHead ? Infinity : seq);
+    this.timeline.following = true;
+    this.updateScrubber();
+  }
+
+  afterCursorMove() {
+    if (this.replay.cursor >= this.lastSeq) {
+      this.replay.atHead = true;
+      this.timeline.setLimit(Infinity);
+    } else this.timeline.setLimit(this.replay.cursor);
+  }
+
+  /** Replay playback: releases recorded events at their recorded pace (gaps over 1 s shortened). */
+  advanceReplay(dt) {
+    const r = this.replay;
+    if (this.mode !== 'replay' || r.atHead || this.paused) return;
+    r.clock += dt * this.speed;
+    let i = this.store.lowerBound(r.cursor + 1);
+    let released = 0;
+    while (i < this.store.size && released < 50) {
+      const ev = this.store.at(i);
+      const cur = this.store.get(r.cursor);
+      const gap = cur ? Math.min(1000, Math.max(0, parseTime(ev.time) - parseTime(cur.time))) || 0 : 0;
+      if (r.clock < gap) break;
+      r.clock -= gap;
+      this.release(ev, performance.now(), true);
+      released++;
+      i++;
+    }
+    if (released) this.afterCursorMove();
+  }
+
+  // -------------------------------------------------------------------------
+  // Frame loop
+
+  frame(ts) {
+    // fps over the last second, from rAF timestamps.
+    const ft = this.frameTimes;
+    ft.push(ts);
+    while (ft.length && ft[0] <= ts - 1000) ft.shift();
+    this.fps = ft.length;
+    const dt = this.lastTs ? Math.min(100, ts - this.lastTs) : 16;
+    this.lastTs = ts;
+
+    const now = performance.now();
+    if (this.backlog.active && (now - this.backlog.lastArrival > BACKLOG_GAP_MS || now - this.backlog.since > BACKLOG_MAX_MS)) {
+      this.backlog.active = false;
+    }
+    this.advanceReplay(dt);
+    this.animator.frame(now);
+    this.applyHeldPods();
+    this.diagram.tick(now);
+    this.timeline.render();
+    requestAnimationFrame((t2) => this.frame(t2));
+  }
+
+  /** Reference time for rates: the wall clock live, the cursor's time in a replay. */
+  statsNow() {
+    if (this.mode === 'replay') {
+      const ev = this.store.get(this.replay.cursor);
+      return ev ? parseTime(ev.time) : this.stats.latestTime;
+    }
+    return Date.now();
+  }
+
+  updateLiveNumbers() {
+    const now = this.statsNow();
+    const a = this.stats.numbers('apiserver', now);
+    this.diagram.setLive({
+      apiserver: `${t('diag.reqps', { n: fmtRate(a.reqps) })} · ${t('diag.watchps', { n: fmtRate(a.watchps) })}`,
+      etcd: this.stats.etcdRevision ? t('diag.rev', { n: this.stats.etcdRevision }) : '',
+    });
+    this.updateScrubber();
+  }
+
+  toast(msg, level = 'info') {
+    const el = h('div', { class: `toast ${level}`, text: msg });
+    this.toasts.append(el);
+    while (this.toasts.children.length > 3) this.toasts.firstChild.remove();
+    setTimeout(() => el.remove(), 4500);
+  }
+}
+
+/** The Wheelhouse mark: a ship's wheel. */
+function logo() {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', '-12 -12 24 24');
+  svg.setAttribute('class', 'logo');
+  svg.setAttribute('aria-hidden', 'true');
+  let d = '';
+  for (let i = 0; i < 8; i++) {
+    const a = (Math.PI / 4) * i;
+    d += `M${(3 * Math.cos(a)).toFixed(2)},${(3 * Math.sin(a)).toFixed(2)}L${(11 * Math.cos(a)).toFixed(2)},${(11 * Math.sin(a)).toFixed(2)}`;
+  }
+  svg.innerHTML = `<circle r="7.5" fill="none" stroke="currentColor" stroke-width="2.2"/><circle r="2.6" fill="currentColor"/><path d="${d}" stroke="currentColor" stroke-width="2" stroke-linecap="round"/>`;
+  return svg;
+}
+
+// ---------------------------------------------------------------------------
+// Boot and test hooks
+
+const root = document.getElementById('app');
+if (root) {
+  const app = new App(root);
+  /**
+   * window.wheelhouse: the page's own state, for tests (chromedp) and for
+   * the curious. Read-only getters plus control functions.
+   */
+  window.wheelhouse = {
+    get connected() { return app.connected; },
+    get lastSeq() { return app.lastSeq; },
+    get events() { return app.eventsReceived; },
+    get animated() { return app.animated; },
+    get paused() { return app.paused; },
+    get speed() { return app.speed; },
+    get following() { return app.following; },
+    get showNoise() { return app.showNoise; },
+    get fps() { return app.fps; },
+    get mode() { return app.mode; },
+    get lang() { return getLang(); },
+    get malformed() { return app.malformed; },
+    get dropped() { return app.droppedCount; },
+    get skipped() { return app.animator.skipped; },
+    get stored() { return app.store.size; },
+    get queued() { return app.animator.pending.length; },
+    get inFlight() { return app.animator.flying.length; },
+    get cursor() { return app.mode === 'replay' && !app.replay.atHead ? app.replay.cursor : app.lastSeq; },
+    pause: () => app.pause(),
+    resume: () => app.resume(),
+    step: () => app.step(),
+    setSpeed: (x) => app.setSpeed(x),
+    follow: (obj) => app.follow(obj),
+    unfollow: () => app.unfollow(),
+    setNoise: (on) => app.setNoise(on),
+    setLang: (l) => app.setLang(l),
+    select: (seq) => app.select(seq),
+    scrubTo: (seq) => app.scrubTo(seq),
+    replayFlow: (obj) => app.replayFlow(obj),
+  };
+  app.start().catch((e) => {
+    console.error(e);
+    app.toast(String(e && e.message || e), 'error');
+  });
+}

@@ -1,0 +1,116 @@
+// panels.js: the component panel: what a component does (in the current
+// language) and live numbers from the stream: requests/s and watch
+// events/s over the last 5 s, distinct watch paths seen, and its last five
+// events (clickable). Nodes get a short panel of their own facts.
+
+import { h, clear, groupOf, kindClass, shapeIcon, fmtRate } from './util.js';
+import { t, has, onLangChange } from './i18n.js';
+
+export class ComponentPanel {
+  /**
+   * @param {HTMLElement} host
+   * @param {object} o
+   * @param {import('./stats.js').Stats} o.stats
+   * @param {import('./store.js').EventStore} o.store
+   * @param {import('./cluster.js').ClusterModel} o.model
+   * @param {() => number} o.now reference time (ms) for rates
+   * @param {(seq:number) => void} o.onSelect
+   * @param {() => void} o.onClose
+   */
+  constructor(host, o) {
+    this.o = o;
+    this.id = '';
+    this.node = '';
+    this.root = h('section', { class: 'comp-panel', 'data-testid': 'component-panel', hidden: true });
+    host.append(this.root);
+    this.root.addEventListener('click', (e) => {
+      const a = e.target.closest('[data-goto]');
+      if (a) { e.preventDefault(); this.o.onSelect(Number(a.dataset.goto)); }
+    });
+    onLangChange(() => { if (!this.root.hidden) this.render(); });
+    setInterval(() => { if (!this.root.hidden) this.refresh(); }, 500);
+  }
+
+  get open() { return !this.root.hidden; }
+
+  showComponent(id) {
+    this.id = id;
+    this.node = '';
+    this.root.hidden = false;
+    this.root.dataset.component = id;
+    this.render();
+  }
+
+  showNode(name) {
+    this.id = '';
+    this.node = name;
+    this.root.hidden = false;
+    this.root.dataset.component = '';
+    this.render();
+  }
+
+  hide() {
+    this.root.hidden = true;
+    this.id = this.node = '';
+  }
+
+  /** The i18n key base for a component id: kubelet/node-1 → kubelet, curl → client. */
+  roleKey(id) {
+    if (id === 'cloud-controller-manager' || id === 'kubectl' || id === 'wheelhouse') return id;
+    const g = groupOf(id);
+    return has('role.' + g) ? g : 'client';
+  }
+
+  render() {
+    const root = this.root;
+    clear(root);
+    const close = h('button', { class: 'icon-btn close', 'aria-label': t('panel.close'), title: t('panel.close'), text: '✕', onclick: () => this.o.onClose() });
+    if (this.node) {
+      const n = this.o.model.nodes.get(this.node) || { name: this.node };
+      root.append(h('header', { class: 'panel-head' }, h('h2', { text: t('panel.node', { name: this.node }) }), close));
+      root.append(h('p', { text: t('panel.nodeFacts', { zone: n.zone || '–', cidr: n.podCIDR || '–', rt: n.runtime || '–' }) }));
+      root.append(h('p', { text: t('panel.podCount', { n: this.o.model.podsOn(this.node).length }) }));
+      root.append(h('h3', { text: t('comp.kubelet') }), h('p', { class: 'role', text: t('role.kubelet') }));
+      return;
+    }
+    const key = this.roleKey(this.id);
+    const name = key === 'client' ? this.id : t('comp.' + key);
+    const node = this.id.includes('/') ? this.id.split('/')[1] : '';
+    root.append(h('header', { class: 'panel-head' },
+      h('h2', {}, name, node ? h('span', { class: 'tl-node', text: node }) : null), close));
+    root.append(h('h3', { text: t('panel.role') }), h('p', { class: 'role', text: t('role.' + key) }));
+    if (key === 'cloud-controller-manager') return;
+    root.append(h('h3', { text: t('panel.live') }));
+    this.numbersEl = h('dl', { class: 'facts numbers' });
+    this.lastEl = h('div', { class: 'last5' });
+    root.append(this.numbersEl, h('h3', { text: t('panel.last5') }), this.lastEl);
+    this.refresh();
+  }
+
+  /** Recomputes the live numbers (twice a second while open). */
+  refresh() {
+    if (!this.id || !this.numbersEl) return;
+    const n = this.o.stats.numbers(this.id, this.o.now());
+    const g = groupOf(this.id);
+    clear(this.numbersEl);
+    const add = (k, v) => this.numbersEl.append(h('dt', { text: t(k) }), h('dd', { class: 'num', text: String(v) }));
+    add(g === 'runtime' ? 'panel.criPs' : 'panel.reqps', fmtRate(n.reqps));
+    if (g !== 'etcd' && g !== 'runtime') {
+      add('panel.watchps', fmtRate(n.watchps));
+      add('panel.watchPaths', n.watchPaths);
+    }
+    if (g === 'etcd') add('panel.etcdRev', this.o.stats.etcdRevision || '–');
+    const sig = n.last.join(',');
+    if (this.lastEl.dataset.sig === sig) return;
+    this.lastEl.dataset.sig = sig;
+    clear(this.lastEl);
+    if (!n.last.length) this.lastEl.append(h('p', { class: 'muted', text: t('panel.none') }));
+    for (const seq of n.last) {
+      const ev = this.o.store.get(seq);
+      if (!ev) continue;
+      const kc = kindClass(ev);
+      this.lastEl.append(h('a', { href: '#', class: `ev-link k-${kc}`, 'data-goto': seq, title: ev.summary },
+        shapeIcon(kc, 12), h('span', { class: 'seq', text: `#${seq}` }), ' ', ev.summary));
+    }
+  }
+}

@@ -1,0 +1,130 @@
+// stream.js: the live connection to GET /ws/trace.
+//
+// Protocol (docs/trace-format.md): one JSON event per text frame, seqs
+// strictly increasing. On close we reconnect with since=<last seq received>
+// (markers included) so nothing is missed or repeated. A frame of kind
+// "error" means our request was wrong: the server closes right after, and
+// we report it (and retry slowly, in case the server was being replaced).
+// Frames that are not valid events are ignored and counted.
+
+export class TraceStream {
+  /**
+   * @param {object} opts
+   * @param {(ev: object) => void} opts.onEvent  called for every valid event
+   * @param {(state: string, info?: string) => void} opts.onStatus
+   *        "connecting" | "connected" | "disconnected" | "error"
+   * @param {() => void} [opts.onMalformed]
+   * @param {() => void} [opts.onRestart] the server restarted (seqs went back)
+   * @param {string} [opts.path] stream path (default /ws/trace)
+   */
+  constructor({ onEvent, onStatus, onMalformed, onRestart, path = '/ws/trace' }) {
+    this.onEvent = onEvent;
+    this.onRestart = onRestart;
+    this.onStatus = onStatus || (() => {});
+    this.onMalformed = onMalformed || (() => {});
+    this.path = path;
+    this.lastSeq = 0;
+    this.ws = null;
+    this.connected = false;
+    this.stopped = false;
+    this.backoff = 500;
+    this.gotError = false;
+    this.timer = 0;
+  }
+
+  /** Opens the connection (all stored events, then live ones; noise included so the noise toggle can show history). */
+  start() {
+    this.stopped = false;
+    this.connect();
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    if (this.ws) this.ws.close();
+  }
+
+  url() {
+    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    return `${proto}//${location.host}${this.path}?since=${this.lastSeq}&noise=true`;
+  }
+
+  connect() {
+    if (this.stopped) return;
+    this.onStatus('connecting');
+    this.gotError = false;
+    let ws;
+    try {
+      ws = new WebSocket(this.url());
+    } catch (e) {
+      this.scheduleReconnect();
+      return;
+    }
+    this.ws = ws;
+    ws.onopen = () => {
+      this.fresh = true;
+      this.connected = true;
+      this.backoff = 500;
+      this.onStatus('connected');
+    };
+    ws.onmessage = (msg) => this.handleFrame(msg.data);
+    ws.onclose = () => {
+      this.connected = false;
+      this.ws = null;
+      if (!this.gotError) this.onStatus('disconnected');
+      this.scheduleReconnect();
+    };
+    ws.onerror = () => { /* onclose follows and handles it */ };
+  }
+
+  scheduleReconnect() {
+    if (this.stopped) return;
+    clearTimeout(this.timer);
+    // A refused request will be refused again: retry slowly.
+    const delay = this.gotError ? 10000 : this.backoff;
+    this.backoff = Math.min(this.backoff * 2, 5000);
+    this.timer = setTimeout(() => this.connect(), delay);
+  }
+
+  handleFrame(data) {
+    if (typeof data !== 'string') { this.onMalformed(); return; }
+    let ev;
+    try { ev = JSON.parse(data); } catch { this.onMalformed(); return; }
+    if (!validEvent(ev)) { this.onMalformed(); return; }
+    if (ev.kind === 'error') {
+      this.gotError = true;
+      this.onStatus('error', ev.summary || '');
+      this.onEvent(ev);
+      return;
+    }
+    if (this.fresh && ev.seq < this.lastSeq && this.onRestart) {
+      // Seqs restart at 1 when Wheelhouse restarts: our history is from
+      // another run. Start over.
+      this.onRestart();
+      return;
+    }
+    this.fresh = false;
+    if (ev.seq <= this.lastSeq) return; // already have it (should not happen with since=)
+    this.lastSeq = ev.seq;
+    this.onEvent(ev);
+  }
+}
+
+/**
+ * validEvent checks the fields every event has (seq, time, kind, summary)
+ * and the types of the fields we read, so that a malformed frame never
+ * reaches the views.
+ */
+export function validEvent(ev) {
+  if (!ev || typeof ev !== 'object' || Array.isArray(ev)) return false;
+  if (typeof ev.seq !== 'number' || !Number.isInteger(ev.seq) || ev.seq < 0) return false;
+  if (typeof ev.kind !== 'string' || !ev.kind) return false;
+  if (ev.seq === 0 && ev.kind !== 'error') return false;
+  for (const k of ['from', 'to', 'verb', 'resource', 'subresource', 'namespace', 'name', 'rv', 'status', 'summary', 'noiseReason', 'time']) {
+    if (k in ev && ev[k] !== null && typeof ev[k] !== 'string') return false;
+  }
+  if ('cause' in ev && ev.cause !== null && typeof ev.cause !== 'number') return false;
+  if ('detail' in ev && ev.detail !== null && (typeof ev.detail !== 'object' || Array.isArray(ev.detail))) return false;
+  if (typeof ev.summary !== 'string') ev.summary = '';
+  return true;
+}

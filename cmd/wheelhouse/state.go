@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/wheelhouse-k8s/wheelhouse/components/cluster"
+	"github.com/wheelhouse-k8s/wheelhouse/components/kubeversion"
+	"github.com/wheelhouse-k8s/wheelhouse/tracing"
+)
+
+// clusterState is the UI's picture of nodes and pods, kept by one watch
+// each (an informer) rather than a list per browser per second. It calls
+// the apiserver as "wheelhouse-ui", which the trace marks as noise.
+type clusterState struct {
+	nodes  corelisters.NodeLister
+	pods   corelisters.PodLister
+	synced []cache.InformerSynced
+}
+
+func startClusterState(ctx context.Context, c *cluster.Cluster) (*clusterState, error) {
+	cfg, err := c.AdminConfig()
+	if err != nil {
+		return nil, err
+	}
+	cfg.UserAgent = tracing.UIClient
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating the UI's client: %w", err)
+	}
+	factory := informers.NewSharedInformerFactory(client, 0)
+	nodes, pods := factory.Core().V1().Nodes(), factory.Core().V1().Pods()
+	s := &clusterState{nodes: nodes.Lister(), pods: pods.Lister(),
+		synced: []cache.InformerSynced{nodes.Informer().HasSynced, pods.Informer().HasSynced}}
+	factory.Start(ctx.Done())
+	return s, nil
+}
+
+type nodeState struct {
+	Name    string `json:"name"`
+	Ready   bool   `json:"ready"`
+	Zone    string `json:"zone"`
+	PodCIDR string `json:"podCIDR"`
+	Runtime string `json:"runtime"`
+}
+
+type podState struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	Node      string `json:"node"`
+	Phase     string `json:"phase"`
+	// Reason is what `kubectl get pods` shows as STATUS when it differs
+	// from the phase (ContainerCreating, CrashLoopBackOff, Terminating…).
+	Reason string `json:"reason"`
+	IP     string `json:"ip"`
+}
+
+// stateView is GET /api/state.
+type stateView struct {
+	Mode    string      `json:"mode"`
+	Version string      `json:"version"`
+	Nodes   []nodeState `json:"nodes"`
+	Pods    []podState  `json:"pods"`
+}
+
+// snapshot serves GET /api/state.
+func (s *clusterState) snapshot(context.Context) (any, error) { return s.view() }
+
+func (s *clusterState) view() (stateView, error) {
+	for _, synced := range s.synced {
+		if !synced() {
+			return stateView{}, fmt.Errorf("the UI's view of the cluster is still loading")
+		}
+	}
+	nodes, err := s.nodes.List(labels.Everything())
+	if err != nil {
+		return stateView{}, err
+	}
+	pods, err := s.pods.List(labels.Everything())
+	if err != nil {
+		return stateView{}, err
+	}
+	out := stateView{Mode: "live", Version: kubeversion.Version(), Nodes: []nodeState{}, Pods: []podState{}}
+	for _, n := range nodes {
+		ready := false
+		for _, c := range n.Status.Conditions {
+			if c.Type == v1.NodeReady {
+				ready = c.Status == v1.ConditionTrue
+			}
+		}
+		runtime, _, _ := strings.Cut(n.Status.NodeInfo.ContainerRuntimeVersion, "://")
+		out.Nodes = append(out.Nodes, nodeState{Name: n.Name, Ready: ready, Zone: n.Labels["topology.kubernetes.io/zone"],
+			PodCIDR: n.Spec.PodCIDR, Runtime: runtime})
+	}
+	for _, p := range pods {
+		out.Pods = append(out.Pods, podState{Namespace: p.Namespace, Name: p.Name, Node: p.Spec.NodeName,
+			Phase: string(p.Status.Phase), Reason: podReason(p), IP: p.Status.PodIP})
+	}
+	sort.Slice(out.Nodes, func(i, j int) bool { return out.Nodes[i].Name < out.Nodes[j].Name })
+	sort.Slice(out.Pods, func(i, j int) bool {
+		if out.Pods[i].Namespace != out.Pods[j].Namespace {
+			return out.Pods[i].Namespace < out.Pods[j].Namespace
+		}
+		return out.Pods[i].Name < out.Pods[j].Name
+	})
+	return out, nil
+}
+
+// podReason is the short status kubectl prints, when it says more than
+// the phase.
+func podReason(p *v1.Pod) string {
+	if p.DeletionTimestamp != nil {
+		return "Terminating"
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		if cs.State.Waiting != nil && cs.State.Waiting.Reason != "" {
+			return cs.State.Waiting.Reason
+		}
+		if cs.State.Terminated != nil && cs.State.Terminated.Reason != "" && p.Status.Phase == v1.PodRunning {
+			return cs.State.Terminated.Reason
+		}
+	}
+	return p.Status.Reason
+}
