@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -238,6 +239,14 @@ func TestBrowserAnimatesTheGoldenFlow(t *testing.T) {
 		}
 	}
 	screenshot(t, ctx, "ui-golden-flow")
+
+	// Everything the page loaded came from Wheelhouse itself.
+	origin := "http://" + shared.uiAddr + "/"
+	for _, u := range evalJS[[]string](t, ctx, `performance.getEntriesByType("resource").map(e => e.name).concat([location.href])`) {
+		if !strings.HasPrefix(u, origin) && !strings.HasPrefix(u, "ws://"+shared.uiAddr+"/") {
+			t.Errorf("the page loaded %s from outside Wheelhouse", u)
+		}
+	}
 }
 
 func TestBrowserPauseAndStep(t *testing.T) {

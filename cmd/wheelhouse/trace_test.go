@@ -504,6 +504,24 @@ func TestRecordingReplaysTheSameEvents(t *testing.T) {
 			t.Fatalf("live event %d (%d %q) differs from the recording (%d %q)", i, e.Seq, e.Summary, rec.Events[i].Seq, rec.Events[i].Summary)
 		}
 	}
+
+	t.Run("the page works from the recording", func(t *testing.T) {
+		ctx := newBrowser(t)
+		openUI(t, ctx, addr)
+		if mode := evalJS[string](t, ctx, `window.wheelhouse.mode`); mode != "replay" {
+			t.Errorf("page mode %q, want replay", mode)
+		}
+		eventually(t, 30*time.Second, "the recorded events received and animated", func() (bool, string) {
+			n := evalJS[int](t, ctx, `window.wheelhouse.events`)
+			a := evalJS[int](t, ctx, `window.wheelhouse.animated.length`)
+			return n == len(rec.Events) && a > 0, fmt.Sprintf("%d events, %d animated", n, a)
+		})
+		// The pod of the recording is drawn from the trace alone.
+		eventually(t, 30*time.Second, "web's chip", func() (bool, string) {
+			return evalJS[bool](t, ctx, `!!document.querySelector('[data-pod="default/web"]')`), "no chip"
+		})
+		screenshot(t, ctx, "ui-replay")
+	})
 }
 
 // TestRefusedRequestsAreRecorded: a request refused by authorization
