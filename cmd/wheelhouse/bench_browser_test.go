@@ -87,22 +87,8 @@ func BenchmarkBrowserUnderLoad(b *testing.B) {
 // a frame) and reports the frame rate and how many rows the DOM holds.
 func BenchmarkBrowserTimeline100k(b *testing.B) {
 	file := filepath.Join(b.TempDir(), "100k.jsonl")
-	writeSyntheticTrace(b, file, 100_000)
-	base, err := freePorts(1)
-	if err != nil {
-		b.Fatal(err)
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(base)
-	ctx, cancel := context.WithCancel(context.Background())
-	replay := wheelhouse(ctx, "replay", file, "--speed", "0", "--ui-addr", addr)
-	if err := replay.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() { cancel(); _ = replay.Wait() }()
-	eventually(b, 30*time.Second, "replay serving", func() (bool, string) {
-		_, err := httpGet("http://" + addr + "/healthz")
-		return err == nil, fmt.Sprint(err)
-	})
+	writeSyntheticTrace(b, file, 100_000, time.Millisecond)
+	addr := serveReplay(b, file, "0")
 	for i := 0; i < b.N; i++ {
 		bctx := newBrowser(b)
 		openUI(b, bctx, addr)
@@ -130,9 +116,55 @@ func BenchmarkBrowserTimeline100k(b *testing.B) {
 	}
 }
 
+// BenchmarkBrowserAt200EventsPerSecond replays a synthetic trace paced at
+// exactly 200 events a second for 40 s, with no cluster competing for the
+// CPU, and samples the page's frame rate and heap once a second.
+func BenchmarkBrowserAt200EventsPerSecond(b *testing.B) {
+	file := filepath.Join(b.TempDir(), "200.jsonl")
+	writeSyntheticTrace(b, file, 200*45, 5*time.Millisecond)
+	addr := serveReplay(b, file, "1")
+	for i := 0; i < b.N; i++ {
+		ctx := newBrowser(b)
+		openUI(b, ctx, addr)
+		start := time.Now()
+		var fps, heap []float64
+		for time.Since(start) < 40*time.Second {
+			time.Sleep(time.Second)
+			fps = append(fps, evalJS[float64](b, ctx, `window.wheelhouse.fps`))
+			heap = append(heap, evalJS[float64](b, ctx, `performance.memory ? performance.memory.usedJSHeapSize : 0`))
+		}
+		sort.Float64s(fps)
+		b.ReportMetric(fps[0], "fps_min")
+		b.ReportMetric(percentile(fps, 50), "fps_p50")
+		b.ReportMetric(heap[0]/(1<<20), "heap_start_MB")
+		b.ReportMetric(heap[len(heap)-1]/(1<<20), "heap_end_MB")
+	}
+}
+
+// serveReplay runs `wheelhouse replay` of file at speed and returns its
+// address.
+func serveReplay(b *testing.B, file, speed string) string {
+	base, err := freePorts(1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(base)
+	ctx, cancel := context.WithCancel(context.Background())
+	replay := wheelhouse(ctx, "replay", file, "--speed", speed, "--ui-addr", addr)
+	if err := replay.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cancel(); _ = replay.Wait() })
+	eventually(b, 30*time.Second, "replay serving", func() (bool, string) {
+		_, err := httpGet("http://" + addr + "/healthz")
+		return err == nil, fmt.Sprint(err)
+	})
+	return addr
+}
+
 // writeSyntheticTrace writes a recording of n plausible events (a golden
-// flow repeated) for load tests of the page.
-func writeSyntheticTrace(b *testing.B, path string, n int) {
+// flow repeated), spaced apart in time, for load tests of the page.
+func writeSyntheticTrace(b *testing.B, path string, n int, spacing time.Duration) {
 	f, err := os.Create(path)
 	if err != nil {
 		b.Fatal(err)
@@ -142,7 +174,7 @@ func writeSyntheticTrace(b *testing.B, path string, n int) {
 	for i := 1; i <= n; i++ {
 		pod := fmt.Sprintf("web-%d", i/12)
 		node := fmt.Sprintf("node-%d", 1+(i/12)%3)
-		ev := tracing.Event{Seq: uint64(i), Time: t0.Add(time.Duration(i) * time.Millisecond), Resource: "pods", Namespace: "default", Name: pod}
+		ev := tracing.Event{Seq: uint64(i), Time: t0.Add(time.Duration(i) * spacing), Resource: "pods", Namespace: "default", Name: pod}
 		switch i % 6 {
 		case 0:
 			ev.Kind, ev.From, ev.To, ev.Verb, ev.Status = tracing.KindHTTP, "controller-manager", "apiserver", "create", "201"

@@ -106,10 +106,10 @@ func openUI(t testing.TB, ctx context.Context, addr string) {
 	}
 }
 
-// evalJS evaluates expr in the page.
+// evalJS evaluates expr in the page (awaiting it if it is a promise).
 func evalJS[T any](t testing.TB, ctx context.Context, expr string) T {
 	t.Helper()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
 	if err != nil {
 		t.Fatalf("evaluating %s: %v", expr, err)
 	}
