@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
-	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -31,24 +29,13 @@ func BenchmarkBrowserUnderLoad(b *testing.B) {
 		ctx := newBrowser(b)
 		openUI(b, ctx, tc.uiAddr)
 		client := tc.clientWithQPS(b, -1)
-		labels := map[string]string{"app": "load"}
-		d := &appsv1.Deployment{
-			ObjectMeta: metav1.ObjectMeta{Name: "load"},
-			Spec: appsv1.DeploymentSpec{
-				Replicas: ptr.To[int32](0),
-				Selector: &metav1.LabelSelector{MatchLabels: labels},
-				Template: v1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
-					Spec: v1.PodSpec{Containers: []v1.Container{{Name: "app", Image: "nginx"}}}},
-			},
-		}
-		if _, err := client.AppsV1().Deployments("default").Create(context.Background(), d, metav1.CreateOptions{}); err != nil {
+		if _, err := client.AppsV1().Deployments("default").Create(context.Background(), nginxDeployment("load", 0), metav1.CreateOptions{}); err != nil {
 			b.Fatal(err)
 		}
 		time.Sleep(2 * time.Second)
 		heap0 := evalJS[float64](b, ctx, `performance.memory ? performance.memory.usedJSHeapSize : 0`)
 		events0 := evalJS[int](b, ctx, `window.wheelhouse.events`)
-		scale := &appsv1.Deployment{}
-		scale, err = client.AppsV1().Deployments("default").Get(context.Background(), "load", metav1.GetOptions{})
+		scale, err := client.AppsV1().Deployments("default").Get(context.Background(), "load", metav1.GetOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}

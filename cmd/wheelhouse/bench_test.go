@@ -12,12 +12,10 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/utils/ptr"
 )
 
 // Run with: go test -run '^$' -bench . -benchtime 1x ./cmd/wheelhouse/
@@ -102,17 +100,7 @@ func BenchmarkMemory(b *testing.B) {
 
 		client := tc.client(b)
 		ctx := context.Background()
-		labels := map[string]string{"app": "many"}
-		d := &appsv1.Deployment{
-			ObjectMeta: metav1.ObjectMeta{Name: "many"},
-			Spec: appsv1.DeploymentSpec{
-				Replicas: ptr.To[int32](100),
-				Selector: &metav1.LabelSelector{MatchLabels: labels},
-				Template: v1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
-					Spec: v1.PodSpec{Containers: []v1.Container{{Name: "app", Image: "nginx"}}}},
-			},
-		}
-		if _, err := client.AppsV1().Deployments("default").Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		if _, err := client.AppsV1().Deployments("default").Create(ctx, nginxDeployment("many", 100), metav1.CreateOptions{}); err != nil {
 			b.Fatal(err)
 		}
 		eventually(b, 5*time.Minute, "100 replicas available", func() (bool, string) {

@@ -220,19 +220,7 @@ func TestDeploymentSpreadsAndHeals(t *testing.T) {
 	ctx := context.Background()
 	client := shared.client(t)
 	ns := createNamespace(t, client, "deploy")
-	labels := map[string]string{"app": "web"}
-	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "web"},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To[int32](3),
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: v1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       v1.PodSpec{Containers: []v1.Container{{Name: "nginx", Image: "nginx"}}},
-			},
-		},
-	}
-	if _, err := client.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+	if _, err := client.AppsV1().Deployments(ns).Create(ctx, nginxDeployment("web", 3), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	available := func() (bool, string) {

@@ -25,6 +25,8 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -350,3 +352,17 @@ func httpGet(url string) (string, error) {
 func insecureTLS() *tls.Config { return &tls.Config{InsecureSkipVerify: true} }
 
 func metav1GetOptions() metav1.GetOptions { return metav1.GetOptions{} }
+
+// nginxDeployment is a Deployment of nginx pods labelled app=<name>.
+func nginxDeployment(name string, replicas int32) *appsv1.Deployment {
+	labels := map[string]string{"app": name}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: v1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: v1.PodSpec{Containers: []v1.Container{{Name: "nginx", Image: "nginx"}}}},
+		},
+	}
+}
