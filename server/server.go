@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -75,64 +73,9 @@ func Handler(opts Options) http.Handler {
 			http.Error(w, "rendering the page: "+err.Error(), http.StatusInternalServerError)
 		}
 	})
-	r.Get("/api/state", func(w http.ResponseWriter, req *http.Request) {
-		if opts.State == nil {
-			writeError(w, http.StatusNotFound, errors.New("no cluster: this is a replay"))
-			return
-		}
-		state, err := opts.State(req.Context())
-		if err != nil {
-			writeError(w, http.StatusServiceUnavailable, err)
-			return
-		}
-		writeJSON(w, state)
-	})
-	r.Get("/api/etcd/keys", func(w http.ResponseWriter, req *http.Request) {
-		if opts.Etcd == nil {
-			writeError(w, http.StatusNotFound, errors.New("no etcd: this is a replay"))
-			return
-		}
-		prefix := req.URL.Query().Get("prefix")
-		if prefix == "" {
-			prefix = "/registry/"
-		}
-		if !strings.HasPrefix(prefix, "/registry/") {
-			writeError(w, http.StatusBadRequest, errors.New("prefix must start with /registry/"))
-			return
-		}
-		keys, err := opts.Etcd.Keys(req.Context(), prefix)
-		if err != nil {
-			writeError(w, http.StatusServiceUnavailable, err)
-			return
-		}
-		writeJSON(w, keys)
-	})
-	r.Get("/api/etcd/value", func(w http.ResponseWriter, req *http.Request) {
-		if opts.Etcd == nil {
-			writeError(w, http.StatusNotFound, errors.New("no etcd: this is a replay"))
-			return
-		}
-		key := req.URL.Query().Get("key")
-		if !strings.HasPrefix(key, "/registry/") {
-			writeError(w, http.StatusBadRequest, errors.New("key must start with /registry/"))
-			return
-		}
-		var rev int64
-		if s := req.URL.Query().Get("rev"); s != "" {
-			n, err := strconv.ParseInt(s, 10, 64)
-			if err != nil || n <= 0 {
-				writeError(w, http.StatusBadRequest, errors.New("rev must be a positive integer"))
-				return
-			}
-			rev = n
-		}
-		v, err := opts.Etcd.Value(req.Context(), key, rev)
-		if err != nil {
-			writeError(w, http.StatusNotFound, err)
-			return
-		}
-		writeJSON(w, v)
-	})
+	r.Get("/api/state", jsonAPI(opts.state))
+	r.Get("/api/etcd/keys", jsonAPI(opts.etcdKeys))
+	r.Get("/api/etcd/value", jsonAPI(opts.etcdValue))
 	r.Get("/status", func(w http.ResponseWriter, req *http.Request) {
 		ctx, cancel := context.WithTimeout(req.Context(), 5*time.Second)
 		defer cancel()

@@ -1,0 +1,82 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// apiError is an error with the HTTP status to answer it with.
+type apiError struct {
+	code int
+	err  error
+}
+
+func (e apiError) Error() string { return e.err.Error() }
+
+func badRequest(msg string) error { return apiError{http.StatusBadRequest, errors.New(msg)} }
+
+// jsonAPI serves a read-only JSON endpoint: the value, or the error with
+// its status (503 for errors without one: the cluster is busy or starting).
+func jsonAPI(get func(*http.Request) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v, err := get(r)
+		if err != nil {
+			code := http.StatusServiceUnavailable
+			var ae apiError
+			if errors.As(err, &ae) {
+				code = ae.code
+			}
+			writeError(w, code, err)
+			return
+		}
+		writeJSON(w, v)
+	}
+}
+
+var errReplay = apiError{http.StatusNotFound, errors.New("no cluster: this is a replay")}
+
+func (opts Options) state(r *http.Request) (any, error) {
+	if opts.State == nil {
+		return nil, errReplay
+	}
+	return opts.State(r.Context())
+}
+
+func (opts Options) etcdKeys(r *http.Request) (any, error) {
+	if opts.Etcd == nil {
+		return nil, errReplay
+	}
+	prefix := r.URL.Query().Get("prefix")
+	if prefix == "" {
+		prefix = "/registry/"
+	}
+	if !strings.HasPrefix(prefix, "/registry/") {
+		return nil, badRequest("prefix must start with /registry/")
+	}
+	return opts.Etcd.Keys(r.Context(), prefix)
+}
+
+func (opts Options) etcdValue(r *http.Request) (any, error) {
+	if opts.Etcd == nil {
+		return nil, errReplay
+	}
+	key := r.URL.Query().Get("key")
+	if !strings.HasPrefix(key, "/registry/") {
+		return nil, badRequest("key must start with /registry/")
+	}
+	var rev int64
+	if s := r.URL.Query().Get("rev"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n <= 0 {
+			return nil, badRequest("rev must be a positive integer")
+		}
+		rev = n
+	}
+	v, err := opts.Etcd.Value(r.Context(), key, rev)
+	if err != nil {
+		return nil, apiError{http.StatusNotFound, err}
+	}
+	return v, nil
+}
