@@ -115,9 +115,6 @@ func (c *CRI) describe(ev *tracing.Event, req, resp any, ok bool) podRef {
 			c.sandboxes[out.PodSandboxId] = pod
 		}
 		return pod
-	case *runtimeapi.StopPodSandboxRequest:
-		d["podSandboxId"] = r.PodSandboxId
-		return c.sandboxes[r.PodSandboxId]
 	case *runtimeapi.RemovePodSandboxRequest:
 		d["podSandboxId"] = r.PodSandboxId
 		pod := c.sandboxes[r.PodSandboxId]
@@ -125,9 +122,6 @@ func (c *CRI) describe(ev *tracing.Event, req, resp any, ok bool) podRef {
 			delete(c.sandboxes, r.PodSandboxId)
 		}
 		return pod
-	case *runtimeapi.PodSandboxStatusRequest:
-		d["podSandboxId"] = r.PodSandboxId
-		return c.sandboxes[r.PodSandboxId]
 	case *runtimeapi.CreateContainerRequest:
 		d["podSandboxId"] = r.PodSandboxId
 		d["image"] = r.GetConfig().GetImage().GetImage()
@@ -142,12 +136,6 @@ func (c *CRI) describe(ev *tracing.Event, req, resp any, ok bool) podRef {
 			c.containers[out.ContainerId] = pod
 		}
 		return pod
-	case *runtimeapi.StartContainerRequest:
-		d["containerId"] = r.ContainerId
-		return c.containers[r.ContainerId]
-	case *runtimeapi.StopContainerRequest:
-		d["containerId"] = r.ContainerId
-		return c.containers[r.ContainerId]
 	case *runtimeapi.RemoveContainerRequest:
 		d["containerId"] = r.ContainerId
 		pod := c.containers[r.ContainerId]
@@ -155,24 +143,15 @@ func (c *CRI) describe(ev *tracing.Event, req, resp any, ok bool) podRef {
 			delete(c.containers, r.ContainerId)
 		}
 		return pod
-	case *runtimeapi.ContainerStatusRequest:
-		d["containerId"] = r.ContainerId
-		return c.containers[r.ContainerId]
-	case *runtimeapi.ReopenContainerLogRequest:
-		d["containerId"] = r.ContainerId
-		return c.containers[r.ContainerId]
-	case *runtimeapi.ExecSyncRequest:
-		d["containerId"] = r.ContainerId
-		return c.containers[r.ContainerId]
-	case *runtimeapi.ExecRequest:
-		d["containerId"] = r.ContainerId
-		return c.containers[r.ContainerId]
-	case *runtimeapi.AttachRequest:
-		d["containerId"] = r.ContainerId
-		return c.containers[r.ContainerId]
-	case *runtimeapi.PortForwardRequest:
-		d["podSandboxId"] = r.PodSandboxId
-		return c.sandboxes[r.PodSandboxId]
+	// Every other call about one container (Start, Stop, Status, Exec,
+	// Attach, logs, stats…) or one sandbox (Stop, Status, PortForward…)
+	// names it by id; the generated getters say which.
+	case interface{ GetContainerId() string }:
+		d["containerId"] = r.GetContainerId()
+		return c.containers[r.GetContainerId()]
+	case interface{ GetPodSandboxId() string }:
+		d["podSandboxId"] = r.GetPodSandboxId()
+		return c.sandboxes[r.GetPodSandboxId()]
 	case *runtimeapi.PullImageRequest:
 		d["image"] = r.GetImage().GetImage()
 		return podOf(r.GetSandboxConfig().GetMetadata())
