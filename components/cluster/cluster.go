@@ -19,7 +19,6 @@ import (
 
 	"google.golang.org/grpc"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
@@ -435,9 +434,6 @@ func (c *Cluster) AdminConfig() (*rest.Config, error) {
 // Nodes are the compute nodes.
 func (c *Cluster) Nodes() []*Node { return c.nodes }
 
-// EtcdEndpoint is etcd's client URL.
-func (c *Cluster) EtcdEndpoint() string { return c.etcd.Endpoint() }
-
 // Stop stops every component in order (nodes, controllers, scheduler,
 // apiserver, etcd last) and keeps the data. It is safe to call twice.
 func (c *Cluster) Stop() {
@@ -540,13 +536,4 @@ func (c *Cluster) cancel(name string) {
 	if ok {
 		cancel()
 	}
-}
-
-// Client is a clientset with the admin identity.
-func (c *Cluster) Client() (kubernetes.Interface, error) {
-	cfg, err := c.AdminConfig()
-	if err != nil {
-		return nil, err
-	}
-	return kubernetes.NewForConfig(cfg)
 }

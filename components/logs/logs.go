@@ -72,15 +72,6 @@ func (l *Logs) Logger(component string) logr.Logger {
 	return logr.New(&sink{logs: l, component: component})
 }
 
-// Writer returns an io.Writer appending raw lines to component's file
-// (for etcd, which logs through zap rather than klog).
-func (l *Logs) Writer(component string) io.Writer {
-	return writerFunc(func(p []byte) (int, error) {
-		l.write(component, p)
-		return len(p), nil
-	})
-}
-
 // Path is the file a component's lines go to.
 func (l *Logs) Path(component string) string {
 	return filepath.Join(l.opts.Dir, fileName(component))
@@ -121,10 +112,6 @@ func fileName(component string) string {
 	}
 	return strings.ReplaceAll(component, "/", "-") + ".log"
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // sink is a logr.LogSink writing klog-like text lines.
 type sink struct {
