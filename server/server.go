@@ -100,15 +100,31 @@ func Handler(opts Options) http.Handler {
 	return r
 }
 
-// Start listens on opts.Addr and serves until ctx ends.
-func Start(ctx context.Context, opts Options) (*Server, error) {
-	l, err := net.Listen("tcp", opts.Addr)
+// Listen claims the UI's address. It is separate from Serve so that
+// `wheelhouse up` can fail at once on a taken address, before it starts a
+// cluster.
+func Listen(addr string) (net.Listener, error) {
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("%w: %s is already in use; choose another with --ui-addr", ErrAddrInUse, opts.Addr)
+			return nil, fmt.Errorf("%w: %s is already in use; choose another with --ui-addr", ErrAddrInUse, addr)
 		}
-		return nil, fmt.Errorf("listening on %s for the UI: %w", opts.Addr, err)
+		return nil, fmt.Errorf("listening on %s for the UI: %w", addr, err)
 	}
+	return l, nil
+}
+
+// Start listens on opts.Addr and serves until ctx ends.
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	l, err := Listen(opts.Addr)
+	if err != nil {
+		return nil, err
+	}
+	return Serve(ctx, l, opts), nil
+}
+
+// Serve serves on l until ctx ends.
+func Serve(ctx context.Context, l net.Listener, opts Options) *Server {
 	s := &Server{
 		http: &http.Server{Handler: Handler(opts), ReadHeaderTimeout: 10 * time.Second},
 		addr: l.Addr().String(),
@@ -121,7 +137,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		defer cancel()
 		_ = s.http.Shutdown(shutdown)
 	}()
-	return s, nil
+	return s
 }
 
 // URL is the address a browser opens.

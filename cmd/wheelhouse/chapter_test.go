@@ -369,6 +369,21 @@ func TestTakenPortIsNamed(t *testing.T) {
 	if !strings.Contains(string(out), "port "+itoa(port)+" (kube-apiserver) is already in use") || !strings.Contains(string(out), "--api-port") {
 		t.Errorf("message does not name the port and flag:\n%s", out)
 	}
+
+	// A taken UI address fails before any component starts.
+	base, err := freePorts(8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	taken := l.Addr().String()
+	out, err = wheelhouse(context.Background(), "up", "--data-dir", t.TempDir(), "--ui-addr", taken,
+		"--api-port", itoa(base), "--etcd-port", itoa(base+1), "--kubelet-port", itoa(base+3)).CombinedOutput()
+	if err == nil {
+		t.Fatalf("up succeeded with a taken UI address:\n%s", out)
+	}
+	if !strings.Contains(string(out), taken+" is already in use; choose another with --ui-addr") || strings.Contains(string(out), "✓ etcd") {
+		t.Errorf("a taken UI address should fail at once, naming the flag:\n%s", out)
+	}
 }
 
 func TestComponentLogsGoToFilesNotTheTerminal(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -112,18 +113,25 @@ var kubeCacheDir = filepath.Join(os.TempDir(), "wheelhouse-test-kubecache")
 // directory may change after it.
 var testsStarted = time.Now()
 
-// freePorts finds n consecutive free TCP ports on all addresses.
+// freePorts finds n consecutive free TCP ports on all addresses. They are
+// taken below the kernel's ephemeral range (where the ports of outgoing
+// connections come from), so that nothing claims them between this check
+// and the cluster listening on them.
 func freePorts(n int) (int, error) {
-	for attempt := 0; attempt < 50; attempt++ {
-		l, err := net.Listen("tcp", ":0")
-		if err != nil {
-			return 0, err
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil {
+				low = v
+			}
 		}
-		base := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if base+n > 65000 {
-			continue
-		}
+	}
+	const floor = 20000
+	if low-n <= floor {
+		return 0, fmt.Errorf("no room below the ephemeral port range (%d)", low)
+	}
+	for attempt := 0; attempt < 200; attempt++ {
+		base := floor + rand.IntN(low-n-floor)
 		ok := true
 		for p := base; p < base+n; p++ {
 			l, err := net.Listen("tcp", fmt.Sprintf(":%d", p))

@@ -128,6 +128,13 @@ func (o *upOptions) run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Claim the UI address first: a taken one fails at once, like the
+	// cluster's own ports, not after a whole start-up.
+	uiListener, err := server.Listen(o.uiAddr)
+	if err != nil {
+		return err
+	}
+	defer uiListener.Close()
 	c, err := cluster.Start(ctx, cfg)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
@@ -169,10 +176,7 @@ func (o *upOptions) run(ctx context.Context, out io.Writer) error {
 		opts.Trace = &server.Trace{Bus: tracer.Bus, Detail: tracer.Detail}
 		opts.Etcd = tracer.Browser()
 	}
-	ui, err := server.Start(ctx, opts)
-	if err != nil {
-		return err
-	}
+	ui := server.Serve(ctx, uiListener, opts)
 
 	fmt.Fprintf(out, "\nCluster usable after %.1fs: %d nodes Ready, default ServiceAccount present.\n\n", time.Since(started).Seconds(), o.nodes)
 	fmt.Fprintf(out, "  export KUBECONFIG=%s\n", c.AdminKubeconfig())

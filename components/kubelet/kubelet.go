@@ -82,6 +82,7 @@ type Kubelet struct {
 // Start runs the kubelet and returns once its Node is Ready.
 func Start(ctx context.Context, cfg Config) (_ *Kubelet, err error) {
 	logger := klog.FromContext(ctx)
+	started := time.Now()
 	root, err := filepath.Abs(cfg.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("resolving node directory: %w", err)
@@ -194,7 +195,7 @@ func Start(ctx context.Context, cfg Config) (_ *Kubelet, err error) {
 		return nil, fmt.Errorf("starting kubelet %s: %w", cfg.NodeName, err)
 	}
 	k := &Kubelet{name: cfg.NodeName, client: client, cancel: cancel}
-	if err := k.waitReady(ctx); err != nil {
+	if err := k.waitReady(ctx, started); err != nil {
 		return nil, err
 	}
 	return k, nil
@@ -261,14 +262,19 @@ func eventRecorder(ctx context.Context, client kubernetes.Interface, node string
 	return &record.FakeRecorder{}
 }
 
-func (k *Kubelet) waitReady(ctx context.Context) error {
+// waitReady waits for the Node to be Ready as reported by this kubelet: a
+// restarted cluster finds the Ready condition its previous run left in
+// etcd, which says nothing about the kubelet now running.
+func (k *Kubelet) waitReady(ctx context.Context, since time.Time) error {
+	// Heartbeat times are stored with one-second precision.
+	since = since.Truncate(time.Second)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		node, err := k.client.CoreV1().Nodes().Get(ctx, k.name, metav1.GetOptions{})
 		if err == nil {
 			for _, c := range node.Status.Conditions {
-				if c.Type == v1.NodeReady && c.Status == v1.ConditionTrue {
+				if c.Type == v1.NodeReady && c.Status == v1.ConditionTrue && !c.LastHeartbeatTime.Time.Before(since) {
 					return nil
 				}
 			}
