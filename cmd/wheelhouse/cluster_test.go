@@ -374,3 +374,16 @@ func nginxDeployment(name string, replicas int32) *appsv1.Deployment {
 		},
 	}
 }
+
+// shortTempDir is a temporary directory with a short path: the nodes' unix
+// sockets must fit in 107 characters, which a test's own t.TempDir (named
+// after the test) can exceed.
+func shortTempDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "wh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}

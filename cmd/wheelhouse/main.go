@@ -3,6 +3,7 @@
 //
 //	wheelhouse [up]        start the cluster (the default command)
 //	wheelhouse kubectl …   the embedded kubectl, pointed at the cluster
+//	wheelhouse component   stop or start the scheduler, controller manager, a kubelet
 //	wheelhouse replay F    serve a recorded trace, with no cluster
 //	wheelhouse version     versions of Wheelhouse and what it embeds
 package main
@@ -39,6 +40,6 @@ Without a command it runs "up".`,
 		},
 	}
 	up.addFlags(root.Flags())
-	root.AddCommand(newUpCommand(), newKubectlCommand(), newReplayCommand(), newVersionCommand())
+	root.AddCommand(newUpCommand(), newKubectlCommand(), newComponentCommand(), newReplayCommand(), newVersionCommand())
 	return root
 }

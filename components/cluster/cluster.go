@@ -91,6 +91,7 @@ type Node struct {
 	Runtime *runtime.Runtime
 	Kubelet *kubelet.Kubelet
 	Proxy   *kubeproxy.Proxy
+	zone    string
 }
 
 // Cluster is a running cluster.
@@ -104,14 +105,15 @@ type Cluster struct {
 
 	etcd       *etcd.Server
 	apiserver  *apiserver.Server
-	scheduler  *scheduler.Scheduler
-	controller *controllermanager.ControllerManager
 	nodes      []*Node
+	nodeIP     net.IP
 
-	mu       sync.Mutex // guards cancels and stopping
+	mu       sync.Mutex // guards cancels, stopping, controls and nodes' Kubelet
 	cancels  map[string]context.CancelFunc
 	stopping bool
 	stopOnce sync.Once
+	// controls are the components a lab may stop and start (see control.go).
+	controls map[string]*control
 }
 
 // DefaultDataDir is $XDG_DATA_HOME/wheelhouse or ~/.local/share/wheelhouse.
@@ -168,10 +170,13 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 		return nil, fmt.Errorf("resolving data directory: %w", err)
 	}
 	cfg.DataDir = dataDir
+	if err := checkSocketPaths(dataDir, cfg.Nodes); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data directory: %w", err)
 	}
-	c := &Cluster{cfg: cfg, started: time.Now(), cancels: map[string]context.CancelFunc{}}
+	c := &Cluster{cfg: cfg, started: time.Now(), cancels: map[string]context.CancelFunc{}, controls: map[string]*control{}}
 	if c.lock, err = lockDataDir(dataDir); err != nil {
 		return nil, err
 	}
@@ -250,6 +255,7 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 
 	// The runtimes need nothing from the control plane; start them while
 	// the apiserver comes up.
+	c.nodeIP = nodeIP
 	c.nodes = make([]*Node, cfg.Nodes)
 	for i, name := range nodeNames {
 		var opts []grpc.ServerOption
@@ -266,7 +272,7 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("starting the container runtime of %s: %w", name, err)
 		}
-		c.nodes[i] = &Node{Name: name, Runtime: rt}
+		c.nodes[i] = &Node{Name: name, Runtime: rt, zone: zones[i%len(zones)]}
 	}
 
 	t = time.Now()
@@ -304,63 +310,20 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 		mu.Unlock()
 	}
 	wg.Go(func() {
-		t := time.Now()
-		s, err := scheduler.Start(c.componentContext(context.Background(), "scheduler"), scheduler.Config{Kubeconfig: c.pki.Kubeconfig(pki.Scheduler)})
-		if err != nil {
+		if err := c.startScheduler(); err != nil {
 			fail(err)
-			return
 		}
-		c.scheduler = s
-		c.report("scheduler", t)
 	})
 	wg.Go(func() {
-		t := time.Now()
-		cm, err := controllermanager.Start(c.componentContext(context.Background(), "controller-manager"), controllermanager.Config{
-			Kubeconfig:             c.pki.Kubeconfig(pki.ControllerManager),
-			RootCAFile:             c.pki.CAFile(),
-			ServiceAccountKeyFile:  c.pki.ServiceAccountKeyFile(),
-			ClusterSigningCertFile: c.pki.CAFile(),
-			ClusterSigningKeyFile:  c.pki.CAKeyFile(),
-			ClusterCIDR:            ClusterCIDR,
-			NodeCIDRMaskSize:       nodeMaskSize,
-			ServiceClusterIPRange:  ServiceCIDR,
-			FlexVolumePluginDir:    c.path("controller-manager", "flexvolume"),
-		})
-		if err != nil {
+		if err := c.startControllerManager(); err != nil {
 			fail(err)
-			return
 		}
-		c.controller = cm
-		c.report("controller-manager", t)
 	})
-	zones := []string{"zone-a", "zone-b", "zone-c"}
 	for i, node := range c.nodes {
 		wg.Go(func() {
-			t := time.Now()
-			k, err := kubelet.Start(c.componentContext(context.Background(), "kubelet/"+node.Name), kubelet.Config{
-				NodeName:        node.Name,
-				Dir:             c.nodeDir(node.Name),
-				Address:         nodeIP,
-				Port:            cfg.KubeletPort + i,
-				Kubeconfig:      c.pki.Kubeconfig(pki.Node(node.Name)),
-				ClientCAFile:    c.pki.CAFile(),
-				ServingCertFile: c.pki.KubeletServingCertFile(node.Name),
-				ServingKeyFile:  c.pki.KubeletServingKeyFile(node.Name),
-				RuntimeEndpoint: node.Runtime.Endpoint(),
-				Labels:          map[string]string{"topology.kubernetes.io/zone": zones[i%len(zones)]},
-				CPUCores:        4,
-				MemoryBytes:     8 << 30,
-				DiskBytes:       100 << 30,
-				MaxPods:         110,
-				ClusterDNS:      []string{ClusterDNSIP},
-				ClusterDomain:   ClusterDomain,
-			})
-			if err != nil {
-				fail(fmt.Errorf("starting kubelet on %s: %w", node.Name, err))
-				return
+			if err := c.startKubelet(node, cfg.KubeletPort+i); err != nil {
+				fail(err)
 			}
-			node.Kubelet = k
-			c.report("kubelet/"+node.Name, t)
 		})
 		wg.Go(func() {
 			t := time.Now()
@@ -389,26 +352,94 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 		return nil, errors.Join(errs...)
 	}
 	c.report("cluster usable", c.started)
-	c.watchForCrashes()
 	return c, nil
 }
 
-// watchForCrashes reports a control-plane component that stops on its own.
-func (c *Cluster) watchForCrashes() {
-	watch := func(name string, done <-chan struct{}, err func() error) {
-		go func() {
-			<-done
-			c.mu.Lock()
-			stopping := c.stopping
-			c.mu.Unlock()
-			if !stopping {
-				c.lifecycle(name, "crashed", err())
-			}
-		}()
+// maxSocketPath is the longest path a unix socket may have on Linux
+// (sun_path is 108 bytes, with the terminating NUL).
+const maxSocketPath = 107
+
+// checkSocketPaths refuses a data directory too deep for the sockets the
+// nodes create in it. The kubelet's own socket servers exit the whole
+// process when they cannot listen, so this must be caught before.
+func checkSocketPaths(dataDir string, nodes int) error {
+	longest := filepath.Join(dataDir, "nodes", NodeName(nodes), "kubelet", "pod-resources", "kubelet.sock")
+	if len(longest) > maxSocketPath {
+		return fmt.Errorf("the data directory %s is too deep: the kubelets' sockets under it (such as %s, %d characters) must fit in %d characters; choose a shorter --data-dir",
+			dataDir, longest, len(longest), maxSocketPath)
 	}
-	watch("apiserver", c.apiserver.Done(), c.apiserver.Err)
-	watch("scheduler", c.scheduler.Done(), c.scheduler.Err)
-	watch("controller-manager", c.controller.Done(), c.controller.Err)
+	return nil
+}
+
+// zones spread the nodes over three failure domains, as a cloud would.
+var zones = []string{"zone-a", "zone-b", "zone-c"}
+
+func (c *Cluster) startScheduler() error {
+	t := time.Now()
+	s, err := scheduler.Start(c.componentContext(context.Background(), "scheduler"), scheduler.Config{Kubeconfig: c.pki.Kubeconfig(pki.Scheduler)})
+	if err != nil {
+		c.cancel("scheduler")
+		return err
+	}
+	c.setControl("scheduler", s.Done(), s.Err)
+	c.report("scheduler", t)
+	return nil
+}
+
+func (c *Cluster) startControllerManager() error {
+	t := time.Now()
+	cm, err := controllermanager.Start(c.componentContext(context.Background(), "controller-manager"), controllermanager.Config{
+		Kubeconfig:             c.pki.Kubeconfig(pki.ControllerManager),
+		RootCAFile:             c.pki.CAFile(),
+		ServiceAccountKeyFile:  c.pki.ServiceAccountKeyFile(),
+		ClusterSigningCertFile: c.pki.CAFile(),
+		ClusterSigningKeyFile:  c.pki.CAKeyFile(),
+		ClusterCIDR:            ClusterCIDR,
+		NodeCIDRMaskSize:       nodeMaskSize,
+		ServiceClusterIPRange:  ServiceCIDR,
+		FlexVolumePluginDir:    c.path("controller-manager", "flexvolume"),
+	})
+	if err != nil {
+		c.cancel("controller-manager")
+		return err
+	}
+	c.setControl("controller-manager", cm.Done(), cm.Err)
+	c.report("controller-manager", t)
+	return nil
+}
+
+// startKubelet starts node's kubelet serving on port.
+func (c *Cluster) startKubelet(node *Node, port int) error {
+	t := time.Now()
+	name := "kubelet/" + node.Name
+	k, err := kubelet.Start(c.componentContext(context.Background(), name), kubelet.Config{
+		NodeName:        node.Name,
+		Dir:             c.nodeDir(node.Name),
+		Address:         c.nodeIP,
+		Port:            port,
+		Kubeconfig:      c.pki.Kubeconfig(pki.Node(node.Name)),
+		ClientCAFile:    c.pki.CAFile(),
+		ServingCertFile: c.pki.KubeletServingCertFile(node.Name),
+		ServingKeyFile:  c.pki.KubeletServingKeyFile(node.Name),
+		RuntimeEndpoint: node.Runtime.Endpoint(),
+		Labels:          map[string]string{"topology.kubernetes.io/zone": node.zone},
+		CPUCores:        4,
+		MemoryBytes:     8 << 30,
+		DiskBytes:       100 << 30,
+		MaxPods:         110,
+		ClusterDNS:      []string{ClusterDNSIP},
+		ClusterDomain:   ClusterDomain,
+	})
+	if err != nil {
+		c.cancel(name)
+		return fmt.Errorf("starting kubelet on %s: %w", node.Name, err)
+	}
+	c.mu.Lock()
+	node.Kubelet = k
+	c.mu.Unlock()
+	c.setControl(name, nil, nil)
+	c.report(name, t)
+	return nil
 }
 
 func (c *Cluster) path(parts ...string) string {
@@ -466,6 +497,9 @@ func (c *Cluster) stop() {
 		c.lifecycle(what, "stopped", nil)
 	}
 	waitFor := func(done <-chan struct{}) {
+		if done == nil {
+			return
+		}
 		select {
 		case <-done:
 		case <-time.After(bound):
@@ -476,7 +510,7 @@ func (c *Cluster) stop() {
 			if n == nil {
 				continue
 			}
-			if n.Kubelet != nil {
+			if n.Kubelet != nil && c.isRunning("kubelet/"+n.Name) {
 				n.Kubelet.Stop()
 			}
 			c.cancel("kube-proxy/" + n.Name)
@@ -491,15 +525,11 @@ func (c *Cluster) stop() {
 	})
 	step("controller-manager", func() {
 		c.cancel("controller-manager")
-		if c.controller != nil {
-			waitFor(c.controller.Done())
-		}
+		waitFor(c.done("controller-manager"))
 	})
 	step("scheduler", func() {
 		c.cancel("scheduler")
-		if c.scheduler != nil {
-			waitFor(c.scheduler.Done())
-		}
+		waitFor(c.done("scheduler"))
 	})
 	step("apiserver", func() {
 		c.cancel("apiserver")

@@ -70,6 +70,12 @@ func (c Config) Flags() []string {
 		// still protects it.
 		"--kube-api-qps=200",
 		"--kube-api-burst=400",
+		// A node that stops heartbeating is marked NotReady after this
+		// long without a Lease renewal (the default is 50 s). 20 s keeps
+		// a lab's "stop the kubelet" step short while staying well above
+		// the kubelet's 10 s renewal period, so a busy machine does not
+		// flap nodes.
+		"--node-monitor-grace-period=20s",
 	}, c.ExtraFlags...)
 }
 
@@ -117,6 +123,7 @@ func Start(ctx context.Context, cfg Config) (*ControllerManager, error) {
 		// Run registers its configuration under /configz; a controller
 		// manager started again in the same process must find it free.
 		defer configz.Delete(app.ConfigzName)
+		defer releaseInformerName()
 		if err := app.Run(ctx, c.Complete()); err != nil && !errors.Is(err, context.Canceled) {
 			cm.err = err
 			logger.Error(err, "kube-controller-manager stopped")

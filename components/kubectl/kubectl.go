@@ -5,6 +5,7 @@ package kubectl
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 
 	_ "k8s.io/client-go/plugin/pkg/client/auth" // auth plugins, as kubectl has them
@@ -18,9 +19,10 @@ import (
 
 // Main runs kubectl with args (without the program name) and exits the
 // process as kubectl does. Unless --kubeconfig or $KUBECONFIG says
-// otherwise, it uses adminKubeconfig, the local cluster's admin identity.
+// otherwise, or a ~/.kube/config of the user's own (kubectl's usual order),
+// it uses adminKubeconfig, the local cluster's admin identity.
 func Main(args []string, adminKubeconfig string) {
-	if !hasKubeconfigFlag(args) && os.Getenv("KUBECONFIG") == "" {
+	if !hasKubeconfigFlag(args) && os.Getenv("KUBECONFIG") == "" && !hasHomeConfig() {
 		if _, err := os.Stat(adminKubeconfig); err == nil {
 			os.Setenv("KUBECONFIG", adminKubeconfig)
 		}
@@ -36,6 +38,15 @@ func Main(args []string, adminKubeconfig string) {
 		util.CheckErr(err)
 	}
 	os.Exit(0)
+}
+
+func hasHomeConfig() bool {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return false
+	}
+	_, err = os.Stat(filepath.Join(home, ".kube", "config"))
+	return err == nil
 }
 
 func hasKubeconfigFlag(args []string) bool {
