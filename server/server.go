@@ -36,6 +36,17 @@ type Options struct {
 	State func(ctx context.Context) (any, error)
 	// Etcd backs the etcd browser (GET /api/etcd/…); nil answers 404.
 	Etcd EtcdBrowser
+	// Components stops and starts components (/api/components); nil
+	// serves none.
+	Components Components
+	// AdminToken guards everything that runs commands or changes the
+	// cluster from the browser.
+	AdminToken string
+	// Terminal serves the browser's shell (GET /ws/terminal); nil serves
+	// none (404).
+	Terminal *Terminal
+	// Labs serves the guided labs (GET /api/labs…); nil serves none.
+	Labs *Labs
 }
 
 // EtcdBrowser reads etcd's keyspace for the UI (reads only: the apiserver
@@ -73,6 +84,16 @@ func Handler(opts Options) http.Handler {
 			http.Error(w, "rendering the page: "+err.Error(), http.StatusInternalServerError)
 		}
 	})
+	r.Get("/present", func(w http.ResponseWriter, req *http.Request) {
+		lang := "en"
+		if req.URL.Query().Get("lang") == "zh" {
+			lang = "zh"
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		if err := web.PresentPage(lang).Render(req.Context(), w); err != nil {
+			http.Error(w, "rendering the presenter page: "+err.Error(), http.StatusInternalServerError)
+		}
+	})
 	r.Get("/api/state", jsonAPI(opts.state))
 	r.Get("/api/etcd/keys", jsonAPI(opts.etcdKeys))
 	r.Get("/api/etcd/value", jsonAPI(opts.etcdValue))
@@ -91,6 +112,13 @@ func Handler(opts Options) http.Handler {
 	if opts.Trace != nil {
 		opts.Trace.routes(r)
 	}
+	if opts.Labs != nil {
+		opts.Labs.routes(r)
+	}
+	if opts.Terminal != nil {
+		r.Get("/ws/terminal", opts.Terminal.serve)
+	}
+	opts.componentRoutes(r)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")

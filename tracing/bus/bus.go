@@ -216,6 +216,42 @@ func (b *Bus) Events(f Filter, afterSeq uint64, limit int) []tracing.Event {
 	return out
 }
 
+// Scan calls fn with each stored event whose Seq is greater than afterSeq,
+// in ascending seq order, until fn returns false or it reaches the newest
+// event published when Scan began. Unlike Events it copies nothing: fn
+// gets the stored event, shared with every reader, and must not modify it.
+// The read lock is held only while a chunk of pointers is copied out, never
+// while fn runs, so a long scan does not hold up publishers. Events the
+// ring overwrites while Scan runs are skipped.
+func (b *Bus) Scan(afterSeq uint64, fn func(*tracing.Event) bool) {
+	var chunk [backlogScan]*tracing.Event
+	b.mu.RLock()
+	last := b.lastSeq
+	b.mu.RUnlock()
+	for afterSeq < last {
+		b.mu.RLock()
+		n := 0
+		for i := b.indexAfter(afterSeq); i < len(b.ring) && n < len(chunk); i++ {
+			p := b.at(i)
+			if p.Seq > last {
+				break
+			}
+			chunk[n] = p
+			n++
+		}
+		b.mu.RUnlock()
+		if n == 0 {
+			return
+		}
+		for _, p := range chunk[:n] {
+			if !fn(p) {
+				return
+			}
+		}
+		afterSeq = chunk[n-1].Seq
+	}
+}
+
 // LastSeq is the seq of the newest event published (0 if none was).
 func (b *Bus) LastSeq() uint64 {
 	b.mu.RLock()

@@ -1,0 +1,344 @@
+package labs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/wheelhouse-k8s/wheelhouse/tracing"
+)
+
+// fakeObjects is an ObjectSource over a fixed set of objects, keyed
+// "resource/namespace/name" ("resource//name" when cluster-scoped).
+type fakeObjects struct {
+	objects map[string]map[string]any
+	err     error // returned by every call if set
+	gets    int
+}
+
+func (f *fakeObjects) Get(_ context.Context, resource, namespace, name string) (map[string]any, error) {
+	f.gets++
+	if f.err != nil {
+		return nil, f.err
+	}
+	if obj, ok := f.objects[resource+"/"+namespace+"/"+name]; ok {
+		return obj, nil
+	}
+	return nil, fmt.Errorf("%w: %s %s/%s", ErrNotFound, resource, namespace, name)
+}
+
+// List understands equality selectors ("app=web,tier=front").
+func (f *fakeObjects) List(_ context.Context, resource, namespace, selector string) ([]map[string]any, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	var out []map[string]any
+	for key, obj := range f.objects {
+		parts := strings.SplitN(key, "/", 3)
+		if parts[0] != resource || (namespace != "" && parts[1] != namespace) {
+			continue
+		}
+		labels, _ := lookup(obj, "metadata.labels")
+		lm, _ := labels.(map[string]any)
+		ok := true
+		for _, req := range strings.Split(selector, ",") {
+			if k, v, found := strings.Cut(req, "="); found && lm[k] != v {
+				ok = false
+			}
+		}
+		if ok {
+			out = append(out, obj)
+		}
+	}
+	return out, nil
+}
+
+// fakeEvents is an EventSource over a fixed list of events in seq order.
+type fakeEvents struct {
+	events []tracing.Event
+	err    error
+}
+
+func (f *fakeEvents) EventsSince(_ context.Context, since time.Time, yield func(*tracing.Event) bool) error {
+	if f.err != nil {
+		return f.err
+	}
+	for i := range f.events {
+		if !f.events[i].Time.Before(since) && !yield(&f.events[i]) {
+			break
+		}
+	}
+	return nil
+}
+
+// stepWith loads a one-step lab whose step has the given checks (YAML list
+// items) and returns it.
+func stepWith(t *testing.T, checks string) (*Lab, *Step) {
+	t.Helper()
+	fsys := fstest.MapFS{
+		"01-t/lab.yaml":  {Data: []byte("title: {en: T, zh: T}\nsteps: [s]\n")},
+		"01-t/s.en.md":   {Data: []byte("x")},
+		"01-t/s.zh.md":   {Data: []byte("x")},
+		"01-t/s.yaml":    {Data: []byte("title: {en: S, zh: S}\ngoal: {en: G, zh: G}\nchecks:\n" + checks)},
+		"01-t/README.md": {Data: []byte("x")},
+	}
+	cat, errs := Load(fsys, "test")
+	if len(errs) > 0 {
+		t.Fatalf("loading the test step: %v", errs)
+	}
+	return cat.Labs[0], cat.Labs[0].Steps[0]
+}
+
+func pod(name, phase, node string, labels map[string]any) map[string]any {
+	spec := map[string]any{"containers": []any{map[string]any{"name": "c", "image": "nginx:1.27"}}}
+	if node != "" {
+		spec["nodeName"] = node
+	}
+	return map[string]any{
+		"metadata": map[string]any{"name": name, "namespace": "default", "labels": labels},
+		"spec":     spec,
+		"status":   map[string]any{"phase": phase},
+	}
+}
+
+func cluster() *fakeObjects {
+	return &fakeObjects{objects: map[string]map[string]any{
+		"pods/default/nginx": pod("nginx", "Pending", "", nil),
+		"pods/default/web-1": pod("web-1", "Running", "node-1", map[string]any{"app": "web"}),
+		"pods/default/web-2": pod("web-2", "Pending", "node-1", map[string]any{"app": "web"}),
+		"nodes//node-1": {
+			"metadata": map[string]any{"name": "node-1"},
+			"status": map[string]any{"conditions": []any{
+				map[string]any{"type": "MemoryPressure", "status": "False"},
+				map[string]any{"type": "Ready", "status": "True", "reason": "KubeletReady"},
+			}},
+		},
+		"deployments.apps/default/web": {
+			"metadata": map[string]any{"name": "web"},
+			"spec":     map[string]any{"replicas": int64(3), "paused": false},
+		},
+	}}
+}
+
+type checkCase struct {
+	check   string
+	passed  bool
+	message string // a substring of the English message
+}
+
+func runCases(t *testing.T, objects ObjectSource, events EventSource, since time.Time, cases []checkCase) {
+	t.Helper()
+	for _, tc := range cases {
+		lab, step := stepWith(t, "  - "+tc.check+"\n")
+		res := NewEngine(objects, events).Evaluate(context.Background(), lab, step, since, EN)
+		c := res.Checks[0]
+		if c.Passed != tc.passed || res.Passed != tc.passed || !strings.Contains(c.Message, tc.message) {
+			t.Errorf("%s:\n  passed=%v %q, want passed=%v and a message containing %q", tc.check, c.Passed, c.Message, tc.passed, tc.message)
+		}
+		if c.Description == "" {
+			t.Errorf("%s: no description", tc.check)
+		}
+	}
+}
+
+func TestResourceChecks(t *testing.T) {
+	runCases(t, cluster(), nil, time.Time{}, []checkCase{
+		{`resource: {resource: pods, namespace: default, name: nginx}`, true, "pod default/nginx exists"},
+		{`resource: {resource: pods, namespace: default, name: nope}`, false, "pod default/nope not found"},
+		{`resource: {resource: pods, namespace: default, name: nope, absent: true}`, true, "pod default/nope does not exist"},
+		{`resource: {resource: pods, namespace: default, name: nginx, absent: true}`, false, "pod default/nginx still exists"},
+
+		{`resource: {resource: pods, namespace: default, name: web-1, field: status.phase, equals: Running}`, true, "pod default/web-1 has status.phase Running"},
+		{`resource: {resource: pods, namespace: default, name: nginx, field: status.phase, equals: Running}`, false, "pod default/nginx has status.phase Pending, want Running"},
+		{`resource: {resource: pods, namespace: default, name: nginx, field: status.podIP, equals: 10.0.0.1}`, false, "pod default/nginx has no status.podIP, want 10.0.0.1"},
+		{`resource: {resource: pods, namespace: default, name: nope, field: status.phase, equals: Running}`, false, "not found"},
+		{`resource: {resource: pods, namespace: default, name: web-1, field: spec.containers.0.image, equals: "nginx:1.27"}`, true, "nginx:1.27"},
+		{`resource: {resource: pods, namespace: default, name: web-1, field: spec.containers.1.image, equals: x}`, false, "has no spec.containers.1.image"},
+		// Non-string values compare as JSON.
+		{`resource: {resource: deployments.apps, namespace: default, name: web, field: spec.replicas, equals: 3}`, true, "deployment default/web has spec.replicas 3"},
+		{`resource: {resource: deployments.apps, namespace: default, name: web, field: spec.replicas, equals: "3"}`, true, "spec.replicas 3"},
+		{`resource: {resource: deployments.apps, namespace: default, name: web, field: spec.paused, equals: false}`, true, "spec.paused false"},
+		{`resource: {resource: deployments.apps, namespace: default, name: web, field: spec, equals: x}`, false, `has spec {"paused":false,"replicas":3}, want x`},
+
+		{`resource: {resource: pods, namespace: default, name: web-1, field: spec.nodeName, exists: true}`, true, "has spec.nodeName node-1"},
+		{`resource: {resource: pods, namespace: default, name: nginx, field: spec.nodeName, exists: true}`, false, "pod default/nginx has no spec.nodeName"},
+		{`resource: {resource: pods, namespace: default, name: nginx, field: spec.nodeName, exists: false}`, true, "has no spec.nodeName"},
+		{`resource: {resource: pods, namespace: default, name: web-1, field: spec.nodeName, exists: false}`, false, "has spec.nodeName node-1, want it unset"},
+
+		{`resource: {resource: nodes, name: node-1, condition: Ready}`, true, "node node-1 has condition Ready=True (KubeletReady)"},
+		{`resource: {resource: nodes, name: node-1, condition: Ready, status: False}`, false, "node node-1 has condition Ready=True (KubeletReady), want False"},
+		{`resource: {resource: nodes, name: node-1, condition: MemoryPressure, status: "False"}`, true, "MemoryPressure=False"},
+		{`resource: {resource: nodes, name: node-1, condition: DiskPressure}`, false, "node node-1 has no DiskPressure condition"},
+		{`resource: {resource: pods, namespace: default, name: nginx, condition: Ready}`, false, "has no Ready condition"},
+
+		{`resource: {resource: pods, namespace: default, selector: app=web, count: 2}`, true, "found 2 pods in namespace default with labels app=web"},
+		{`resource: {resource: pods, namespace: default, selector: app=web, count: 3}`, false, "found 2 pods in namespace default with labels app=web (web-"},
+		{`resource: {resource: pods, namespace: default, selector: app=web, count: 3}`, false, "want exactly 3"},
+		{`resource: {resource: pods, namespace: default, selector: app=db, count: 0}`, true, "found 0 pods"},
+		{`resource: {resource: pods, namespace: default, min: 3}`, true, "found 3 pods"},
+		{`resource: {resource: pods, namespace: default, selector: app=web, field: status.phase, equals: Running, min: 2}`, false, "found 1 pod in namespace default with labels app=web whose status.phase is Running (web-1), want at least 2"},
+		{`resource: {resource: pods, selector: app=web, field: spec.nodeName, exists: true, count: 2}`, true, "found 2"},
+	})
+}
+
+func TestResourceCheckSourceErrors(t *testing.T) {
+	broken := &fakeObjects{err: errors.New("connection refused")}
+	runCases(t, broken, nil, time.Time{}, []checkCase{
+		{`resource: {resource: pods, namespace: default, name: nginx}`, false, "could not read pod default/nginx: connection refused"},
+		{`resource: {resource: pods, namespace: default, name: nginx, absent: true}`, false, "connection refused"},
+		{`resource: {resource: pods, namespace: default, min: 1}`, false, "could not list pods in namespace default: connection refused"},
+	})
+	lab, step := stepWith(t, "  - resource: {resource: pods, namespace: default, name: nginx}\n")
+	if res := NewEngine(nil, nil).Evaluate(context.Background(), lab, step, time.Time{}, EN); res.Passed || !strings.Contains(res.Checks[0].Message, "no cluster") {
+		t.Errorf("without a cluster: %+v", res)
+	}
+}
+
+func TestObjectsAreReadOncePerEvaluation(t *testing.T) {
+	objects := cluster()
+	lab, step := stepWith(t, `  - resource: {resource: pods, namespace: default, name: web-1}
+  - resource: {resource: pods, namespace: default, name: web-1, field: status.phase, equals: Running}
+  - resource: {resource: pods, namespace: default, name: web-1, field: spec.nodeName, exists: true}
+`)
+	res := NewEngine(objects, nil).Evaluate(context.Background(), lab, step, time.Time{}, EN)
+	if !res.Passed || objects.gets != 1 {
+		t.Errorf("passed=%v with %d gets, want true with 1: %+v", res.Passed, objects.gets, res)
+	}
+}
+
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// trace is a little cluster's worth of events, one second apart.
+func trace() []tracing.Event {
+	evs := []tracing.Event{
+		{Kind: tracing.KindHTTP, From: "kubectl", To: "apiserver", Verb: "create", Resource: "pods", Namespace: "default", Name: "nginx", Status: "201", Summary: "kubectl create pods default/nginx"},
+		{Kind: tracing.KindWatch, From: "apiserver", To: "scheduler", Verb: "ADDED", Resource: "pods", Namespace: "default", Name: "nginx"},
+		{Kind: tracing.KindHTTP, From: "scheduler", To: "apiserver", Verb: "create", Resource: "pods", Subresource: "binding", Namespace: "default", Name: "nginx", Status: "201", Summary: "scheduler binds nginx to node-1"},
+		{Kind: tracing.KindWatch, From: "apiserver", To: "kubelet/node-1", Verb: "ADDED", Resource: "pods", Namespace: "default", Name: "nginx"},
+		{Kind: tracing.KindCRI, From: "kubelet/node-1", To: "runtime/node-1", Verb: "RunPodSandbox", Namespace: "default", Name: "nginx", Status: "OK", Summary: "RunPodSandbox nginx"},
+		{Kind: tracing.KindLifecycle, From: "etcd", Verb: "started"},
+	}
+	for i := range evs {
+		evs[i].Seq = uint64(i + 1)
+		evs[i].Time = t0.Add(time.Duration(i) * time.Second)
+	}
+	return evs
+}
+
+func TestTraceChecks(t *testing.T) {
+	events := &fakeEvents{events: trace()}
+	runCases(t, nil, events, t0, []checkCase{
+		{`trace: {kind: http, from: scheduler, verb: create, resource: pods, subresource: binding, name: nginx}`, true, "seen #3 (scheduler binds nginx to node-1)"},
+		{`trace: {kind: http, from: scheduler, verb: delete}`, false, "no matching event since the step began"},
+		{`trace: {kind: watch, to: "kubelet/*", resource: pods, name: nginx}`, true, "seen #4"},
+		{`trace: {kind: watch, to: "kubelet/*", name: "ngi*"}`, true, "seen #4"},
+		{`trace: {kind: watch, to: "kubelet/node-2*"}`, false, "no matching event"},
+		// A plain component id matches its per-node instances.
+		{`trace: {kind: cri, from: kubelet}`, true, "seen #5"},
+		{`trace: {kind: cri, from: kube}`, false, "no matching event"},
+		{`trace: {kind: cri, verb: RunPodSandbox, status: OK}`, true, "seen #5 (RunPodSandbox nginx)"},
+		{`trace: {kind: lifecycle, from: etcd, verb: started}`, true, "seen #6"},
+		{`trace: {verb: "*"}`, true, "seen #1"},
+		{`trace: {kind: "*", name: nginx, namespace: kube-system}`, false, "no matching event"},
+	})
+
+	// Only events since the step began count.
+	runCases(t, nil, events, t0.Add(3*time.Second), []checkCase{
+		{`trace: {kind: http, from: scheduler, subresource: binding}`, false, "no matching event since the step began"},
+		{`trace: {kind: cri, verb: RunPodSandbox}`, true, "seen #5"},
+	})
+	runCases(t, nil, &fakeEvents{err: errors.New("bus closed")}, t0, []checkCase{
+		{`trace: {kind: cri}`, false, "could not read the trace: bus closed"},
+	})
+	runCases(t, nil, nil, t0, []checkCase{
+		{`trace: {kind: cri}`, false, "no trace"},
+	})
+}
+
+func TestOrderChecks(t *testing.T) {
+	events := &fakeEvents{events: trace()}
+	runCases(t, nil, events, t0, []checkCase{
+		{`order: {first: {kind: http, from: scheduler, subresource: binding, name: nginx}, then: {kind: cri, verb: RunPodSandbox}}`, true,
+			"seen #3 (scheduler binds nginx to node-1), then #5 (RunPodSandbox nginx)"},
+		{`order: {first: {kind: cri, verb: RunPodSandbox}, then: {kind: http, subresource: binding}}`, false,
+			"seen #5 (RunPodSandbox nginx), but no event matching then after it"},
+		{`order: {first: {kind: http, verb: delete}, then: {kind: cri}}`, false, "no event matching first since the step began"},
+		// One event cannot be both first and then.
+		{`order: {first: {kind: cri}, then: {kind: cri}}`, false, "but no event matching then after it"},
+		{`order: {first: {kind: http}, then: {kind: http}}`, true, "seen #1 (kubectl create pods default/nginx), then #3"},
+	})
+	// The first part must also be since the step began.
+	runCases(t, nil, events, t0.Add(3*time.Second), []checkCase{
+		{`order: {first: {kind: http, subresource: binding}, then: {kind: cri}}`, false, "no event matching first"},
+	})
+
+	// A then event with a later seq but an earlier time (an HTTP request
+	// that arrived before first but completed after it) does not count.
+	evs := trace()
+	evs = append(evs, tracing.Event{Seq: 7, Time: t0.Add(time.Second), Kind: tracing.KindHTTP, From: "controller-manager", Verb: "update"})
+	runCases(t, nil, &fakeEvents{events: evs}, t0, []checkCase{
+		{`order: {first: {kind: lifecycle, from: etcd}, then: {kind: http, from: controller-manager}}`, false, "but no event matching then"},
+	})
+}
+
+func TestEvaluateInChineseAndAllMustPass(t *testing.T) {
+	lab, step := stepWith(t, `  - resource: {resource: pods, namespace: default, name: nginx, field: status.phase, equals: Running}
+  - trace: {kind: cri, verb: RunPodSandbox}
+    description: {en: "the runtime started a sandbox", zh: "运行时启动了沙箱"}
+  - trace: {kind: http, verb: delete}
+`)
+	eng := NewEngine(cluster(), &fakeEvents{events: trace()})
+	res := eng.Evaluate(context.Background(), lab, step, t0, "zh")
+	if res.Passed || len(res.Checks) != 3 {
+		t.Fatalf("result: %+v", res)
+	}
+	want := []CheckResult{
+		{"Pod default/nginx 的 status.phase 为 Running", false, "Pod default/nginx 的 status.phase 为 Pending，应为 Running"},
+		{"运行时启动了沙箱", true, "已看到 #5 (RunPodSandbox nginx)"},
+		{"某个客户端发起了 delete 请求", false, "自本步骤开始以来没有匹配的事件"},
+	}
+	for i := range want {
+		if res.Checks[i] != want[i] {
+			t.Errorf("check %d: %+v, want %+v", i, res.Checks[i], want[i])
+		}
+	}
+
+	_, pass := stepWith(t, "  - trace: {kind: cri}\n  - resource: {resource: nodes, name: node-1}\n")
+	if res := eng.Evaluate(context.Background(), lab, pass, t0, EN); !res.Passed {
+		t.Errorf("all checks pass but the step did not: %+v", res)
+	}
+}
+
+func TestMatchWildcards(t *testing.T) {
+	for _, tc := range []struct {
+		pattern, value string
+		component      bool
+		want           bool
+	}{
+		{"", "anything", false, true},
+		{"nginx", "nginx", false, true},
+		{"nginx", "nginx-1", false, false},
+		{"nginx-*", "nginx-1", false, true},
+		{"nginx-*", "nginx", false, false},
+		{"*", "", false, true},
+		{"kubelet/*", "kubelet/node-1", true, true},
+		{"kubelet/*", "kubelet", true, false},
+		{"kubelet", "kubelet/node-1", true, true},
+		{"kubelet", "kubelet", true, true},
+		{"kubelet", "kubelets", true, false},
+		{"kubelet/node-1", "kubelet/node-10", true, false},
+		{"kube*", "kube-proxy/node-1", true, true},
+	} {
+		got := matchValue(tc.pattern, tc.value)
+		if tc.component {
+			got = matchComponent(tc.pattern, tc.value)
+		}
+		if got != tc.want {
+			t.Errorf("match(%q, %q, component=%v) = %v, want %v", tc.pattern, tc.value, tc.component, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,159 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/wheelhouse-k8s/wheelhouse/labs"
+)
+
+// Labs is what the lab endpoints serve: the labs that loaded, the errors
+// of those that did not, and what checks a learner's progress.
+type Labs struct {
+	Catalog *labs.Catalog
+	// Errors are load errors, listed by GET /api/labs so an instructor
+	// sees why a lab is missing.
+	Errors []labs.LoadError
+	// Checker evaluates a step's checks (a *labs.Engine); nil, when there
+	// is no cluster (a replay), answers the check endpoint with 503.
+	Checker LabChecker
+}
+
+// LabChecker evaluates a step's checks; *labs.Engine is one.
+type LabChecker interface {
+	Evaluate(ctx context.Context, lab *labs.Lab, step *labs.Step, since time.Time, lang string) labs.Result
+}
+
+// checkTimeout bounds one evaluation: the UI polls about once a second,
+// and a stuck apiserver should answer with an error, not pile requests up.
+const checkTimeout = 10 * time.Second
+
+func (l *Labs) routes(r chi.Router) {
+	r.Get("/api/labs", jsonAPI(l.list))
+	r.Get("/api/labs/{id}", jsonAPI(l.get))
+	r.Get("/api/labs/{id}/steps/{step}/check", jsonAPI(l.check))
+}
+
+type labSummary struct {
+	ID      string `json:"id"`
+	Title   string `json:"title"`
+	Summary string `json:"summary"`
+	Steps   int    `json:"steps"`
+}
+
+type labList struct {
+	Labs   []labSummary     `json:"labs"`
+	Errors []labs.LoadError `json:"errors"`
+}
+
+type labDetail struct {
+	ID        string       `json:"id"`
+	Title     string       `json:"title"`
+	Summary   string       `json:"summary"`
+	IntroHTML string       `json:"introHtml"`
+	Steps     []stepDetail `json:"steps"`
+}
+
+type stepDetail struct {
+	ID       string        `json:"id"`
+	Title    string        `json:"title"`
+	Goal     string        `json:"goal"`
+	HTML     string        `json:"html"`
+	Commands []string      `json:"commands"`
+	Hints    []string      `json:"hints"`
+	Watch    []string      `json:"watch"`
+	Checks   []checkDetail `json:"checks"`
+}
+
+type checkDetail struct {
+	Description string `json:"description"`
+}
+
+// list serves GET /api/labs?lang=en|zh.
+func (l *Labs) list(r *http.Request) (any, error) {
+	lang := labs.Lang(r.URL.Query().Get("lang"))
+	out := labList{Labs: []labSummary{}, Errors: l.Errors}
+	if out.Errors == nil {
+		out.Errors = []labs.LoadError{}
+	}
+	if l.Catalog != nil {
+		for _, lab := range l.Catalog.Labs {
+			out.Labs = append(out.Labs, labSummary{
+				ID: lab.ID, Title: lab.Title.Get(lang), Summary: lab.Summary.Get(lang), Steps: len(lab.Steps),
+			})
+		}
+	}
+	return out, nil
+}
+
+// get serves GET /api/labs/{id}?lang=en|zh.
+func (l *Labs) get(r *http.Request) (any, error) {
+	lang := labs.Lang(r.URL.Query().Get("lang"))
+	lab, err := l.lab(r)
+	if err != nil {
+		return nil, err
+	}
+	out := labDetail{
+		ID: lab.ID, Title: lab.Title.Get(lang), Summary: lab.Summary.Get(lang),
+		IntroHTML: lab.IntroHTML.Get(lang), Steps: []stepDetail{},
+	}
+	for _, s := range lab.Steps {
+		sd := stepDetail{
+			ID: s.ID, Title: s.Title.Get(lang), Goal: s.Goal.Get(lang), HTML: s.HTML.Get(lang),
+			Commands: s.Commands, Hints: []string{}, Watch: s.Watch, Checks: []checkDetail{},
+		}
+		if sd.Commands == nil {
+			sd.Commands = []string{}
+		}
+		if sd.Watch == nil {
+			sd.Watch = []string{}
+		}
+		for _, h := range s.Hints {
+			sd.Hints = append(sd.Hints, h.Get(lang))
+		}
+		for _, c := range s.Checks {
+			sd.Checks = append(sd.Checks, checkDetail{Description: c.Description.Get(lang)})
+		}
+		out.Steps = append(out.Steps, sd)
+	}
+	return out, nil
+}
+
+// check serves GET /api/labs/{id}/steps/{step}/check?since=<unix ms>&lang=.
+func (l *Labs) check(r *http.Request) (any, error) {
+	lab, err := l.lab(r)
+	if err != nil {
+		return nil, err
+	}
+	stepID := chi.URLParam(r, "step")
+	step := lab.Step(stepID)
+	if step == nil {
+		return nil, apiError{http.StatusNotFound, fmt.Errorf("lab %s has no step %q", lab.ID, stepID)}
+	}
+	q := r.URL.Query()
+	ms, err := strconv.ParseInt(q.Get("since"), 10, 64)
+	if err != nil || ms < 0 {
+		return nil, badRequest(fmt.Sprintf("since=%q: want the time the step began, in milliseconds since 1970 (a non-negative integer)", q.Get("since")))
+	}
+	if l.Checker == nil {
+		return nil, apiError{http.StatusServiceUnavailable, errors.New("no cluster to check against: this is a replay")}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), checkTimeout)
+	defer cancel()
+	return l.Checker.Evaluate(ctx, lab, step, time.UnixMilli(ms), labs.Lang(q.Get("lang"))), nil
+}
+
+func (l *Labs) lab(r *http.Request) (*labs.Lab, error) {
+	id := chi.URLParam(r, "id")
+	lab := l.Catalog.Lab(id)
+	if lab == nil {
+		return nil, apiError{http.StatusNotFound, fmt.Errorf("no lab %q", id)}
+	}
+	return lab, nil
+}
