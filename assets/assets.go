@@ -7,5 +7,5 @@ import "embed"
 
 // FS is served under /assets/.
 //
-//go:embed *.css ui
+//go:embed *.css ui vendor
 var FS embed.FS
