@@ -103,10 +103,10 @@ type Cluster struct {
 	pki         *pki.PKI
 	started     time.Time
 
-	etcd       *etcd.Server
-	apiserver  *apiserver.Server
-	nodes      []*Node
-	nodeIP     net.IP
+	etcd      *etcd.Server
+	apiserver *apiserver.Server
+	nodes     []*Node
+	nodeIP    net.IP
 
 	mu       sync.Mutex // guards cancels, stopping, controls and nodes' Kubelet
 	cancels  map[string]context.CancelFunc
