@@ -38,6 +38,7 @@ type upOptions struct {
 	trace       bool
 	traceBuffer int
 	record      string
+	labsDir     string
 }
 
 func (o *upOptions) addFlags(fs *pflag.FlagSet) {
@@ -53,6 +54,7 @@ func (o *upOptions) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.trace, "trace", true, "record every request, watch event, etcd write and CRI call (the UI shows them)")
 	fs.IntVar(&o.traceBuffer, "trace-buffer", 200_000, "how many trace events to keep in memory for the UI and reconnecting clients")
 	fs.StringVar(&o.record, "record", "", "also write every trace event to this file (JSON lines), for `wheelhouse replay`")
+	fs.StringVar(&o.labsDir, "labs-dir", "", "load the guided labs from this directory instead of the built-in ones (one folder per lab; see labs/content/README.md)")
 }
 
 func newUpCommand() *cobra.Command {
@@ -93,6 +95,10 @@ func (o *upOptions) run(ctx context.Context, out io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	catalog, labErrs, err := o.loadLabs()
+	if err != nil {
+		return err
+	}
 
 	fmt.Fprintf(out, "Wheelhouse %s: a real Kubernetes %s cluster in one process\n", wheelhouseVersion(), kubeversion.Version())
 	fmt.Fprintf(out, "data: %s\n\n", o.dataDir)
@@ -166,25 +172,48 @@ func (o *upOptions) run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	token, err := newAdminToken()
+	if err != nil {
+		return err
+	}
 	opts := server.Options{
-		Addr:   o.uiAddr,
-		Mode:   "live",
-		Status: func(ctx context.Context) web.Status { return statusOf(ctx, c, state, snapshot(&mu, readyIn)) },
-		State:  state.snapshot,
+		Addr:       o.uiAddr,
+		Mode:       "live",
+		Status:     func(ctx context.Context) web.Status { return statusOf(ctx, c, state, snapshot(&mu, readyIn)) },
+		State:      state.snapshot,
+		Components: clusterComponents{c},
+		AdminToken: token,
 	}
 	if tracer != nil {
 		opts.Trace = &server.Trace{Bus: tracer.Bus, Detail: tracer.Detail}
 		opts.Etcd = tracer.Browser()
 	}
+	opts.Labs, err = labChecker(c, catalog, labErrs, tracer)
+	if err != nil {
+		return err
+	}
+	ws, err := prepareShellWorkspace(c.DataDir(), c.AdminKubeconfig())
+	if err != nil {
+		return err
+	}
+	terminal := &server.Terminal{Token: token, Dir: ws.Home, Env: ws.Env}
+	defer terminal.Close() // Shutdown does not end websockets; this hangs up the shells
+	opts.Terminal = terminal
 	ui := server.Serve(ctx, uiListener, opts)
+	if err := writeUIInfo(c.DataDir(), uiInfo{URL: ui.URL(), Token: token}); err != nil {
+		return err
+	}
+	defer os.Remove(uiInfoPath(c.DataDir()))
 
 	fmt.Fprintf(out, "\nCluster usable after %.1fs: %d nodes Ready, default ServiceAccount present.\n\n", time.Since(started).Seconds(), o.nodes)
 	fmt.Fprintf(out, "  export KUBECONFIG=%s\n", c.AdminKubeconfig())
 	fmt.Fprintf(out, "  kubectl get nodes            (or: wheelhouse kubectl get nodes)\n\n")
-	fmt.Fprintf(out, "UI:   %s\n", ui.URL())
+	fmt.Fprintf(out, "UI:   %s?token=%s\n", ui.URL(), token)
+	fmt.Fprintf(out, "      (the token lets that browser open a terminal and stop components)\n")
 	if tracer != nil {
 		fmt.Fprintf(out, "Trace: %sws/trace (websocket, JSON events)\n", strings.Replace(ui.URL(), "http://", "ws://", 1))
 	}
+	fmt.Fprintf(out, "Labs: %d guided labs (%s)\n", len(catalog.Labs), o.labsSource())
 	fmt.Fprintf(out, "Logs: %s\n", c.LogDir())
 	fmt.Fprintf(out, "Press Ctrl-C to stop; the cluster's data is kept.\n")
 	<-ctx.Done()

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/wheelhouse-k8s/wheelhouse/labs"
+)
+
+// uiInfo is the address and token the cluster left in its data dir.
+func (tc *testCluster) uiInfo(t testing.TB) uiInfo {
+	t.Helper()
+	info, err := readUIInfo(tc.dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+type checkResult struct {
+	Passed bool `json:"passed"`
+	Checks []struct {
+		Description string `json:"description"`
+		Passed      bool   `json:"passed"`
+		Message     string `json:"message"`
+	} `json:"checks"`
+}
+
+func (r checkResult) String() string {
+	var b strings.Builder
+	for _, c := range r.Checks {
+		mark := "✗"
+		if c.Passed {
+			mark = "✓"
+		}
+		fmt.Fprintf(&b, "\n    %s %s: %s", mark, c.Description, c.Message)
+	}
+	return b.String()
+}
+
+// checkStep asks the running cluster's labs API, as the page does.
+func (tc *testCluster) checkStep(t testing.TB, lab, step string, since time.Time) checkResult {
+	t.Helper()
+	u := fmt.Sprintf("http://%s/api/labs/%s/steps/%s/check?since=%d", tc.uiAddr, url.PathEscape(lab), url.PathEscape(step), since.UnixMilli())
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatalf("checking %s/%s: %v", lab, step, err)
+	}
+	defer resp.Body.Close()
+	var r checkResult
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("checking %s/%s: %s %s", lab, step, resp.Status, readAll(resp.Body))
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		t.Fatalf("checking %s/%s: %v", lab, step, err)
+	}
+	return r
+}
+
+// runScript runs a solution part the way the terminal runs a learner's
+// commands: sh, in the cluster's shell workspace, with kubectl and
+// wheelhouse on PATH meaning this binary.
+func (tc *testCluster) runScript(t testing.TB, name, script string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	ws, err := prepareShellWorkspace(tc.dataDir, tc.kubeconfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, "sh", "-e", "-c", script)
+	cmd.Dir = ws.Home
+	// The bin directory's scripts run this test binary, which acts as
+	// wheelhouse only with the re-exec variable set.
+	cmd.Env = append(os.Environ(), reexecEnv+"=1", "KUBECACHEDIR="+kubeCacheDir)
+	cmd.Env = append(cmd.Env, ws.Env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("solution %s failed: %v\n--- script\n%s\n--- output\n%s", name, err, script, out.String())
+	}
+	t.Logf("solution %s:\n%s", name, out.String())
+}
+
+// Every built-in lab's solution, step by step, against a fresh cluster:
+// no step is green before its part of the solution has run, and every
+// step is green after it.
+func TestLabSolutions(t *testing.T) {
+	cat, errs := labs.LoadBuiltin()
+	if len(errs) > 0 {
+		t.Fatalf("built-in labs do not load: %v", errs)
+	}
+	if len(cat.Labs) == 0 {
+		t.Fatal("no built-in labs")
+	}
+	for _, lab := range cat.Labs {
+		t.Run(lab.ID, func(t *testing.T) {
+			sections := lab.Solution
+			bySteps := map[string]labs.SolutionSection{}
+			for _, s := range sections {
+				bySteps[s.Step] = s
+			}
+			dir := shortTempDir(t)
+			tc, err := startClusterIn(dir, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { tc.stop() }()
+			for _, step := range lab.Steps {
+				section, ok := bySteps[step.ID]
+				if !ok {
+					t.Fatalf("the solution has no section for step %s", step.ID)
+				}
+				since := time.Now()
+				if r := tc.checkStep(t, lab.ID, step.ID, since); r.Passed {
+					t.Fatalf("step %s is green before its solution ran:%s", step.ID, r)
+				}
+				for i, part := range section.Parts {
+					if i > 0 {
+						// `# wheelhouse: restart` stood here: restart the
+						// whole of Wheelhouse on the same data dir.
+						if err := tc.stop(); err != nil {
+							t.Fatal(err)
+						}
+						if tc, err = startClusterIn(dir, 3); err != nil {
+							t.Fatal(err)
+						}
+					}
+					tc.runScript(t, fmt.Sprintf("%s/%s part %d", lab.ID, step.ID, i+1), part)
+				}
+				var last checkResult
+				eventually(t, 3*time.Minute, fmt.Sprintf("step %s turns green", step.ID), func() (bool, string) {
+					last = tc.checkStep(t, lab.ID, step.ID, since)
+					return last.Passed, last.String()
+				})
+			}
+		})
+	}
+}
+
+// The terminal, on a real `wheelhouse up`, refuses a socket without the
+// admin token and one from a foreign page, and with the token runs the
+// embedded kubectl.
+func TestTerminalOnTheRunningCluster(t *testing.T) {
+	info := shared.uiInfo(t)
+	base := "ws://" + shared.uiAddr + "/ws/terminal"
+	dial := func(query string, origin string) (*websocket.Conn, *http.Response, error) {
+		h := http.Header{}
+		if origin != "" {
+			h.Set("Origin", origin)
+		}
+		return websocket.DefaultDialer.Dial(base+query, h)
+	}
+	if _, resp, err := dial("", ""); err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("no token: err=%v resp=%v, want 401", err, resp)
+	}
+	if _, resp, err := dial("?token="+info.Token, "http://evil.example"); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("foreign Origin: err=%v resp=%v, want 403", err, resp)
+	}
+	conn, _, err := dial("?token="+info.Token, "http://"+shared.uiAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	send := func(v any) {
+		if err := conn.WriteJSON(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(map[string]any{"type": "input", "data": "command -v kubectl; kubectl get nodes -o name; echo END-$((1+1))\n"})
+	var out strings.Builder
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(out.String(), "END-2") {
+		conn.SetReadDeadline(deadline)
+		kind, msg, err := conn.ReadMessage()
+		if err != nil {
+			t.Fatalf("reading the terminal: %v; so far:\n%s", err, out.String())
+		}
+		if kind == websocket.BinaryMessage {
+			out.Write(msg)
+		}
+	}
+	got := out.String()
+	if !strings.Contains(got, filepath.Join(shared.dataDir, "bin", "kubectl")) || !strings.Contains(got, "node/node-1") {
+		t.Errorf("the terminal's kubectl is not Wheelhouse's or did not list nodes:\n%s", got)
+	}
+}
