@@ -1,6 +1,7 @@
 // controls.js: the toolbar (pause, step, speed, noise, filters, replay flow,
 // stop following, language), the legend, and the keyboard shortcuts:
 //   Space pause/resume · → step · f follow the selected pod · n noise · Esc stop following
+//   (presenter view: ← → and PageUp/PageDown move between lab steps instead)
 // Controls call the App's public methods and re-read its state in update().
 
 import { h, clear, KIND_CLASSES, GROUPS, shapeIcon } from './util.js';
@@ -16,6 +17,8 @@ const ICONS = {
   target: '<circle cx="8" cy="8" r="5.5" fill="none" stroke="currentColor" stroke-width="1.6"/><circle cx="8" cy="8" r="2"/>',
   eye: '<path d="M1 8s2.6-4.5 7-4.5S15 8 15 8s-2.6 4.5-7 4.5S1 8 1 8z" fill="none" stroke="currentColor" stroke-width="1.5"/><circle cx="8" cy="8" r="2"/>',
   eyeOff: '<path d="M1 8s2.6-4.5 7-4.5S15 8 15 8s-2.6 4.5-7 4.5S1 8 1 8z" fill="none" stroke="currentColor" stroke-width="1.5"/><path d="M2.5 13.5l11-11" stroke="currentColor" stroke-width="1.6" stroke-linecap="round"/>',
+  present: '<rect x="1.5" y="2.5" width="13" height="8.5" rx="1" fill="none" stroke="currentColor" stroke-width="1.5"/><path d="M8 11v2.5M5 14h6" stroke="currentColor" stroke-width="1.5" stroke-linecap="round"/>',
+  close: '<path d="M4 4l8 8M12 4l-8 8" stroke="currentColor" stroke-width="1.8" stroke-linecap="round"/>',
   globe: '<circle cx="8" cy="8" r="6" fill="none" stroke="currentColor" stroke-width="1.4"/><path d="M2 8h12M8 2c2 2 2 10 0 12M8 2c-2 2-2 10 0 12" fill="none" stroke="currentColor" stroke-width="1.2"/>',
 };
 
@@ -132,6 +135,15 @@ export class Controls {
     if (tag === 'INPUT' || tag === 'TEXTAREA' || tag === 'SELECT' || e.target.isContentEditable) return;
     if (e.ctrlKey || e.metaKey || e.altKey) return;
     const app = this.app;
+    // The presenter view: arrows (and the PageUp/PageDown a clicker sends) move between lab steps.
+    if (app.view === 'present' && app.labs) {
+      const dir = { ArrowRight: 1, PageDown: 1, ArrowLeft: -1, PageUp: -1 }[e.key];
+      if (dir) {
+        e.preventDefault();
+        if (dir > 0) app.labs.next(); else app.labs.prev();
+        return;
+      }
+    }
     switch (e.key) {
       case ' ':
       case 'Spacebar':

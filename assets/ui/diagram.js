@@ -15,8 +15,10 @@
 //
 // Elements carry data-component="<id>", data-node="<node>" and
 // data-pod="<ns>/<name>" (with data-phase) for tests and click handling.
+// Components the server can stop carry data-state="running|stopped|starting"
+// (setStates); a lab step's watch list gets a dashed halo (setWatch).
 
-import { s, clear, shorten, nodeOf } from './util.js';
+import { s, clear, shorten, nodeOf, groupOf } from './util.js';
 import { t } from './i18n.js';
 import { displayPhase } from './cluster.js';
 
@@ -61,6 +63,8 @@ export class Diagram {
     this.flashes = new Map(); // component id → until (ms)
     this.layoutKey = '';
     this.focus = null;
+    this.states = new Map(); // component id → running | stopped | starting (from /api/components)
+    this.watch = []; // the open lab step's watch list: component ids, groups, "a->b" edges
 
     this.svg.addEventListener('click', (e) => this.handleClick(e));
     // Keyboard: Enter on a focused component or pod acts like a click.
@@ -175,6 +179,8 @@ export class Diagram {
     if (this.selected) this.setSelected(this.selected);
     const kc = this.edges.get('kubectl|apiserver');
     if (kc) this.gEdges.append(s('text', { x: (kc.x1 + kc.x2) / 2, y: kc.y1 - 8, class: 'edge-label', 'text-anchor': 'middle', text: 'HTTPS' }));
+    this.applyStates();
+    this.applyWatch();
   }
 
   /** A rounded component box with a title and subtitle. */
@@ -449,6 +455,76 @@ export class Diagram {
   }
 
   /**
+   * Marks components by their run state (a Map id → running|stopped|starting):
+   * data-state on the element, and a stopped or starting one is greyed
+   * with a badge, as are its edges.
+   */
+  setStates(states) {
+    this.states = new Map(states);
+    this.applyStates();
+  }
+
+  applyStates() {
+    for (const [id, g] of this.compEls) {
+      const st = this.states.get(id) || '';
+      if (st) g.dataset.state = st; else delete g.dataset.state;
+      g.classList.toggle('stopped', st === 'stopped');
+      g.classList.toggle('starting', st === 'starting');
+      const old = g.querySelector(':scope > .state-badge');
+      if (old) old.remove();
+      const r = this.rects.get(id);
+      if (!r || (st !== 'stopped' && st !== 'starting')) continue;
+      const badge = s('g', { class: `state-badge ${st}` });
+      const text = s('text', { x: r.x + r.w - 9, y: r.y + 4, 'text-anchor': 'end', text: t('diag.' + st) });
+      const bg = s('rect', { x: r.x + r.w - 60, y: r.y - 7, width: 56, height: 15, rx: 7.5 });
+      badge.append(bg, text);
+      g.append(badge);
+      let w = 0;
+      try { w = text.getComputedTextLength(); } catch { /* not in the document */ }
+      if (w) { bg.setAttribute('x', String(r.x + r.w - w - 15)); bg.setAttribute('width', String(w + 12)); }
+    }
+    for (const [key, e] of this.edges) {
+      if (key.startsWith('rev:')) continue;
+      const [a, b] = key.split('|');
+      e.el.classList.toggle('stopped', this.states.get(a) === 'stopped' || this.states.get(b) === 'stopped');
+    }
+  }
+
+  /**
+   * Highlights what a lab step asks the learner to watch: component ids
+   * ("scheduler", "kubelet/node-1"), groups ("kubelet" = every node's
+   * kubelet, "client" = every external client), node names, and edges
+   * "a->b" (either direction; group names match every node's component).
+   */
+  setWatch(list) {
+    this.watch = Array.isArray(list) ? list.filter((x) => typeof x === 'string' && x) : [];
+    this.applyWatch();
+  }
+
+  applyWatch() {
+    const comps = this.watch.filter((p) => !p.includes('->')).map((p) => p.trim());
+    const edges = this.watch.filter((p) => p.includes('->')).map((p) => p.split('->').map((x) => x.trim()));
+    for (const [id, g] of this.compEls) {
+      const on = comps.some((p) => watchMatch(p, id));
+      g.classList.toggle('watch', on);
+      // A dashed halo around the box: a cue of its own, apart from the
+      // colours events flash the box in.
+      const old = g.querySelector(':scope > .watch-halo');
+      const r = this.rects.get(id);
+      if (on && !old && r) g.insertBefore(s('rect', { class: 'watch-halo', x: r.x - 5, y: r.y - 5, width: r.w + 10, height: r.h + 10, rx: 13 }), g.firstChild);
+      else if (!on && old) old.remove();
+    }
+    for (const [name, ne] of this.nodeEls) if (name) ne.g.classList.toggle('watch', comps.includes(name));
+    for (const [key, e] of this.edges) {
+      if (key.startsWith('rev:')) continue;
+      const [a, b] = key.split('|');
+      const on = edges.some(([x, y]) => (watchMatch(x, a) && watchMatch(y, b)) || (watchMatch(x, b) && watchMatch(y, a)));
+      e.el.classList.toggle('watch', on);
+    }
+    this.svg.classList.toggle('watching', this.watch.length > 0);
+  }
+
+  /**
    * Follow mode: dims everything but the followed pod and the components its
    * flow involves. focus null clears it.
    */
@@ -506,6 +582,15 @@ function wrapText(el, maxWidth) {
     const size = parseFloat(getComputedStyle(el).fontSize) || 12;
     el.style.fontSize = `${Math.max(8, Math.floor(size * maxWidth / widest * 10) / 10)}px`;
   }
+}
+
+/** True when a watch pattern names a component id: exactly, by prefix ("kubelet/*"), or by group ("kubelet", "client"). */
+function watchMatch(pattern, id) {
+  if (!pattern || !id) return false;
+  if (pattern === id) return true;
+  if (pattern.endsWith('*')) return id.startsWith(pattern.slice(0, -1));
+  if (pattern.includes('/')) return false;
+  return id.split('/')[0] === pattern || groupOf(id) === pattern;
 }
 
 function clamp(v, lo, hi) {

@@ -1,6 +1,6 @@
 // main.js: the Wheelhouse browser front-end. It builds the page inside
-// <main id="app" data-mode="live|replay" data-lang="en|zh">, connects to the
-// trace stream and wires the modules together:
+// <main id="app" data-mode="live|replay" data-lang="en|zh" [data-view="present"]>,
+// connects to the trace stream and wires the modules together:
 //
 //   stream.js     websocket /ws/trace (or dev/mock.js with ?mock=1)
 //   store.js      ring of the last 100,000 events + causal index
@@ -12,14 +12,43 @@
 //   panels.js     component panels with live numbers (stats.js)
 //   etcdview.js   etcd key browser
 //   controls.js   toolbar, legend, keyboard
+//   labs.js       lab panel: picker, steps, commands, hints, live checks, progress
+//   terminal.js   xterm.js shell over /ws/terminal (needs the admin token)
+//   components.js stop/start the scheduler, controller-manager, kubelets
 //   i18n.js       every string, English and Simplified Chinese
 //
+// Views. The main page (data-view absent): a lab column on the left, the
+// diagram with the terminal docked under it, the timeline on the right;
+// both the lab column and the terminal collapse. The presenter view
+// (/present, data-view="present"): the diagram large, no timeline, the lab
+// step as a caption under it with its commands and a small terminal;
+// ← → (and PageUp/PageDown, what presentation clickers send) move between
+// steps. Labs, terminal and component control exist in live mode only.
+//
 // window.wheelhouse exposes the page's state and controls for tests (see
-// the end of this file).
+// the end of this file). Besides the trace fields:
+//   view                      "main" | "present"
+//   labs.current              open lab id ('' when none)
+//   labs.step, labs.stepIndex open step's id (file stem, e.g. "01-run") and index
+//   labs.passed               the open step is done (its checks all passed)
+//   labs.done                 ids of the open lab's done steps
+//   labs.checks               last check result [{description, passed, message}] or null
+//   labs.list, labs.errors    GET /api/labs's labs and load errors
+//   labs.watch                the open step's watch list
+//   labs.open(id), goto(i), next(), prev(), reset()
+//   terminal.connected, terminal.state, terminal.exitCode
+//   terminal.output()         the terminal's text (scrollback + screen, wrapped lines joined)
+//   terminal.type(str)        send keystrokes as typed; terminal.paste(str); terminal.run(cmd) = paste + Enter
+//   terminal.reconnect()      a new shell
+//   components.states         {name: running|stopped|starting} from GET /api/components
+//   components.stop(name), components.start(name) → Promise<{ok, status, message}>
+// localStorage: wheelhouse.labs (lab progress), wheelhouse.token (admin
+// token, taken from ?token= and removed from the address bar),
+// wheelhouse.ui (which panels are collapsed).
 
-import { h, kindClass, objectKey, groupOf, KIND_CLASSES, GROUPS, debounce, parseTime, fmtRate, shorten } from './util.js';
+import { h, kindClass, objectKey, groupOf, KIND_CLASSES, GROUPS, debounce, parseTime, fmtRate, shorten, loadPref, savePref } from './util.js';
 import { t, setLang, getLang, onLangChange } from './i18n.js';
-import { api, HTTPError } from './api.js';
+import { api, HTTPError, token } from './api.js';
 import { EventStore } from './store.js';
 import { TraceStream } from './stream.js';
 import { ClusterModel } from './cluster.js';
@@ -30,7 +59,10 @@ import { Inspector } from './inspector.js';
 import { ComponentPanel } from './panels.js';
 import { Stats } from './stats.js';
 import { EtcdView } from './etcdview.js';
-import { Controls, buildLegend } from './controls.js';
+import { Controls, buildLegend, icon } from './controls.js';
+import { LabsPanel } from './labs.js';
+import { TerminalPanel } from './terminal.js';
+import { Components } from './components.js';
 
 const STORE_CAP = 100000;
 const ANIMATED_CAP = 5000;
@@ -42,6 +74,8 @@ class App {
   constructor(root) {
     this.root = root;
     this.mode = root.dataset.mode === 'replay' ? 'replay' : 'live';
+    this.view = root.dataset.view === 'present' ? 'present' : 'main';
+    token.capture(); // before anything copies the URL
     this.params = new URLSearchParams(location.search);
     this.mock = this.params.get('mock') === '1';
 
@@ -98,8 +132,13 @@ class App {
       h('nav', { class: 'tabs' }, this.tabDiagram, this.tabEtcd),
       controlsHost);
     root.append(top);
+    root.dataset.view = this.view;
+    const present = this.view === 'present';
+    const live = this.mode === 'live';
 
     const body = h('div', { class: 'body' });
+    this.body = body;
+    this.center = h('div', { class: 'center' });
     this.stage = h('section', { class: 'stage' });
     this.followBanner = h('div', { class: 'follow-banner', hidden: true });
     this.toasts = h('div', { class: 'toasts', 'aria-live': 'polite' });
@@ -110,7 +149,12 @@ class App {
     this.stage.append(this.legend);
     this.side = h('aside', { class: 'side' });
     this.detail = h('div', { class: 'detail', hidden: true });
-    body.append(this.stage, this.side);
+    this.center.append(this.stage);
+    if (live && !present) {
+      body.classList.add('with-labs');
+      body.append(this.buildLabColumn());
+    }
+    body.append(this.center, this.side);
     root.append(body);
 
     this.diagram = new Diagram(diagHost, {
@@ -142,22 +186,126 @@ class App {
       onReplay: (obj) => this.replayFlow(obj),
       onClose: () => this.closeDetail(),
     });
+    if (live) {
+      this.components = new Components({
+        onChange: (states) => {
+          this.diagram.setStates(states);
+          this.panel.updateControls();
+        },
+      });
+    }
     this.panel = new ComponentPanel(this.detail, {
       stats: this.stats, store: this.store, model: this.model,
       now: () => this.statsNow(),
       onSelect: (seq) => this.select(seq),
       onClose: () => this.closeDetail(),
+      components: this.components,
     });
-    this.etcd = new EtcdView(body);
+    this.etcd = new EtcdView(this.center);
     this.controls = new Controls(controlsHost, this);
+    if (live) {
+      this.presentLink = h('a', { class: 'btn present-link', 'data-testid': present ? 'present-exit' : 'present-open' });
+      if (!present) { this.presentLink.target = '_blank'; this.presentLink.rel = 'noopener'; }
+      top.append(this.presentLink);
+    }
     top.append(this.controls.langBtn);
     buildLegend(this.legend);
+    if (live) this.buildLabsAndTerminal(present);
 
     this.timeline.setFilter((ev) => this.timelineVisible(ev));
     this.model.onChange(() => this.renderModel());
     this.renderModel();
     onLangChange(() => this.onLang());
     this.onLang();
+  }
+
+  /** The main page's lab column; collapsed to a narrow rail on request (remembered). */
+  buildLabColumn() {
+    this.labCol = h('aside', { class: 'lab-col', 'data-testid': 'lab-column' });
+    this.labToggle = h('button', { class: 'icon-btn lab-toggle', type: 'button', 'data-testid': 'labs-toggle', onclick: () => this.setLabsCollapsed(!this.labsCollapsed) });
+    this.labRail = h('button', { class: 'lab-rail', type: 'button', onclick: () => this.setLabsCollapsed(false) },
+      h('span', { class: 'rail-icon', text: '☰' }), h('span', { class: 'rail-text' }));
+    this.labHost = h('div', { class: 'lab-host' });
+    this.labCol.append(this.labToggle, this.labRail, this.labHost);
+    this.labsCollapsed = !!loadPref('labsCollapsed', false);
+    return this.labCol;
+  }
+
+  setLabsCollapsed(c) {
+    this.labsCollapsed = !!c;
+    savePref('labsCollapsed', this.labsCollapsed);
+    this.renderLabChrome();
+  }
+
+  renderLabChrome() {
+    if (!this.labCol) return;
+    this.body.classList.toggle('labs-collapsed', this.labsCollapsed);
+    this.labCol.dataset.collapsed = String(this.labsCollapsed);
+    this.labRail.hidden = !this.labsCollapsed;
+    this.labHost.hidden = this.labsCollapsed;
+    const label = t(this.labsCollapsed ? 'labs.expand' : 'labs.collapse');
+    this.labToggle.textContent = this.labsCollapsed ? '»' : '«';
+    this.labToggle.title = label;
+    this.labToggle.setAttribute('aria-label', label);
+    this.labToggle.setAttribute('aria-expanded', String(!this.labsCollapsed));
+    this.labRail.title = label;
+    this.labRail.querySelector('.rail-text').textContent = t('labs.title');
+    this.labRail.classList.toggle('passed', !!(this.labs && this.labs.passed));
+  }
+
+  /** Labs and the terminal: the lab column + a terminal docked under the diagram, or the presenter's caption band. */
+  buildLabsAndTerminal(present) {
+    let labHost = this.labHost, termHost;
+    if (present) {
+      const band = h('div', { class: 'present-band' });
+      labHost = h('div', { class: 'caption-host' });
+      termHost = h('div', { class: 'present-term' });
+      band.append(labHost, termHost);
+      this.center.append(band);
+    } else {
+      termHost = h('div', { class: 'term-dock' });
+      this.center.append(termHost);
+    }
+    const pref = present ? 'presentTermCollapsed' : 'termCollapsed';
+    this.terminal = new TerminalPanel(termHost, {
+      compact: present,
+      collapsed: !!loadPref(pref, false),
+      focusOnPaste: !present, // the presenter's arrows keep moving steps
+      onCollapse: (c) => {
+        savePref(pref, c);
+        this.center.classList.toggle('term-collapsed', c);
+      },
+    });
+    this.center.classList.toggle('term-collapsed', this.terminal.collapsed);
+    this.labs = new LabsPanel(labHost, {
+      layout: present ? 'caption' : 'panel',
+      onWatch: (list) => this.diagram.setWatch(list),
+      onCommand: (cmd, run) => this.runCommand(cmd, run),
+      onChange: () => this.renderLabChrome(),
+    });
+    this.renderLabChrome();
+  }
+
+  /** A lab command button: paste the command into the terminal (and press Enter). */
+  runCommand(cmd, run) {
+    if (!this.terminal || typeof cmd !== 'string') return false;
+    const ok = run ? this.terminal.run(cmd) : this.terminal.paste(cmd);
+    if (!ok) this.toast(t('term.unavailable'), 'warn');
+    return ok;
+  }
+
+  /** Where the presenter link points: the other view, same language (and mock). */
+  renderPresentLink() {
+    if (!this.presentLink) return;
+    const q = new URLSearchParams();
+    if (getLang() === 'zh') q.set('lang', 'zh');
+    if (this.mock) for (const [k, v] of this.params) if (k !== 'lang') q.set(k, v);
+    const qs = q.toString() ? '?' + q.toString() : '';
+    const present = this.view === 'present';
+    this.presentLink.href = (present ? '/' : '/present') + qs;
+    this.presentLink.textContent = '';
+    this.presentLink.append(icon(present ? 'close' : 'present'), h('span', { text: t(present ? 'present.exit' : 'present.open') }));
+    this.presentLink.title = present ? t('present.keys') : t('present.open.title');
   }
 
   buildScrubber() {
@@ -176,6 +324,8 @@ class App {
   onLang() {
     this.tabDiagram.textContent = t('tab.diagram');
     this.tabEtcd.textContent = t('tab.etcd');
+    this.renderPresentLink();
+    this.renderLabChrome();
     this.renderStatus();
     this.diagram.layout(this.model);
     this.renderModel();
@@ -191,6 +341,7 @@ class App {
     this.tabEtcd.classList.toggle('active', etcd);
     this.stage.hidden = etcd;
     this.side.hidden = etcd;
+    this.body.classList.toggle('etcd-tab', etcd);
     if (etcd) this.etcd.show();
     else {
       this.etcd.hide();
@@ -219,6 +370,10 @@ class App {
     }
     this.stream.start();
     this.pollState();
+    if (this.labs) {
+      this.labs.start().catch((e) => console.error(e));
+      if (!this.terminal.collapsed) this.terminal.start();
+    }
     requestAnimationFrame((ts) => this.frame(ts));
     setInterval(() => this.updateLiveNumbers(), 500);
   }
@@ -296,6 +451,7 @@ class App {
   async pollState() {
     clearTimeout(this.pollTimer);
     if (this.model.source === 'derived' && this.stateGone) return;
+    if (this.components) this.components.refresh(); // not awaited: its own request
     try {
       const tag = this.lastSeq; // the snapshot shows at least the events up to here
       const st = await api.state();
@@ -764,6 +920,38 @@ if (root) {
     select: (seq) => app.select(seq),
     scrubTo: (seq) => app.scrubTo(seq),
     replayFlow: (obj) => app.replayFlow(obj),
+    get view() { return app.view; },
+    labs: {
+      get current() { return app.labs ? app.labs.labId : ''; },
+      get step() { return app.labs && app.labs.step ? app.labs.step.id : ''; },
+      get stepIndex() { return app.labs && app.labs.step ? app.labs.index : -1; },
+      get passed() { return !!(app.labs && app.labs.passed); },
+      get done() { return app.labs && app.labs.entry ? [...app.labs.entry.done] : []; },
+      get checks() { return app.labs && app.labs.result && Array.isArray(app.labs.result.checks) ? app.labs.result.checks : null; },
+      get list() { return app.labs ? app.labs.list.map((l) => l.id) : []; },
+      get errors() { return app.labs ? app.labs.errors : []; },
+      get watch() { return app.diagram.watch; },
+      open: (id) => app.labs && app.labs.open(id),
+      goto: (i) => app.labs && app.labs.goto(i),
+      next: () => app.labs && app.labs.next(),
+      prev: () => app.labs && app.labs.prev(),
+      reset: () => app.labs && app.labs.reset(),
+    },
+    terminal: {
+      get connected() { return !!(app.terminal && app.terminal.connected); },
+      get state() { return app.terminal ? app.terminal.state : 'none'; },
+      get exitCode() { return app.terminal ? app.terminal.exitCode : null; },
+      output: () => (app.terminal ? app.terminal.output() : ''),
+      type: (str) => !!(app.terminal && app.terminal.input(String(str))),
+      paste: (str) => !!(app.terminal && app.terminal.paste(String(str))),
+      run: (cmd) => !!(app.terminal && app.terminal.run(String(cmd))),
+      reconnect: () => app.terminal && app.terminal.reconnect(),
+    },
+    components: {
+      get states() { return app.components ? Object.fromEntries(app.components.states) : {}; },
+      stop: (name) => (app.components ? app.components.act(name, 'stop') : Promise.resolve({ ok: false, status: 0, message: 'no component control' })),
+      start: (name) => (app.components ? app.components.act(name, 'start') : Promise.resolve({ ok: false, status: 0, message: 'no component control' })),
+    },
   };
   app.start().catch((e) => {
     console.error(e);

@@ -2,6 +2,8 @@
 // language) and live numbers from the stream: requests/s and watch
 // events/s over the last 5 s, distinct watch paths seen, and its last five
 // events (clickable). Nodes get a short panel of their own facts.
+// Components the server can stop and start (components.js: the scheduler,
+// the controller manager, each node's kubelet) get Stop / Start buttons.
 
 import { h, clear, groupOf, kindClass, shapeIcon, fmtRate } from './util.js';
 import { t, has, onLangChange } from './i18n.js';
@@ -16,11 +18,14 @@ export class ComponentPanel {
    * @param {() => number} o.now reference time (ms) for rates
    * @param {(seq:number) => void} o.onSelect
    * @param {() => void} o.onClose
+   * @param {import('./components.js').Components} [o.components] stop/start (live mode)
    */
   constructor(host, o) {
     this.o = o;
     this.id = '';
     this.node = '';
+    this.ctlBoxes = new Map(); // component id → its control box in the open panel
+    this.ctlMsg = null; // {id, text, ok}: the last stop/start outcome
     this.root = h('section', { class: 'comp-panel', 'data-testid': 'component-panel', hidden: true });
     host.append(this.root);
     this.root.addEventListener('click', (e) => {
@@ -64,6 +69,7 @@ export class ComponentPanel {
   render() {
     const root = this.root;
     clear(root);
+    this.ctlBoxes.clear();
     const close = h('button', { class: 'icon-btn close', 'aria-label': t('panel.close'), title: t('panel.close'), text: '✕', onclick: () => this.o.onClose() });
     if (this.node) {
       const n = this.o.model.nodes.get(this.node) || { name: this.node };
@@ -71,6 +77,7 @@ export class ComponentPanel {
       root.append(h('p', { text: t('panel.nodeFacts', { zone: n.zone || '–', cidr: n.podCIDR || '–', rt: n.runtime || '–' }) }));
       root.append(h('p', { text: t('panel.podCount', { n: this.o.model.podsOn(this.node).length }) }));
       root.append(h('h3', { text: t('comp.kubelet') }), h('p', { class: 'role', text: t('role.kubelet') }));
+      this.appendControl(`kubelet/${this.node}`);
       return;
     }
     const key = this.roleKey(this.id);
@@ -80,11 +87,52 @@ export class ComponentPanel {
       h('h2', {}, name, node ? h('span', { class: 'tl-node', text: node }) : null), close));
     root.append(h('h3', { text: t('panel.role') }), h('p', { class: 'role', text: t('role.' + key) }));
     if (key === 'cloud-controller-manager') return;
+    this.appendControl(this.id);
     root.append(h('h3', { text: t('panel.live') }));
     this.numbersEl = h('dl', { class: 'facts numbers' });
     this.lastEl = h('div', { class: 'last5' });
     root.append(this.numbersEl, h('h3', { text: t('panel.last5') }), this.lastEl);
     this.refresh();
+  }
+
+  /** Stop / Start for a component the server controls (none in replay mode). */
+  appendControl(id) {
+    const comps = this.o.components;
+    if (!comps || !comps.controllable(id)) return;
+    const box = h('div', { class: 'ctl-box', 'data-testid': 'component-control', 'data-control': id });
+    this.ctlBoxes.set(id, box);
+    this.root.append(h('h3', { text: t('cc.title') }), box);
+    this.updateControls();
+  }
+
+  /** Redraws the control boxes from the current states (after every change). */
+  updateControls() {
+    const comps = this.o.components;
+    if (!comps) return;
+    if (this.open && !this.ctlBoxes.size && (comps.controllable(this.id) || (this.node && comps.controllable(`kubelet/${this.node}`)))) {
+      this.render(); // the states arrived after the panel opened
+      return;
+    }
+    for (const [id, box] of this.ctlBoxes) {
+      const st = comps.stateOf(id);
+      const busy = comps.busy.has(id);
+      const why = 'cc.why.' + (id.startsWith('kubelet/') ? 'kubelet' : id);
+      clear(box);
+      box.dataset.state = st;
+      const act = (action) => async () => {
+        this.ctlMsg = null;
+        const res = await comps.act(id, action);
+        this.ctlMsg = { id, text: res.message, ok: res.ok }; // shown under the buttons
+        this.updateControls();
+      };
+      box.append(
+        h('p', { class: 'ctl-state' }, h('span', { class: `state-dot s-${st}` }), t('cc.state') + ' ', h('b', { 'data-testid': 'component-state', text: t('state.' + st) })),
+        h('div', { class: 'ctl-buttons' },
+          h('button', { type: 'button', class: 'btn small danger', 'data-testid': 'component-stop', disabled: busy || st !== 'running', text: '■ ' + t('cc.stop'), onclick: act('stop') }),
+          h('button', { type: 'button', class: 'btn small', 'data-testid': 'component-start', disabled: busy || st !== 'stopped', text: '▶ ' + t('cc.start'), onclick: act('start') })),
+        has(why) ? h('p', { class: 'muted ctl-why', text: t(why) }) : null);
+      if (this.ctlMsg && this.ctlMsg.id === id) box.append(h('p', { class: `ctl-msg${this.ctlMsg.ok ? '' : ' error'}`, 'data-testid': 'component-message', text: this.ctlMsg.text }));
+    }
   }
 
   /** Recomputes the live numbers (twice a second while open). */

@@ -251,3 +251,27 @@ export function shapeIcon(kc, size = 14) {
   return s('svg', { class: `shape-icon k-${kc}`, width: size, height: size, viewBox: `${-size / 2} ${-size / 2} ${size} ${size}`, 'aria-hidden': 'true' },
     s('path', { d: shapePath(kc, r) }));
 }
+
+// ---------------------------------------------------------------------------
+// Layout preferences (which columns are collapsed), kept per browser in
+// localStorage "wheelhouse.ui" so that a reload keeps the learner's layout.
+
+const PREFS_KEY = 'wheelhouse.ui';
+
+export function loadPref(name, fallback) {
+  try {
+    const all = JSON.parse(localStorage.getItem(PREFS_KEY) || '{}');
+    return all && typeof all === 'object' && name in all ? all[name] : fallback;
+  } catch {
+    return fallback;
+  }
+}
+
+export function savePref(name, value) {
+  try {
+    let all = {};
+    try { all = JSON.parse(localStorage.getItem(PREFS_KEY) || '{}') || {}; } catch { /* start afresh */ }
+    all[name] = value;
+    localStorage.setItem(PREFS_KEY, JSON.stringify(all));
+  } catch { /* storage disabled: the layout lasts this page only */ }
+}

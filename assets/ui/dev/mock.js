@@ -12,16 +12,26 @@
 //               load=200      add synthetic events at 200/s (performance testing)
 //               malformed=1   send a few malformed frames
 // Replay mode is the page's data-mode="replay": /api/state then answers 404.
+//
+// Live mode also mocks the labs API (dev/sample-labs.json: a two-step lab
+// whose checks the mock evaluates against the events it sent and its pods,
+// a one-step lab, and a load error), component control (stop/start answer
+// like the server: 401 without a token, 409 when already in that state, a
+// lifecycle event; new pods stay Pending while the scheduler is stopped)
+// and the terminal websocket, with a tiny shell that understands
+// `kubectl run NAME …` (plays the sample flow for that pod), `kubectl get
+// pods`, `wheelhouse component stop|start NAME`, `echo` and `exit`. The
+// token "wrong" is refused (401) like a stale one; any other is accepted.
 
 import { setBackend, HTTPError } from '../api.js';
 import { TraceStream } from '../stream.js';
-import { objectKey } from '../util.js';
+import { objectKey, parseTime } from '../util.js';
 
 const get = (p) => fetch(new URL(p, import.meta.url)).then((r) => r.json());
 
 export async function install(handlers, params) {
-  const [trace, state, details, etcd] = await Promise.all([
-    get('./sample-trace.json'), get('./sample-state.json'), get('./sample-details.json'), get('./sample-etcd.json'),
+  const [trace, state, details, etcd, labs] = await Promise.all([
+    get('./sample-trace.json'), get('./sample-state.json'), get('./sample-details.json'), get('./sample-etcd.json'), get('./sample-labs.json'),
   ]);
   const all = Array.isArray(trace) ? trace : trace.events;
   const firstFlow = all.findIndex((e) => e.from === 'kubectl' && e.verb === 'create');
@@ -60,12 +70,23 @@ export async function install(handlers, params) {
     return ev;
   }
 
-  /** Plays a list of sample events with their recorded spacing, renaming the pod and node. */
-  function play(list, { name = 'nginx', node = 'node-1', first = false } = {}) {
-    const map = new Map(); // sample seq → emitted seq
+  /**
+   * Plays a list of sample events with their recorded spacing, renaming the
+   * pod and node. While the scheduler is stopped, a pod's flow stops before
+   * the scheduler's first event and resumes when the scheduler starts.
+   */
+  function play(list, { name = 'nginx', node = 'node-1', first = false, map = new Map(), rvBase } = {}) {
+    // map: sample seq → emitted seq
+    if (rvBase === undefined) { rvBase = rvOffset; rvOffset += 10; }
+    if (components.get('scheduler').state !== 'running') {
+      const cut = list.findIndex((e) => e.from === 'scheduler');
+      if (cut >= 0) {
+        waitingForScheduler.push({ list: list.slice(cut), name, node, first, map, rvBase });
+        list = list.slice(0, cut);
+      }
+    }
+    if (!list.length) return;
     const t0 = Date.parse(list[0].time.replace(/(\.\d{3})\d+/, '$1'));
-    const rvBase = rvOffset;
-    rvOffset += 10;
     for (const e of list) {
       const at = (Date.parse(e.time.replace(/(\.\d{3})\d+/, '$1')) - t0) / pace;
       setTimeout(() => {
@@ -134,6 +155,167 @@ export async function install(handlers, params) {
     }, 50);
   }
 
+  // ---------------------------------------------------------------------
+  // Component control
+
+  const components = new Map(); // name → {state, since}
+  for (const n of ['scheduler', 'controller-manager', ...nodes.map((x) => `kubelet/${x}`)]) {
+    components.set(n, { state: 'running', since: new Date().toISOString() });
+  }
+  const waitingForScheduler = []; // flows cut short while the scheduler was stopped
+
+  function lifecycle(name, verb) {
+    send({ kind: 'lifecycle', from: name, verb, summary: `${name} ${verb}`, detail: { component: name, message: `${name} ${verb} (mock)` } });
+  }
+
+  function setComponent(name, state) {
+    components.set(name, { state, since: new Date().toISOString() });
+  }
+
+  /** Stop/start like the server: 401 without a token, 404 unknown, 409 already so. */
+  function componentAction(name, action, tok) {
+    if (!tok || tok === 'wrong') throw new HTTPError(401, 'missing or wrong admin token');
+    const c = components.get(name);
+    if (!c) throw new HTTPError(404, `no component ${name}`);
+    if (action === 'stop') {
+      if (c.state === 'stopped') throw new HTTPError(409, `${name} is already stopped`);
+      setComponent(name, 'stopped');
+      lifecycle(name, 'stopped');
+    } else {
+      if (c.state !== 'stopped') throw new HTTPError(409, `${name} is already ${c.state}`);
+      setComponent(name, 'starting');
+      setTimeout(() => {
+        setComponent(name, 'running');
+        lifecycle(name, 'started');
+        if (name === 'scheduler') {
+          for (const w of waitingForScheduler.splice(0)) play(w.list, w);
+        }
+      }, 800);
+    }
+    return { name, state: components.get(name).state };
+  }
+
+  // ---------------------------------------------------------------------
+  // Labs: sample-labs.json in the asked language, checks evaluated here
+
+  const tr = (v, lang) => (v && typeof v === 'object' ? (v[lang] ?? v.en ?? '') : (v ?? ''));
+  const labSummary = (l, lang) => ({ id: l.id, title: tr(l.title, lang), summary: tr(l.summary, lang), steps: l.steps.length });
+  const findLab = (id) => {
+    const l = labs.labs.find((x) => x.id === id);
+    if (!l) throw new HTTPError(404, `no lab ${id}`);
+    return l;
+  };
+
+  function podField(pod, field) {
+    const fields = { 'status.phase': pod.phase, 'spec.nodeName': pod.node, 'status.podIP': pod.ip, 'metadata.name': pod.name, 'metadata.namespace': pod.namespace };
+    return fields[field];
+  }
+
+  function resourceCheck(c) {
+    if (c.resource !== 'pods') return { passed: false, message: `the mock only knows pods, not ${c.resource}` };
+    const key = `${c.namespace || 'default'}/${c.name}`;
+    const pod = pods.get(key);
+    if (c.absent) return pod ? { passed: false, message: `pod ${key} exists` } : { passed: true, message: `pod ${key} does not exist` };
+    if (!pod) return { passed: false, message: `pod ${key} not found` };
+    if (!c.field) return { passed: true, message: `pod ${key} exists` };
+    const v = podField(pod, c.field);
+    if (c.exists) return v ? { passed: true, message: `pod ${key} has ${c.field} ${v}` } : { passed: false, message: `pod ${key} has no ${c.field}` };
+    if (c.equals !== undefined) {
+      return v === c.equals ? { passed: true, message: `pod ${key} has ${c.field} ${v}` } : { passed: false, message: `pod ${key} has ${c.field} ${v || '(none)'}, want ${c.equals}` };
+    }
+    return { passed: true, message: '' };
+  }
+
+  const fieldMatch = (want, got) => want === undefined || (String(want).endsWith('*') ? String(got || '').startsWith(String(want).slice(0, -1)) : String(want) === String(got ?? ''));
+
+  function traceCheck(m, since) {
+    const ev = emitted.find((e) => parseTime(e.time) >= since &&
+      ['kind', 'from', 'to', 'verb', 'resource', 'subresource', 'namespace', 'name', 'status'].every((f) => fieldMatch(m[f], e[f])));
+    return ev ? { passed: true, message: `seen: #${ev.seq} ${ev.summary}` } : { passed: false, message: 'no matching event since the step began' };
+  }
+
+  function checkStep(id, stepId, since, lang) {
+    const l = findLab(id);
+    const st = l.steps.find((x) => x.id === stepId);
+    if (!st) throw new HTTPError(404, `lab ${id} has no step ${stepId}`);
+    if (!Number.isFinite(since)) throw new HTTPError(400, 'since must be a unix time in milliseconds');
+    const checks = st.checks.map((c) => {
+      const r = c.resource ? resourceCheck(c.resource) : c.trace ? traceCheck(c.trace, since) : { passed: false, message: 'the mock does not evaluate order checks' };
+      return { description: tr(c.description, lang), passed: r.passed, message: r.message };
+    });
+    return { passed: checks.every((c) => c.passed), checks };
+  }
+
+  // ---------------------------------------------------------------------
+  // Terminal: a fake websocket with a tiny shell behind it
+
+  class MockTerminalSocket {
+    constructor(tok) {
+      this.readyState = 0;
+      this.binaryType = 'blob';
+      this.line = '';
+      this.enc = new TextEncoder();
+      setTimeout(() => {
+        if (tok === 'wrong') { this.readyState = 3; this.onclose?.({ code: 1006 }); return; }
+        this.readyState = 1;
+        this.onopen?.({});
+        this.out('\x1b[1mWheelhouse mock shell\x1b[0m: kubectl run NAME …, kubectl get pods, wheelhouse component stop|start NAME, echo, exit\r\n');
+        this.prompt();
+      }, 60);
+    }
+
+    send(data) {
+      let msg;
+      try { msg = JSON.parse(data); } catch { msg = null; }
+      if (!msg || (msg.type !== 'input' && msg.type !== 'resize')) { this.text({ type: 'error', message: 'malformed frame: want {"type":"input"|"resize",…}' }); return; }
+      if (msg.type === 'resize') { this.size = `${msg.cols}x${msg.rows}`; return; }
+      for (const ch of String(msg.data || '').replace(/\x1b\[20[01]~/g, '')) {
+        if (ch === '\r' || ch === '\n') { this.out('\r\n'); this.exec(this.line.trim()); this.line = ''; }
+        else if (ch === '\x7f' || ch === '\b') { if (this.line) { this.line = this.line.slice(0, -1); this.out('\b \b'); } }
+        else if (ch === '\x03') { this.line = ''; this.out('^C\r\n'); this.prompt(); }
+        else if (ch >= ' ') { this.line += ch; this.out(ch); }
+      }
+    }
+
+    close() {
+      if (this.readyState === 3) return;
+      this.readyState = 3;
+      setTimeout(() => this.onclose?.({ code: 1000 }), 0);
+    }
+
+    out(str) { if (this.readyState === 1) this.onmessage?.({ data: this.enc.encode(str).buffer }); }
+    text(obj) { if (this.readyState === 1) this.onmessage?.({ data: JSON.stringify(obj) }); }
+    prompt() { this.out('\x1b[32mlearner@wheelhouse\x1b[0m:\x1b[34m~\x1b[0m$ '); }
+
+    exec(cmd) {
+      const args = cmd.split(/\s+/).filter(Boolean);
+      const say = (s) => this.out(s.replace(/\n/g, '\r\n') + '\r\n');
+      if (!args.length) { this.prompt(); return; }
+      if (args[0] === 'exit') { this.text({ type: 'exit', code: Number(args[1]) || 0 }); this.close(); return; }
+      if (args[0] === 'echo') say(args.slice(1).join(' '));
+      else if (args[0] === 'kubectl' && args[1] === 'run' && args[2]) {
+        const name = args[2];
+        if (pods.has(`default/${name}`) && name !== 'nginx') say(`Error from server (AlreadyExists): pods "${name}" already exists`);
+        else {
+          say(`pod/${name} created`);
+          play(flow, { name, node: nodes[(name.length) % nodes.length] });
+        }
+      } else if (args[0] === 'kubectl' && args[1] === 'get' && /^pods?$|^po$/.test(args[2] || '')) {
+        const list = [...pods.values()];
+        if (!list.length) say('No resources found in default namespace.');
+        else say(['NAME'.padEnd(16) + 'STATUS'.padEnd(10) + 'NODE', ...list.map((p) => p.name.padEnd(16) + p.phase.padEnd(10) + (p.node || '<none>'))].join('\n'));
+      } else if (args[0] === 'wheelhouse' && args[1] === 'component' && (args[2] === 'stop' || args[2] === 'start') && args[3]) {
+        try {
+          const r = componentAction(args[3], args[2], 'shell');
+          say(`${r.name}: ${r.state}`);
+        } catch (e) {
+          say(`error: ${e.message}`);
+        }
+      } else say(`mock shell: ${args[0]}: not something this mock knows`);
+      this.prompt();
+    }
+  }
+
   setBackend({
     state: async () => {
       if (replayMode) throw new HTTPError(404, 'no live cluster in replay mode');
@@ -156,6 +338,26 @@ export async function install(handlers, params) {
       return { key, revision: rev ? Number(rev) : info.revision, value, history: hist };
     },
   });
+  if (!replayMode) {
+    setBackend({
+      labs: async (lang) => ({ labs: labs.labs.map((l) => labSummary(l, lang)), errors: labs.errors }),
+      lab: async (id, lang) => {
+        const l = findLab(id);
+        return {
+          ...labSummary(l, lang), introHtml: tr(l.intro, lang),
+          steps: l.steps.map((st) => ({
+            id: st.id, title: tr(st.title, lang), goal: tr(st.goal, lang), html: tr(st.html, lang), commands: st.commands,
+            hints: st.hints.map((x) => tr(x, lang)), watch: st.watch, checks: st.checks.map((c) => ({ description: tr(c.description, lang) })),
+          })),
+        };
+      },
+      labCheck: async (id, step, since, lang) => checkStep(id, step, Number(since), lang),
+      components: async () => ({ components: [...components].map(([name, c]) => ({ name, ...c })) }),
+      componentAction: async (name, action, tok) => componentAction(name, action, tok),
+      openTerminal: (tok) => new MockTerminalSocket(tok),
+      terminalRefusal: async (tok) => (tok === 'wrong' ? { status: 401, message: 'wrong token' } : { status: 0, message: 'mock' }),
+    });
+  }
 
   return {
     start() {

@@ -1,0 +1,102 @@
+// components.js: stopping and starting the cluster's own components
+// (scheduler, controller-manager, kubelet/<node>) so that learners can see
+// what the cluster does without one of them.
+//
+//   GET  /api/components                 → {components:[{name, state, since}]}  (no token needed)
+//   POST /api/components/{name}/stop|start  with X-Wheelhouse-Token           → {name, state}
+//
+// The state is polled with /api/state; the diagram marks stopped
+// components and the component panel shows Stop / Start buttons for every
+// component the server lists.
+
+import { t } from './i18n.js';
+import { api, token, HTTPError } from './api.js';
+
+export class Components {
+  /**
+   * @param {object} o
+   * @param {(states: Map<string, string>) => void} o.onChange the states changed
+   */
+  constructor(o) {
+    this.o = o;
+    this.states = new Map(); // name → running | stopped | starting
+    this.available = true; // false once the server says it has no such API
+    this.busy = new Set(); // names with a request in flight
+    this.inflight = false;
+    this.sig = '';
+  }
+
+  /** True when the server lets the page stop and start this component. */
+  controllable(id) {
+    return this.states.has(id);
+  }
+
+  stateOf(id) {
+    return this.states.get(id) || '';
+  }
+
+  /** Reads the states (called with every /api/state poll). */
+  async refresh() {
+    if (!this.available || this.inflight) return;
+    this.inflight = true;
+    try {
+      const res = await api.components();
+      const list = Array.isArray(res && res.components) ? res.components : [];
+      const next = new Map();
+      for (const c of list) {
+        if (c && typeof c.name === 'string' && typeof c.state === 'string') next.set(c.name, c.state);
+      }
+      this.apply(next);
+    } catch (e) {
+      // 404: a server without component control (a replay, an older build).
+      if (e instanceof HTTPError && (e.status === 404 || e.status === 405)) this.available = false;
+    } finally {
+      this.inflight = false;
+    }
+  }
+
+  apply(next) {
+    const sig = [...next].map(([k, v]) => `${k}=${v}`).sort().join(',');
+    if (sig === this.sig) return;
+    this.sig = sig;
+    this.states = next;
+    this.o.onChange(this.states);
+  }
+
+  /**
+   * Stops or starts a component. Resolves to {ok, message}: the message
+   * says what happened in the page's language (also on failure).
+   */
+  async act(name, action) {
+    if (action !== 'stop' && action !== 'start') throw new Error(`unknown action ${action}`);
+    const tok = token.get();
+    if (!tok) return { ok: false, status: 401, message: t('cc.noToken') };
+    this.busy.add(name);
+    this.o.onChange(this.states);
+    try {
+      const res = await api.componentAction(name, action, tok);
+      const next = new Map(this.states);
+      if (res && typeof res.state === 'string') next.set(name, res.state);
+      this.apply(next);
+      return { ok: true, status: 200, message: t('cc.done', { name, state: t('state.' + (res && res.state || '')) }) };
+    } catch (e) {
+      const status = e instanceof HTTPError ? e.status : 0;
+      let message;
+      if (status === 401) {
+        token.forget(); // refused: a token from an earlier `wheelhouse up`
+        message = t('cc.badToken');
+      } else if (status === 409) {
+        message = t('cc.conflict', { name, state: t(action === 'stop' ? 'state.stopped' : 'state.running') });
+      } else if (status === 404) {
+        message = t('cc.unknown', { name });
+      } else {
+        message = t(action === 'stop' ? 'cc.stopFailed' : 'cc.startFailed', { name, msg: e.message || String(e) });
+      }
+      return { ok: false, status, message };
+    } finally {
+      this.busy.delete(name);
+      this.o.onChange(this.states);
+      this.refresh();
+    }
+  }
+}
