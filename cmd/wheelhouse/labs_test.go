@@ -197,3 +197,59 @@ func TestTerminalOnTheRunningCluster(t *testing.T) {
 		t.Errorf("the terminal's kubectl is not Wheelhouse's or did not list nodes:\n%s", got)
 	}
 }
+
+// An instructor's labs directory with a malformed lab: start-up names the
+// file and line, the cluster runs, the good lab is served and checks, and
+// the bad one is listed as an error.
+func TestLabsDirWithAMalformedLab(t *testing.T) {
+	labsDir := t.TempDir()
+	if err := os.CopyFS(filepath.Join(labsDir, "01-first-pod"), os.DirFS("../../labs/testdata/good/01-first-pod")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.CopyFS(filepath.Join(labsDir, "02-unknown-check-kind"), os.DirFS("../../labs/testdata/bad/02-unknown-check-kind")); err != nil {
+		t.Fatal(err)
+	}
+	tc, err := startClusterIn(shortTempDir(t), 1, "--labs-dir", labsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.stop()
+	out := tc.output.String()
+	if !strings.Contains(out, "lab not loaded: ") || !strings.Contains(out, "02-unknown-check-kind/") || !strings.Contains(out, "unknown check kind") {
+		t.Errorf("start-up does not name the malformed lab's file, line and error:\n%s", out)
+	}
+	body, err := httpGet("http://" + tc.uiAddr + "/api/labs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Labs []struct {
+			ID string `json:"id"`
+		} `json:"labs"`
+		Errors []struct {
+			File    string `json:"file"`
+			Line    int    `json:"line"`
+			Message string `json:"message"`
+		} `json:"errors"`
+	}
+	if err := json.Unmarshal([]byte(body), &list); err != nil {
+		t.Fatalf("/api/labs: %v\n%s", err, body)
+	}
+	if len(list.Labs) != 1 || list.Labs[0].ID != "first-pod" {
+		t.Errorf("labs served: %+v, want just first-pod", list.Labs)
+	}
+	if len(list.Errors) != 1 || list.Errors[0].Line == 0 || !strings.Contains(list.Errors[0].File, "02-unknown-check-kind") {
+		t.Errorf("errors listed: %+v, want the bad lab's file and line", list.Errors)
+	}
+	// The good lab still checks against the cluster.
+	if r := tc.checkStep(t, "first-pod", "01-run", time.Now()); r.Passed || len(r.Checks) == 0 {
+		t.Errorf("first-pod's first step before anything ran: %+v", r)
+	}
+	// A --labs-dir that is not there stops start-up with a clear message.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	msg, err := wheelhouse(ctx, "up", "--data-dir", shortTempDir(t), "--labs-dir", filepath.Join(labsDir, "nope")).CombinedOutput()
+	if err == nil || !strings.Contains(string(msg), "--labs-dir") {
+		t.Errorf("up with a missing --labs-dir: err=%v\n%s", err, msg)
+	}
+}
