@@ -72,7 +72,7 @@ func (opts Options) componentRoutes(r chi.Router) {
 				case errors.Is(err, ErrComponentState):
 					code = http.StatusConflict
 				}
-				writeError(w, code, fmt.Errorf("%s %s: %w", verb, name, err))
+				writeError(w, code, fmt.Errorf("cannot %s %s: %w", verb, name, err))
 				return
 			}
 			state := "running"

@@ -37,12 +37,18 @@ func (cc clusterComponents) Start(ctx context.Context, name string) error {
 func serverError(err error) error {
 	switch {
 	case errors.Is(err, cluster.ErrUnknownComponent):
-		return fmt.Errorf("%w: %w", server.ErrNoSuchComponent, err)
+		return kindOf{server.ErrNoSuchComponent, err}
 	case errors.Is(err, cluster.ErrWrongState):
-		return fmt.Errorf("%w: %w", server.ErrComponentState, err)
+		return kindOf{server.ErrComponentState, err}
 	}
 	return err
 }
+
+// kindOf gives err the server's kind without repeating the kind's words.
+type kindOf struct{ kind, err error }
+
+func (e kindOf) Error() string   { return e.err.Error() }
+func (e kindOf) Unwrap() []error { return []error{e.kind, e.err} }
 
 // uiInfo is what a running `wheelhouse up` leaves in its data dir
 // (ui.json, readable by its user only) so that commands such as

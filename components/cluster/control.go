@@ -41,6 +41,15 @@ type ComponentStatus struct {
 	Error string `json:"error,omitempty"`
 }
 
+// kindError is an error of one of the kinds above with its own words.
+type kindError struct {
+	kind error
+	msg  string
+}
+
+func (e kindError) Error() string        { return e.msg }
+func (e kindError) Is(target error) bool { return target == e.kind }
+
 type control struct {
 	state ComponentState
 	since time.Time
@@ -110,7 +119,7 @@ func (c *Cluster) transition(name string, to ComponentState, from ...ComponentSt
 	}
 	ctl, ok := c.controls[name]
 	if !ok {
-		return nil, fmt.Errorf("%w: %q (controllable: scheduler, controller-manager, kubelet/<node>)", ErrUnknownComponent, name)
+		return nil, kindError{ErrUnknownComponent, fmt.Sprintf("no such component %q (these can be stopped and started: scheduler, controller-manager, kubelet/<node>)", name)}
 	}
 	for _, f := range from {
 		if ctl.state == f {
@@ -118,7 +127,7 @@ func (c *Cluster) transition(name string, to ComponentState, from ...ComponentSt
 			return ctl, nil
 		}
 	}
-	return nil, fmt.Errorf("%w: %s is %s", ErrWrongState, name, ctl.state)
+	return nil, kindError{ErrWrongState, fmt.Sprintf("%s is %s", name, ctl.state)}
 }
 
 func (c *Cluster) setState(ctl *control, s ComponentState) {
