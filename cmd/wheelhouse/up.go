@@ -32,12 +32,17 @@ type upOptions struct {
 	etcdPort    int
 	kubeletPort int
 	nodes       int
-	pullSpeed   string
-	uiAddr      string
-	verbose     bool
-	trace       bool
-	traceBuffer int
-	record      string
+	// runtime is "simulated" or "containerd"; containerdNodes how many
+	// nodes use containerd (-1: all, with --runtime containerd).
+	runtime           string
+	containerdNodes   int
+	containerdAddress string
+	pullSpeed         string
+	uiAddr            string
+	verbose           bool
+	trace             bool
+	traceBuffer       int
+	record            string
 }
 
 func (o *upOptions) addFlags(fs *pflag.FlagSet) {
@@ -46,6 +51,12 @@ func (o *upOptions) addFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.etcdPort, "etcd-port", 2379, "etcd's client port on 127.0.0.1 (the peer port is the next one)")
 	fs.IntVar(&o.kubeletPort, "kubelet-port", 10250, "node-1's kubelet API port; node-2 takes the next one, and so on")
 	fs.IntVar(&o.nodes, "nodes", 3, "number of compute nodes")
+	fs.StringVar(&o.runtime, "runtime", "simulated",
+		"where containers run: simulated (in Wheelhouse, no root needed) or containerd (real containers: Linux, root, containerd 2.x, runc and the CNI plugins)")
+	fs.IntVar(&o.containerdNodes, "containerd-nodes", -1,
+		"how many nodes (node-1 first) run real containers in containerd; the others are simulated (default: all, with --runtime containerd)")
+	fs.StringVar(&o.containerdAddress, "containerd-address", "",
+		"use this already running containerd's socket (for a one-node cluster) instead of starting one per node")
 	fs.StringVar(&o.pullSpeed, "pull-speed", "",
 		"simulated image registry speed in bytes per second, e.g. 10Mi (default: nginx pulls in about 1s; 0: images pull at once)")
 	fs.StringVar(&o.uiAddr, "ui-addr", "127.0.0.1:8080", "address of the web UI")
@@ -83,11 +94,42 @@ func (o *upOptions) pullBytesPerSecond() (int64, error) {
 	return q.Value(), nil
 }
 
+// containerdNodeCount turns --runtime, --containerd-nodes and
+// --containerd-address into how many nodes use containerd.
+func (o *upOptions) containerdNodeCount() (int, error) {
+	switch o.runtime {
+	case "simulated", "sim":
+		if o.containerdNodes > 0 || o.containerdAddress != "" {
+			// --containerd-nodes or --containerd-address alone asks for containerd.
+			break
+		}
+		return 0, nil
+	case "containerd":
+	default:
+		return 0, fmt.Errorf("--runtime must be simulated or containerd, not %q", o.runtime)
+	}
+	n := o.containerdNodes
+	if n < 0 {
+		n = o.nodes
+		if o.containerdAddress != "" {
+			n = 1
+		}
+	}
+	if n > o.nodes {
+		return 0, fmt.Errorf("--containerd-nodes %d is more than --nodes %d", n, o.nodes)
+	}
+	return n, nil
+}
+
 func (o *upOptions) run(ctx context.Context, out io.Writer) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	speed, err := o.pullBytesPerSecond()
+	if err != nil {
+		return err
+	}
+	containerdNodes, err := o.containerdNodeCount()
 	if err != nil {
 		return err
 	}
@@ -116,6 +158,8 @@ func (o *upOptions) run(ctx context.Context, out io.Writer) error {
 		EtcdPort:           o.etcdPort,
 		KubeletPort:        o.kubeletPort,
 		Nodes:              o.nodes,
+		ContainerdNodes:    containerdNodes,
+		ContainerdAddress:  o.containerdAddress,
 		PullBytesPerSecond: speed,
 		Verbose:            o.verbose,
 		LogTerminal:        os.Stderr,

@@ -46,6 +46,8 @@ type Config struct {
 	// ClusterCIDR is the pod network all nodes share (one bridge); the
 	// node's own pod CIDR, a part of it, comes from the kubelet.
 	ClusterCIDR string
+	// Bridge is the Linux bridge for the pods (default BridgeName).
+	Bridge string
 	// LogFile receives containerd's own log.
 	LogFile string
 	Logger  klog.Logger
@@ -97,7 +99,10 @@ func Start(ctx context.Context, cfg Config) (_ *Containerd, err error) {
 	if err := os.WriteFile(l.Config, renderConfig(l, cfg.NodeName, SandboxImage, CNIBinDir), 0o644); err != nil {
 		return nil, fmt.Errorf("containerd: writing its configuration: %w", err)
 	}
-	network, err := newPodNetwork(l, cfg.ClusterCIDR)
+	if cfg.Bridge == "" {
+		cfg.Bridge = BridgeName
+	}
+	network, err := newPodNetwork(l, cfg.ClusterCIDR, cfg.Bridge)
 	if err != nil {
 		return nil, err
 	}

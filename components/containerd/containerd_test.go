@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -45,7 +46,7 @@ func TestPodNetworkConfig(t *testing.T) {
 	if err := os.MkdirAll(l.CNIConfDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	n, err := newPodNetwork(l, "10.244.0.0/16")
+	n, err := newPodNetwork(l, "10.244.0.0/16", BridgeName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +163,7 @@ func TestPrivateContainerd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	c, err := Start(ctx, Config{NodeName: "test", Dir: filepath.Join(dir, "ctrd"), Binary: bin, ClusterCIDR: "10.250.0.0/16", LogFile: filepath.Join(dir, "containerd.log")})
+	c, err := Start(ctx, Config{NodeName: "test", Dir: filepath.Join(dir, "ctrd"), Binary: bin, ClusterCIDR: "10.250.0.0/16", Bridge: "whtest0", LogFile: filepath.Join(dir, "containerd.log")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,6 +244,12 @@ func TestPrivateContainerd(t *testing.T) {
 	}
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
+	}
+	if err := RemoveBridge("whtest0"); err != nil {
+		t.Error(err)
+	}
+	if _, err := netlink.LinkByName("whtest0"); err == nil {
+		t.Error("bridge whtest0 still there")
 	}
 	if leftover := mountsUnder(t, dir); len(leftover) > 0 {
 		t.Errorf("mounts left: %v", leftover)

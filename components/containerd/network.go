@@ -3,6 +3,7 @@ package containerd
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/vishvananda/netlink"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -18,6 +20,24 @@ import (
 
 // BridgeName is the Linux bridge every containerd node's pods plug into.
 const BridgeName = "wh0"
+
+// RemoveBridge deletes the pods' bridge once no containerd node uses it
+// (Wheelhouse stopped them all), so the host is left as it was; the bridge
+// plugin makes it again for the next pod.
+func RemoveBridge(name string) error {
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil
+		}
+		return fmt.Errorf("looking up bridge %s: %w", name, err)
+	}
+	if err := netlink.LinkDel(link); err != nil {
+		return fmt.Errorf("removing bridge %s: %w", name, err)
+	}
+	return nil
+}
 
 // podNetwork writes a node's CNI configuration once the node's pod CIDR
 // is known, the job a network add-on (flannel, say) does on a real node.
@@ -29,6 +49,7 @@ const BridgeName = "wh0"
 // on node-2 by its pod IP directly across the bridge, as pods on one
 // flat network would.
 type podNetwork struct {
+	bridge   string
 	confFile string
 	ipamDir  string
 	cluster  netip.Prefix
@@ -37,7 +58,7 @@ type podNetwork struct {
 	written string // the pod CIDR the current file is for
 }
 
-func newPodNetwork(l layout, clusterCIDR string) (*podNetwork, error) {
+func newPodNetwork(l layout, clusterCIDR, bridge string) (*podNetwork, error) {
 	cluster, err := netip.ParsePrefix(clusterCIDR)
 	if err != nil || !cluster.Addr().Is4() {
 		return nil, fmt.Errorf("containerd: cluster CIDR %q is not an IPv4 prefix", clusterCIDR)
@@ -46,7 +67,7 @@ func newPodNetwork(l layout, clusterCIDR string) (*podNetwork, error) {
 	// passes the current one, and until then the network is not ready.
 	conf := filepath.Join(l.CNIConfDir, "10-wheelhouse.conflist")
 	_ = os.Remove(conf)
-	return &podNetwork{confFile: conf, ipamDir: l.IPAMDir, cluster: cluster.Masked()}, nil
+	return &podNetwork{bridge: bridge, confFile: conf, ipamDir: l.IPAMDir, cluster: cluster.Masked()}, nil
 }
 
 // Interceptor is a CRI server interceptor that, when the kubelet passes
@@ -119,7 +140,7 @@ func (n *podNetwork) conflist(podCIDRs string) ([]byte, error) {
 		"plugins": []any{
 			map[string]any{
 				"type":        "bridge",
-				"bridge":      BridgeName,
+				"bridge":      n.bridge,
 				"isGateway":   true,
 				"ipMasq":      true,
 				"hairpinMode": true,
