@@ -3,6 +3,7 @@
 //
 //	wheelhouse [up]        start the cluster (the default command)
 //	wheelhouse kubectl …   the embedded kubectl, pointed at the cluster
+//	wheelhouse images import F   import an image tarball into containerd nodes
 //	wheelhouse replay F    serve a recorded trace, with no cluster
 //	wheelhouse version     versions of Wheelhouse and what it embeds
 package main
@@ -39,6 +40,6 @@ Without a command it runs "up".`,
 		},
 	}
 	up.addFlags(root.Flags())
-	root.AddCommand(newUpCommand(), newKubectlCommand(), newReplayCommand(), newVersionCommand())
+	root.AddCommand(newUpCommand(), newKubectlCommand(), newImagesCommand(), newReplayCommand(), newVersionCommand())
 	return root
 }

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/wheelhouse-k8s/wheelhouse/components/cluster"
+	"github.com/wheelhouse-k8s/wheelhouse/components/containerd"
 	"github.com/wheelhouse-k8s/wheelhouse/components/kubeversion"
 	"github.com/wheelhouse-k8s/wheelhouse/components/runtime"
 	"github.com/wheelhouse-k8s/wheelhouse/server"
@@ -215,6 +216,9 @@ func (o *upOptions) run(ctx context.Context, out io.Writer) error {
 		Mode:   "live",
 		Status: func(ctx context.Context) web.Status { return statusOf(ctx, c, state, snapshot(&mu, readyIn)) },
 		State:  state.snapshot,
+		Containerd: func(ctx context.Context, node string) (any, error) {
+			return containerdViewOf(ctx, c, state, node)
+		},
 	}
 	if tracer != nil {
 		opts.Trace = &server.Trace{Bus: tracer.Bus, Detail: tracer.Detail}
@@ -225,6 +229,15 @@ func (o *upOptions) run(ctx context.Context, out io.Writer) error {
 	fmt.Fprintf(out, "\nCluster usable after %.1fs: %d nodes Ready, default ServiceAccount present.\n\n", time.Since(started).Seconds(), o.nodes)
 	fmt.Fprintf(out, "  export KUBECONFIG=%s\n", c.AdminKubeconfig())
 	fmt.Fprintf(out, "  kubectl get nodes            (or: wheelhouse kubectl get nodes)\n\n")
+	if containerdNodes > 0 {
+		for _, n := range c.Nodes() {
+			if n.Containerd != nil {
+				fmt.Fprintf(out, "%s runs real containers in containerd %s (%s)\n", n.Name, n.Containerd.Version(), n.Containerd.Address())
+			}
+		}
+		fmt.Fprintf(out, "  try: kubectl run hello --image %s -- sh -c \"echo hello; sleep 3600\"\n", containerd.BusyboxImage)
+		fmt.Fprintf(out, "  more images: wheelhouse images import FILE.tar\n\n")
+	}
 	fmt.Fprintf(out, "UI:   %s\n", ui.URL())
 	if tracer != nil {
 		fmt.Fprintf(out, "Trace: %sws/trace (websocket, JSON events)\n", strings.Replace(ui.URL(), "http://", "ws://", 1))
