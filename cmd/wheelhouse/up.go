@@ -134,6 +134,15 @@ func (o *upOptions) run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Say what a containerd node lacks before anything else happens.
+	if o.containerdAddress != "" {
+		err = containerd.ThisHost().CheckExternal(ctx, o.containerdAddress)
+	} else if containerdNodes > 0 {
+		_, err = containerd.ThisHost().Check(ctx)
+	}
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
