@@ -131,8 +131,15 @@ func Start(ctx context.Context, cfg Config) (_ *Containerd, err error) {
 	// Pods a previous run left (it crashed, or the kubelet never stopped
 	// them) are gone from the node's point of view: the kubelet recreates
 	// the ones that should exist.
+	// (Their network is torn down with the previous run's CNI
+	// configuration, which is forgotten only then.)
+	// One that cannot be removed must not keep the node from starting: the
+	// kubelet retries what it needs.
 	if err := c.removeAllPods(ctx); err != nil {
-		return nil, fmt.Errorf("containerd on %s: clearing pods from a previous run: %w", cfg.NodeName, err)
+		log.Error(err, "Clearing pods from a previous run")
+	}
+	if err := network.forget(); err != nil {
+		return nil, fmt.Errorf("containerd on %s: %w", cfg.NodeName, err)
 	}
 	log.Info("containerd serving", "address", c.address, "version", c.version, "pid", c.proc.Pid)
 	return c, nil

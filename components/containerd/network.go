@@ -63,10 +63,7 @@ func newPodNetwork(l layout, clusterCIDR, bridge string) (*podNetwork, error) {
 	if err != nil || !cluster.Addr().Is4() {
 		return nil, fmt.Errorf("containerd: cluster CIDR %q is not an IPv4 prefix", clusterCIDR)
 	}
-	// A file from a previous run may name another pod CIDR; the kubelet
-	// passes the current one, and until then the network is not ready.
 	conf := filepath.Join(l.CNIConfDir, "10-wheelhouse.conflist")
-	_ = os.Remove(conf)
 	return &podNetwork{bridge: bridge, confFile: conf, ipamDir: l.IPAMDir, cluster: cluster.Masked()}, nil
 }
 
@@ -86,6 +83,19 @@ func (c *Containerd) Interceptor() grpc.UnaryServerInterceptor {
 		}
 		return handler(ctx, req)
 	}
+}
+
+// forget removes the configuration a previous run wrote: it may name
+// another pod CIDR. The kubelet passes the current one, and until then
+// the node's network is not ready.
+func (n *podNetwork) forget() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.written = ""
+	if err := os.Remove(n.confFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // write writes the CNI configuration for podCIDR (the first of a
