@@ -104,9 +104,12 @@ func TestContainerdNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() {
+		// A test that failed half-way still stops the cluster cleanly, so
+		// that its containers go with it.
 		if cl != nil {
-			cl.cmd.Process.Kill()
-			<-cl.exited
+			if err := cl.stop(); err != nil {
+				t.Error(err)
+			}
 		}
 	}()
 	k := embeddedKubectl(cl.kubeconfig())
