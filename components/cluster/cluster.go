@@ -482,6 +482,9 @@ func (c *Cluster) startContainerdNode(ctx context.Context, name, binary string, 
 	}()
 	component := "runtime/" + name
 	c.lifecycle(component, "started", nil)
+	if err := os.MkdirAll(c.nodeDir(name), 0o755); err != nil {
+		return nil, err
+	}
 	if c.cfg.ContainerdAddress != "" {
 		n.Containerd, err = containerd.Connect(ctx, c.cfg.ContainerdAddress)
 	} else {
