@@ -29,6 +29,8 @@ const real = {
   event: (seq) => getJSON(`/api/events/${encodeURIComponent(seq)}`),
   /** GET /api/flows?object=…: every stored event about one object, in seq order. */
   flows: (object) => getJSON(`/api/flows?object=${encodeURIComponent(object)}`),
+  /** GET /api/nodes/{node}/containerd: containerd's containers and tasks, and the kubelet's report (containerd nodes only). */
+  containerd: (node) => getJSON(`/api/nodes/${encodeURIComponent(node)}/containerd`),
   /** GET /api/etcd/keys?prefix=… */
   etcdKeys: (prefix = '/registry/') => getJSON(`/api/etcd/keys?prefix=${encodeURIComponent(prefix)}`),
   /** GET /api/etcd/value?key=…[&rev=…] */
