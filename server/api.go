@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/go-chi/chi/v5"
 )
 
 // apiError is an error with the HTTP status to answer it with.
@@ -14,6 +16,10 @@ type apiError struct {
 }
 
 func (e apiError) Error() string { return e.err.Error() }
+
+// ErrNotFound, wrapped in an error a function given to the server
+// returns, answers 404.
+var ErrNotFound = errors.New("not found")
 
 func badRequest(msg string) error { return apiError{http.StatusBadRequest, errors.New(msg)} }
 
@@ -27,6 +33,8 @@ func jsonAPI(get func(*http.Request) (any, error)) http.HandlerFunc {
 			var ae apiError
 			if errors.As(err, &ae) {
 				code = ae.code
+			} else if errors.Is(err, ErrNotFound) {
+				code = http.StatusNotFound
 			}
 			writeError(w, code, err)
 			return
@@ -42,6 +50,13 @@ func (opts Options) state(r *http.Request) (any, error) {
 		return nil, errReplay
 	}
 	return opts.State(r.Context())
+}
+
+func (opts Options) containerd(r *http.Request) (any, error) {
+	if opts.Containerd == nil {
+		return nil, apiError{http.StatusNotFound, errors.New("no containerd nodes")}
+	}
+	return opts.Containerd(r.Context(), chi.URLParam(r, "node"))
 }
 
 func (opts Options) etcdKeys(r *http.Request) (any, error) {

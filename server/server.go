@@ -47,6 +47,10 @@ type Options struct {
 	Terminal *Terminal
 	// Labs serves the guided labs (GET /api/labs…); nil serves none.
 	Labs *Labs
+	// Containerd reports what a containerd node's containerd sees, next
+	// to what its kubelet reports (GET /api/nodes/{node}/containerd); an
+	// error wrapping ErrNotFound answers 404, and nil answers 404.
+	Containerd func(ctx context.Context, node string) (any, error)
 }
 
 // EtcdBrowser reads etcd's keyspace for the UI (reads only: the apiserver
@@ -97,6 +101,7 @@ func Handler(opts Options) http.Handler {
 	r.Get("/api/state", jsonAPI(opts.state))
 	r.Get("/api/etcd/keys", jsonAPI(opts.etcdKeys))
 	r.Get("/api/etcd/value", jsonAPI(opts.etcdValue))
+	r.Get("/api/nodes/{node}/containerd", jsonAPI(opts.containerd))
 	r.Get("/status", func(w http.ResponseWriter, req *http.Request) {
 		ctx, cancel := context.WithTimeout(req.Context(), 5*time.Second)
 		defer cancel()

@@ -33,6 +33,8 @@ const real = {
   event: (seq) => getJSON(`/api/events/${q(seq)}`),
   /** GET /api/flows?object=…: every stored event about one object, in seq order. */
   flows: (object) => getJSON(`/api/flows?object=${q(object)}`),
+  /** GET /api/nodes/{node}/containerd: containerd's containers and tasks, and the kubelet's report (containerd nodes only). */
+  containerd: (node) => getJSON(`/api/nodes/${q(node)}/containerd`),
   /** GET /api/etcd/keys?prefix=… */
   etcdKeys: (prefix = '/registry/') => getJSON(`/api/etcd/keys?prefix=${q(prefix)}`),
   /** GET /api/etcd/value?key=…[&rev=…] */

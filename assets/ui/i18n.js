@@ -141,6 +141,9 @@ export const STRINGS = {
     'panel.node': 'Node {name}',
     'panel.nodeFacts': 'Zone {zone} · pod CIDR {cidr} · runtime {rt}',
     'panel.podCount': '{n} pods on this node',
+    'panel.ctrdSees': 'What containerd sees (namespace k8s.io)',
+    'panel.ctrdKubelet': 'What the kubelet reports',
+    'panel.ctrdNoTask': 'no task',
 
     'tl.title': 'Timeline',
     'tl.empty': 'Waiting for events…',
@@ -459,6 +462,9 @@ export const STRINGS = {
     'panel.node': '节点 {name}',
     'panel.nodeFacts': '可用区 {zone} · Pod 网段 {cidr} · 运行时 {rt}',
     'panel.podCount': '本节点上有 {n} 个 Pod',
+    'panel.ctrdSees': 'containerd 自己看到的（k8s.io 命名空间）',
+    'panel.ctrdKubelet': 'kubelet 上报的',
+    'panel.ctrdNoTask': '没有任务',
 
     'tl.title': '时间线',
     'tl.empty': '等待事件…',

@@ -7,6 +7,7 @@
 
 import { h, clear, groupOf, kindClass, shapeIcon, fmtRate } from './util.js';
 import { t, has, onLangChange } from './i18n.js';
+import { api } from './api.js';
 
 export class ComponentPanel {
   /**
@@ -78,6 +79,7 @@ export class ComponentPanel {
       root.append(h('p', { text: t('panel.podCount', { n: this.o.model.podsOn(this.node).length }) }));
       root.append(h('h3', { text: t('comp.kubelet') }), h('p', { class: 'role', text: t('role.kubelet') }));
       this.appendControl(`kubelet/${this.node}`);
+      if (n.runtime === 'containerd') this.renderContainerd(this.node);
       return;
     }
     const key = this.roleKey(this.id);
@@ -133,6 +135,32 @@ export class ComponentPanel {
         has(why) ? h('p', { class: 'muted ctl-why', text: t(why) }) : null);
       if (this.ctlMsg && this.ctlMsg.id === id) box.append(h('p', { class: `ctl-msg${this.ctlMsg.ok ? '' : ' error'}`, 'data-testid': 'component-message', text: this.ctlMsg.text }));
     }
+  }
+
+  /** A containerd node: what containerd itself sees next to the kubelet's report. */
+  async renderContainerd(node) {
+    const box = h('div', { class: 'ctrd', 'data-testid': 'containerd-view' });
+    this.root.append(box);
+    let v;
+    try {
+      v = await api.containerd(node);
+    } catch (err) {
+      box.append(h('p', { class: 'muted', text: String(err.message || err) }));
+      return;
+    }
+    if (this.node !== node || !box.isConnected) return;
+    box.append(h('h3', { text: `${t('panel.ctrdSees')} · ${v.runtime}` }));
+    const short = (id) => (id || '').replace(/^containerd:\/\//, '').slice(0, 12);
+    const seen = h('ul', { class: 'facts' });
+    for (const c of v.containers || []) {
+      const task = c.task ? `pid ${c.task.pid} · ${c.task.status}` : t('panel.ctrdNoTask');
+      seen.append(h('li', { text: `${c.kind} ${c.pod || ''}${c.container ? ' / ' + c.container : ''} · ${short(c.id)} · ${task}` }));
+    }
+    if (!seen.children.length) seen.append(h('li', { class: 'muted', text: t('panel.none') }));
+    const rep = h('ul', { class: 'facts' });
+    for (const k of v.kubelet || []) rep.append(h('li', { text: `${k.pod} / ${k.container} · ${short(k.containerID) || '–'} · ${k.state}` }));
+    if (!rep.children.length) rep.append(h('li', { class: 'muted', text: t('panel.none') }));
+    box.append(seen, h('h3', { text: t('panel.ctrdKubelet') }), rep);
   }
 
   /** Recomputes the live numbers (twice a second while open). */

@@ -4,6 +4,7 @@
 //	wheelhouse [up]        start the cluster (the default command)
 //	wheelhouse kubectl …   the embedded kubectl, pointed at the cluster
 //	wheelhouse component   stop or start the scheduler, controller manager, a kubelet
+//	wheelhouse images import F   import an image tarball into containerd nodes
 //	wheelhouse replay F    serve a recorded trace, with no cluster
 //	wheelhouse version     versions of Wheelhouse and what it embeds
 package main
@@ -40,6 +41,6 @@ Without a command it runs "up".`,
 		},
 	}
 	up.addFlags(root.Flags())
-	root.AddCommand(newUpCommand(), newKubectlCommand(), newComponentCommand(), newReplayCommand(), newVersionCommand())
+	root.AddCommand(newUpCommand(), newKubectlCommand(), newComponentCommand(), newImagesCommand(), newReplayCommand(), newVersionCommand())
 	return root
 }

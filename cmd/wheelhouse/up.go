@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/wheelhouse-k8s/wheelhouse/components/cluster"
+	"github.com/wheelhouse-k8s/wheelhouse/components/containerd"
 	"github.com/wheelhouse-k8s/wheelhouse/components/kubeversion"
 	"github.com/wheelhouse-k8s/wheelhouse/components/runtime"
 	"github.com/wheelhouse-k8s/wheelhouse/server"
@@ -32,13 +33,18 @@ type upOptions struct {
 	etcdPort    int
 	kubeletPort int
 	nodes       int
-	pullSpeed   string
-	uiAddr      string
-	verbose     bool
-	trace       bool
-	traceBuffer int
-	record      string
-	labsDir     string
+	// runtime is "simulated" or "containerd"; containerdNodes how many
+	// nodes use containerd (-1: all, with --runtime containerd).
+	runtime           string
+	containerdNodes   int
+	containerdAddress string
+	pullSpeed         string
+	uiAddr            string
+	verbose           bool
+	trace             bool
+	traceBuffer       int
+	record            string
+	labsDir           string
 }
 
 func (o *upOptions) addFlags(fs *pflag.FlagSet) {
@@ -47,6 +53,12 @@ func (o *upOptions) addFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.etcdPort, "etcd-port", 2379, "etcd's client port on 127.0.0.1 (the peer port is the next one)")
 	fs.IntVar(&o.kubeletPort, "kubelet-port", 10250, "node-1's kubelet API port; node-2 takes the next one, and so on")
 	fs.IntVar(&o.nodes, "nodes", 3, "number of compute nodes")
+	fs.StringVar(&o.runtime, "runtime", "simulated",
+		"where containers run: simulated (in Wheelhouse, no root needed) or containerd (real containers: Linux, root, containerd 2.x, runc and the CNI plugins)")
+	fs.IntVar(&o.containerdNodes, "containerd-nodes", -1,
+		"how many nodes (node-1 first) run real containers in containerd; the others are simulated (default: all, with --runtime containerd)")
+	fs.StringVar(&o.containerdAddress, "containerd-address", "",
+		"use this already running containerd's socket (for a one-node cluster) instead of starting one per node")
 	fs.StringVar(&o.pullSpeed, "pull-speed", "",
 		"simulated image registry speed in bytes per second, e.g. 10Mi (default: nginx pulls in about 1s; 0: images pull at once)")
 	fs.StringVar(&o.uiAddr, "ui-addr", "127.0.0.1:8080", "address of the web UI")
@@ -85,11 +97,51 @@ func (o *upOptions) pullBytesPerSecond() (int64, error) {
 	return q.Value(), nil
 }
 
+// containerdNodeCount turns --runtime, --containerd-nodes and
+// --containerd-address into how many nodes use containerd.
+func (o *upOptions) containerdNodeCount() (int, error) {
+	switch o.runtime {
+	case "simulated", "sim":
+		if o.containerdNodes > 0 || o.containerdAddress != "" {
+			// --containerd-nodes or --containerd-address alone asks for containerd.
+			break
+		}
+		return 0, nil
+	case "containerd":
+	default:
+		return 0, fmt.Errorf("--runtime must be simulated or containerd, not %q", o.runtime)
+	}
+	n := o.containerdNodes
+	if n < 0 {
+		n = o.nodes
+		if o.containerdAddress != "" {
+			n = 1
+		}
+	}
+	if n > o.nodes {
+		return 0, fmt.Errorf("--containerd-nodes %d is more than --nodes %d", n, o.nodes)
+	}
+	return n, nil
+}
+
 func (o *upOptions) run(ctx context.Context, out io.Writer) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	speed, err := o.pullBytesPerSecond()
+	if err != nil {
+		return err
+	}
+	containerdNodes, err := o.containerdNodeCount()
+	if err != nil {
+		return err
+	}
+	// Say what a containerd node lacks before anything else happens.
+	if o.containerdAddress != "" {
+		err = containerd.ThisHost().CheckExternal(ctx, o.containerdAddress)
+	} else if containerdNodes > 0 {
+		_, err = containerd.ThisHost().Check(ctx)
+	}
 	if err != nil {
 		return err
 	}
@@ -122,6 +174,8 @@ func (o *upOptions) run(ctx context.Context, out io.Writer) error {
 		EtcdPort:           o.etcdPort,
 		KubeletPort:        o.kubeletPort,
 		Nodes:              o.nodes,
+		ContainerdNodes:    containerdNodes,
+		ContainerdAddress:  o.containerdAddress,
 		PullBytesPerSecond: speed,
 		Verbose:            o.verbose,
 		LogTerminal:        os.Stderr,
@@ -183,6 +237,9 @@ func (o *upOptions) run(ctx context.Context, out io.Writer) error {
 		State:      state.snapshot,
 		Components: clusterComponents{c},
 		AdminToken: token,
+		Containerd: func(ctx context.Context, node string) (any, error) {
+			return containerdViewOf(ctx, c, state, node)
+		},
 	}
 	if tracer != nil {
 		opts.Trace = &server.Trace{Bus: tracer.Bus, Detail: tracer.Detail}
@@ -208,6 +265,15 @@ func (o *upOptions) run(ctx context.Context, out io.Writer) error {
 	fmt.Fprintf(out, "\nCluster usable after %.1fs: %d nodes Ready, default ServiceAccount present.\n\n", time.Since(started).Seconds(), o.nodes)
 	fmt.Fprintf(out, "  export KUBECONFIG=%s\n", c.AdminKubeconfig())
 	fmt.Fprintf(out, "  kubectl get nodes            (or: wheelhouse kubectl get nodes)\n\n")
+	if containerdNodes > 0 {
+		for _, n := range c.Nodes() {
+			if n.Containerd != nil {
+				fmt.Fprintf(out, "%s runs real containers in containerd %s (%s)\n", n.Name, n.Containerd.Version(), n.Containerd.Address())
+			}
+		}
+		fmt.Fprintf(out, "  try: kubectl run hello --image %s -- sh -c \"echo hello; sleep 3600\"\n", containerd.BusyboxImage)
+		fmt.Fprintf(out, "  more images: wheelhouse images import FILE.tar\n\n")
+	}
 	fmt.Fprintf(out, "UI:   %s?token=%s\n", ui.URL(), token)
 	fmt.Fprintf(out, "      (the token lets that browser open a terminal and stop components)\n")
 	if tracer != nil {

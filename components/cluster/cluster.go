@@ -24,7 +24,9 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/wheelhouse-k8s/wheelhouse/components/apiserver"
+	"github.com/wheelhouse-k8s/wheelhouse/components/containerd"
 	"github.com/wheelhouse-k8s/wheelhouse/components/controllermanager"
+	"github.com/wheelhouse-k8s/wheelhouse/components/criproxy"
 	"github.com/wheelhouse-k8s/wheelhouse/components/etcd"
 	"github.com/wheelhouse-k8s/wheelhouse/components/kubelet"
 	"github.com/wheelhouse-k8s/wheelhouse/components/kubeproxy"
@@ -55,6 +57,13 @@ type Config struct {
 	EtcdPort    int // the peer port is EtcdPort+1
 	KubeletPort int // node-1 listens here, node-2 on the next port, …
 	Nodes       int
+	// ContainerdNodes is how many nodes (the first ones: node-1, node-2…)
+	// run their containers in containerd; the others are simulated.
+	ContainerdNodes int
+	// ContainerdAddress, if set, is the socket of a containerd that is
+	// already running; the one containerd node uses it instead of a
+	// containerd of its own.
+	ContainerdAddress string
 	// PullBytesPerSecond is the simulated registry speed (0: default).
 	PullBytesPerSecond int64
 	// Verbose mirrors component logs to LogTerminal at klog -v=2.
@@ -85,13 +94,36 @@ type Progress struct {
 	Took time.Duration
 }
 
-// Node is one compute node.
+// Node is one compute node. Its containers run either in the simulated
+// Runtime or in Containerd, which the kubelet reaches through CRIProxy.
 type Node struct {
-	Name    string
-	Runtime *runtime.Runtime
-	Kubelet *kubelet.Kubelet
-	Proxy   *kubeproxy.Proxy
-	zone    string
+	Name       string
+	Runtime    *runtime.Runtime
+	Containerd *containerd.Containerd
+	CRIProxy   *criproxy.Proxy
+	Kubelet    *kubelet.Kubelet
+	Proxy      *kubeproxy.Proxy
+	zone       string
+}
+
+// RuntimeEndpoint is the CRI endpoint the node's kubelet uses.
+func (n *Node) RuntimeEndpoint() string {
+	if n.CRIProxy != nil {
+		return n.CRIProxy.Endpoint()
+	}
+	return n.Runtime.Endpoint()
+}
+
+func (n *Node) closeRuntime() {
+	if n.Runtime != nil {
+		_ = n.Runtime.Close()
+	}
+	if n.CRIProxy != nil {
+		_ = n.CRIProxy.Close()
+	}
+	if n.Containerd != nil {
+		_ = n.Containerd.Close()
+	}
 }
 
 // Cluster is a running cluster.
@@ -164,6 +196,23 @@ func (c *Cluster) report(component string, since time.Time) {
 func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	if cfg.Nodes < 1 {
 		return nil, fmt.Errorf("--nodes must be at least 1, got %d", cfg.Nodes)
+	}
+	// containerd nodes need things only root and an installed containerd
+	// give; say what is missing before anything starts.
+	var containerdBinary string
+	switch {
+	case cfg.ContainerdNodes < 0 || cfg.ContainerdNodes > cfg.Nodes:
+		return nil, fmt.Errorf("--containerd-nodes must be between 0 and --nodes (%d), got %d", cfg.Nodes, cfg.ContainerdNodes)
+	case cfg.ContainerdAddress != "" && cfg.ContainerdNodes != 1:
+		return nil, fmt.Errorf("--containerd-address serves one node, but %d nodes would use containerd (use --nodes 1, or --containerd-nodes 1)", cfg.ContainerdNodes)
+	case cfg.ContainerdAddress != "":
+		if err := containerd.ThisHost().CheckExternal(ctx, cfg.ContainerdAddress); err != nil {
+			return nil, err
+		}
+	case cfg.ContainerdNodes > 0:
+		if containerdBinary, err = containerd.ThisHost().Check(ctx); err != nil {
+			return nil, err
+		}
 	}
 	dataDir, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
@@ -261,6 +310,15 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 		var opts []grpc.ServerOption
 		if cfg.RuntimeServerOptions != nil {
 			opts = cfg.RuntimeServerOptions(name)
+		}
+		if i < cfg.ContainerdNodes {
+			n, err := c.startContainerdNode(ctx, name, containerdBinary, opts)
+			if err != nil {
+				return nil, err
+			}
+			n.zone = zones[i%len(zones)]
+			c.nodes[i] = n
+			continue
 		}
 		rt, err := runtime.Start(c.componentContext(context.Background(), "runtime/"+name), runtime.Config{
 			NodeName:           name,
@@ -421,7 +479,8 @@ func (c *Cluster) startKubelet(node *Node, port int) error {
 		ClientCAFile:    c.pki.CAFile(),
 		ServingCertFile: c.pki.KubeletServingCertFile(node.Name),
 		ServingKeyFile:  c.pki.KubeletServingKeyFile(node.Name),
-		RuntimeEndpoint: node.Runtime.Endpoint(),
+		RuntimeEndpoint: node.RuntimeEndpoint(),
+		RealContainers:  node.Containerd != nil,
 		Labels:          map[string]string{"topology.kubernetes.io/zone": node.zone},
 		CPUCores:        4,
 		MemoryBytes:     8 << 30,
@@ -441,6 +500,63 @@ func (c *Cluster) startKubelet(node *Node, port int) error {
 	c.report(name, t)
 	return nil
 }
+
+// startContainerdNode starts a node's containerd (or connects to the one
+// given) with the busybox and pause images in it, and the CRI proxy in
+// front of it that the kubelet talks to, served with the same options
+// (tracing interceptors) as a simulated runtime.
+func (c *Cluster) startContainerdNode(ctx context.Context, name, binary string, opts []grpc.ServerOption) (_ *Node, err error) {
+	n := &Node{Name: name}
+	defer func() {
+		if err != nil {
+			n.closeRuntime()
+		}
+	}()
+	component := "runtime/" + name
+	c.lifecycle(component, "started", nil)
+	if err := os.MkdirAll(c.nodeDir(name), 0o755); err != nil {
+		return nil, err
+	}
+	if c.cfg.ContainerdAddress != "" {
+		n.Containerd, err = containerd.Connect(ctx, c.cfg.ContainerdAddress)
+	} else {
+		n.Containerd, err = containerd.Start(ctx, containerd.Config{
+			NodeName:    name,
+			Dir:         filepath.Join(c.nodeDir(name), "containerd"),
+			Binary:      binary,
+			ClusterCIDR: ClusterCIDR,
+			LogFile:     c.logs.Path("containerd/" + name),
+			Logger:      c.logs.Logger(component),
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("starting containerd for %s: %w", name, err)
+	}
+	if err := n.Containerd.EnsureImages(ctx); err != nil {
+		return nil, fmt.Errorf("containerd of %s: %w", name, err)
+	}
+	// Where `wheelhouse images import` finds this node's containerd.
+	if err := os.WriteFile(filepath.Join(c.nodeDir(name), ContainerdAddressFile), []byte(n.Containerd.Address()+"\n"), 0o644); err != nil {
+		return nil, fmt.Errorf("recording the containerd address of %s: %w", name, err)
+	}
+	n.CRIProxy, err = criproxy.Start(ctx, criproxy.Config{
+		SocketPath:    filepath.Join(c.nodeDir(name), "runtime.sock"),
+		Upstream:      n.Containerd.Address(),
+		ServerOptions: append(opts, grpc.ChainUnaryInterceptor(n.Containerd.Interceptor())),
+		Logger:        c.logs.Logger(component),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting the CRI proxy of %s: %w", name, err)
+	}
+	return n, nil
+}
+
+// ContainerdAddressFile, in a node's directory, holds the socket of the
+// node's containerd while the cluster runs.
+const ContainerdAddressFile = "containerd.address"
+
+// NodeDir is a node's directory under a data directory.
+func NodeDir(dataDir, node string) string { return filepath.Join(dataDir, "nodes", node) }
 
 func (c *Cluster) path(parts ...string) string {
 	return filepath.Join(append([]string{c.cfg.DataDir}, parts...)...)
@@ -516,12 +632,19 @@ func (c *Cluster) stop() {
 			c.cancel("kube-proxy/" + n.Name)
 		}
 		var wg sync.WaitGroup
+		privateContainerd := false
 		for _, n := range c.nodes {
-			if n != nil && n.Runtime != nil {
-				wg.Go(func() { _ = n.Runtime.Close() })
+			if n != nil {
+				privateContainerd = privateContainerd || (n.Containerd != nil && n.Containerd.Owned())
+				wg.Go(n.closeRuntime)
 			}
 		}
 		wg.Wait()
+		if privateContainerd {
+			if err := containerd.RemoveBridge(containerd.BridgeName); err != nil {
+				log.Error(err, "Removing the pod bridge")
+			}
+		}
 	})
 	step("controller-manager", func() {
 		c.cancel("controller-manager")

@@ -70,6 +70,11 @@ type Config struct {
 
 	ClusterDNS    []string
 	ClusterDomain string
+
+	// RealContainers is set when the runtime runs real containers
+	// (containerd): the kubelet then probes them for real, and the node
+	// says so in its OS image.
+	RealContainers bool
 }
 
 // Kubelet is a running node.
@@ -152,15 +157,11 @@ func Start(ctx context.Context, cfg Config) (_ *Kubelet, err error) {
 	}
 
 	deps := &kubelet.Dependencies{
-		KubeClient:        client,
-		HeartbeatClient:   heartbeat,
-		EventClient:       client.CoreV1(),
-		CAdvisorInterface: newMachine(cfg.NodeName, cfg.CPUCores, cfg.MemoryBytes, cfg.DiskBytes),
-		ContainerManager:  cm.NewStubContainerManager(),
-		// Probes need a network path into the container; a simulated
-		// container has none, so the kubelet's probe results are taken as
-		// healthy, as kubemark does.
-		ProbeManager:              probetest.FakeManager{},
+		KubeClient:                client,
+		HeartbeatClient:           heartbeat,
+		EventClient:               client.CoreV1(),
+		CAdvisorInterface:         newMachine(cfg.NodeName, cfg.CPUCores, cfg.MemoryBytes, cfg.DiskBytes, cfg.RealContainers),
+		ContainerManager:          cm.NewStubContainerManager(),
 		OSInterface:               confinedOS{root: root, hostname: cfg.NodeName},
 		VolumePlugins:             volumePlugins(),
 		OOMAdjuster:               oom.NewFakeOOMAdjuster(),
@@ -182,6 +183,13 @@ func Start(ctx context.Context, cfg Config) (_ *Kubelet, err error) {
 		return nil, fmt.Errorf("building kubelet authentication: %w", err)
 	}
 	deps.Auth = auth
+	if !cfg.RealContainers {
+		// Probes need a network path into the container; a simulated
+		// container has none, so the kubelet's probe results are taken as
+		// healthy, as kubemark does. (With containerd the kubelet builds
+		// its real prober.)
+		deps.ProbeManager = probetest.FakeManager{}
+	}
 
 	runCAReload(ctx.Done())
 	if err := kubelet.PreInitRuntimeService(ctx, kc, deps); err != nil {

@@ -21,11 +21,17 @@ type machine struct {
 	memoryBytes uint64
 	diskBytes   uint64
 	kernel      string
+	osImage     string
 	booted      time.Time
 }
 
-func newMachine(node string, cores int, memoryBytes, diskBytes uint64) *machine {
+func newMachine(node string, cores int, memoryBytes, diskBytes uint64, realContainers bool) *machine {
+	osImage := "Wheelhouse simulated node"
+	if realContainers {
+		osImage = "Wheelhouse node (containers in containerd)"
+	}
 	return &machine{
+		osImage:     osImage,
 		Fake:        cadvisortest.Fake{NodeName: node},
 		cores:       cores,
 		memoryBytes: memoryBytes,
@@ -51,7 +57,7 @@ func (m *machine) MachineInfo(klog.Logger) (*cadvisorapi.MachineInfo, error) {
 func (m *machine) VersionInfo() (*cadvisorapi.VersionInfo, error) {
 	return &cadvisorapi.VersionInfo{
 		KernelVersion:      m.kernel,
-		ContainerOsVersion: "Wheelhouse simulated node",
+		ContainerOsVersion: m.osImage,
 	}, nil
 }
 
