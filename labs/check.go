@@ -17,7 +17,7 @@ func eventKinds() []string { return []string{"http", "watch", "etcd", "cri", "li
 
 // matcherKeys are an event matcher's fields, in the order docs list them.
 func matcherKeys() []string {
-	return []string{"kind", "from", "to", "verb", "resource", "subresource", "namespace", "name", "status"}
+	return []string{"kind", "from", "to", "verb", "resource", "subresource", "namespace", "name", "status", "path", "controller"}
 }
 
 // check decodes one item of a step's checks.
@@ -233,6 +233,7 @@ func (d *decoder) matcher(e entry, what string) (EventMatcher, bool) {
 		"kind": &mt.Kind, "from": &mt.From, "to": &mt.To, "verb": &mt.Verb,
 		"resource": &mt.Resource, "subresource": &mt.Subresource,
 		"namespace": &mt.Namespace, "name": &mt.Name, "status": &mt.Status,
+		"path": &mt.Path, "controller": &mt.Controller,
 	}
 	for _, key := range keys {
 		f, has := m[key]

@@ -235,6 +235,12 @@ func describeMatcher(m *EventMatcher) Text {
 	if m.Status != "" {
 		status = both(" (status "+m.Status+")", "（状态 "+m.Status+"）")
 	}
+	if m.Path != "" {
+		status = both(status.EN+" to "+m.Path, status.ZH+"（路径 "+m.Path+"）")
+	}
+	if m.Controller != "" {
+		status = both(status.EN+" as the "+m.Controller, status.ZH+"（由 "+m.Controller+" 发出）")
+	}
 	who := func(id string, en, zh string) Text {
 		if id == "" {
 			return both(en, zh)

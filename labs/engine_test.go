@@ -342,3 +342,20 @@ func TestMatchWildcards(t *testing.T) {
 		}
 	}
 }
+
+func TestMatchDetailPathAndController(t *testing.T) {
+	explain := &tracing.Event{Kind: tracing.KindHTTP, From: "kubectl", Verb: "get", Detail: map[string]any{"path": "/openapi/v3/api/v1?hash=ab"}}
+	get := &tracing.Event{Kind: tracing.KindHTTP, From: "kubectl", Verb: "get", Resource: "pods", Detail: map[string]any{"path": "/api/v1/namespaces/default/pods/x"}}
+	rs := &tracing.Event{Kind: tracing.KindHTTP, From: "controller-manager", Verb: "create", Detail: map[string]any{"controller": "replicaset-controller"}}
+	m := EventMatcher{Kind: "http", Path: "/openapi/v3*"}
+	if !m.Match(explain) || m.Match(get) {
+		t.Errorf("path /openapi/v3*: explain %v, get %v; want true, false", m.Match(explain), m.Match(get))
+	}
+	c := EventMatcher{Controller: "replicaset-controller"}
+	if !c.Match(rs) || c.Match(get) {
+		t.Errorf("controller: %v %v; want true, false", c.Match(rs), c.Match(get))
+	}
+	if d := describeMatcher(&m); !strings.Contains(d.EN, "/openapi/v3*") || !strings.Contains(d.ZH, "/openapi/v3*") {
+		t.Errorf("description %+v does not name the path", d)
+	}
+}

@@ -142,6 +142,11 @@ type EventMatcher struct {
 	Namespace   string
 	Name        string
 	Status      string
+	// Path is an HTTP request's path and query (e.g. /openapi/v3*), and
+	// Controller the controller a controller-manager request came from
+	// (e.g. replicaset-controller): both are in the event's detail.
+	Path       string
+	Controller string
 }
 
 // OrderCheck passes when an event matching First is followed (later Seq,
@@ -176,7 +181,14 @@ func (m *EventMatcher) Match(ev *tracing.Event) bool {
 		matchValue(m.Subresource, ev.Subresource) &&
 		matchValue(m.Namespace, ev.Namespace) &&
 		matchValue(m.Name, ev.Name) &&
-		matchValue(m.Status, ev.Status)
+		matchValue(m.Status, ev.Status) &&
+		matchValue(m.Path, detailString(ev, "path")) &&
+		matchValue(m.Controller, detailString(ev, "controller"))
+}
+
+func detailString(ev *tracing.Event, key string) string {
+	s, _ := ev.Detail[key].(string)
+	return s
 }
 
 // fields lists the matcher's non-empty fields as name/value pairs, in the
@@ -187,6 +199,7 @@ func (m *EventMatcher) fields() [][2]string {
 		{"kind", m.Kind}, {"from", m.From}, {"to", m.To}, {"verb", m.Verb},
 		{"resource", m.Resource}, {"subresource", m.Subresource},
 		{"namespace", m.Namespace}, {"name", m.Name}, {"status", m.Status},
+		{"path", m.Path}, {"controller", m.Controller},
 	} {
 		if f[1] != "" {
 			out = append(out, f)
