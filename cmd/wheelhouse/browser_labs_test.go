@@ -94,3 +94,49 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// The presenter view on a projector-sized window: the diagram, the current
+// step as a caption, and the step's commands run from the page in its
+// terminal; the step turns green from that, and the arrow key moves on.
+func TestBrowserPresenterViewRunsTheStepsCommands(t *testing.T) {
+	ctx := newBrowser(t)
+	info := shared.uiInfo(t)
+	tctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if _, err := chromedp.Run(tctx, chromedp.EmulateViewport(1920, 1080)); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(tctx, chromedp.Navigate(info.URL+"present?token="+info.Token)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(tctx, chromedp.Poll[bool](`window.wheelhouse && window.wheelhouse.connected === true && !!window.wheelhouse.labs && !!window.wheelhouse.terminal`,
+		chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
+		t.Fatalf("loading /present: %v", err)
+	}
+	if v := evalJS[string](t, ctx, `window.wheelhouse.view`); v != "present" {
+		t.Fatalf("window.wheelhouse.view = %q, want present", v)
+	}
+	evalJS[any](t, ctx, `window.wheelhouse.labs.open("kubectl-kubeconfig").then(() => window.wheelhouse.labs.reset && window.wheelhouse.labs.reset())`)
+	eventually(t, 30*time.Second, "the caption shows lab 7's first step, not yet green", func() (bool, string) {
+		got := evalJS[string](t, ctx, `(() => { const s = document.querySelector('[data-testid="lab-step"][data-step]'); return s ? s.getAttribute('data-step') + ' ' + s.getAttribute('data-passed') : ''; })()`)
+		return got == "01-kubeconfig false", got
+	})
+	eventually(t, 30*time.Second, "the presenter's terminal connected", func() (bool, string) {
+		return evalJS[bool](t, ctx, `window.wheelhouse.terminal.connected === true`), evalJS[string](t, ctx, `String(window.wheelhouse.terminal.state)`)
+	})
+	// Click the caption's run button for `kubectl get pods -v=6`.
+	clicked := evalJS[bool](t, ctx, `(() => { const b = document.querySelector('[data-command="kubectl get pods -v=6"][data-act="run"]'); if (!b) return false; b.click(); return true; })()`)
+	if !clicked {
+		t.Fatalf("no run button for the step's command; commands shown: %s",
+			evalJS[string](t, ctx, `[...document.querySelectorAll('[data-command]')].map(b => b.getAttribute('data-command') + ':' + b.getAttribute('data-act')).join(', ')`))
+	}
+	eventually(t, 60*time.Second, "the command ran in the presenter's terminal", func() (bool, string) {
+		out := evalJS[string](t, ctx, `window.wheelhouse.terminal.output()`)
+		return strings.Contains(out, "/api/v1/namespaces/default/pods"), out
+	})
+	eventually(t, 60*time.Second, "the caption's step green", func() (bool, string) {
+		got := evalJS[string](t, ctx, `(document.querySelector('[data-testid="lab-step"][data-step="01-kubeconfig"]') || {getAttribute(){return 'gone'}}).getAttribute('data-passed')`)
+		return got == "true" || contains(evalJS[[]string](t, ctx, `window.wheelhouse.labs.done || []`), "01-kubeconfig"), got
+	})
+	screenshot(t, ctx, "present-step-green")
+}
