@@ -35,6 +35,8 @@ import (
 	"github.com/wheelhouse-k8s/wheelhouse/components/pki"
 	"github.com/wheelhouse-k8s/wheelhouse/components/runtime"
 	"github.com/wheelhouse-k8s/wheelhouse/components/scheduler"
+
+	"github.com/wheelhouse-k8s/wheelhouse/components/unixsocket"
 )
 
 // Network layout, as a kubeadm cluster with a flannel-style pod network
@@ -413,18 +415,14 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	return c, nil
 }
 
-// maxSocketPath is the longest path a unix socket may have on Linux
-// (sun_path is 108 bytes, with the terminating NUL).
-const maxSocketPath = 107
-
 // checkSocketPaths refuses a data directory too deep for the sockets the
 // nodes create in it. The kubelet's own socket servers exit the whole
 // process when they cannot listen, so this must be caught before.
 func checkSocketPaths(dataDir string, nodes int) error {
 	longest := filepath.Join(dataDir, "nodes", NodeName(nodes), "kubelet", "pod-resources", "kubelet.sock")
-	if len(longest) > maxSocketPath {
+	if len(longest) > unixsocket.MaxPathLen {
 		return fmt.Errorf("the data directory %s is too deep: the kubelets' sockets under it (such as %s, %d characters) must fit in %d characters; choose a shorter --data-dir",
-			dataDir, longest, len(longest), maxSocketPath)
+			dataDir, longest, len(longest), unixsocket.MaxPathLen)
 	}
 	return nil
 }

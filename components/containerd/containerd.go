@@ -31,6 +31,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
+
+	"github.com/wheelhouse-k8s/wheelhouse/components/unixsocket"
 )
 
 // Namespace is the containerd namespace the CRI uses.
@@ -83,7 +85,7 @@ func Start(ctx context.Context, cfg Config) (_ *Containerd, err error) {
 		return nil, fmt.Errorf("containerd: %w", err)
 	}
 	l := newLayout(dir)
-	if len(l.Socket) > 107 {
+	if len(l.Socket) > unixsocket.MaxPathLen {
 		return nil, fmt.Errorf("containerd: socket path %s is longer than a unix socket allows; use a shorter --data-dir", l.Socket)
 	}
 	for _, d := range []string{l.Root, l.State, l.CNIConfDir, l.IPAMDir, l.Opt} {

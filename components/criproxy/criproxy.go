@@ -31,6 +31,8 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
+
+	"github.com/wheelhouse-k8s/wheelhouse/components/unixsocket"
 )
 
 // maxMsgSize matches the kubelet's CRI client limit (16 MiB), so a large
@@ -75,8 +77,8 @@ func Start(ctx context.Context, cfg Config) (*Proxy, error) {
 	if err := os.MkdirAll(filepath.Dir(socket), 0o755); err != nil {
 		return nil, fmt.Errorf("criproxy: %w", err)
 	}
-	if err := removeStaleSocket(socket); err != nil {
-		return nil, err
+	if err := unixsocket.RemoveStale(ctx, socket); err != nil {
+		return nil, fmt.Errorf("criproxy: %w", err)
 	}
 	conn, err := grpc.NewClient("unix://"+cfg.Upstream,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -268,27 +270,4 @@ func (f *forwarder) stream(_ any, ss grpc.ServerStream) error {
 			return err
 		}
 	}
-}
-
-// removeStaleSocket removes a socket left by a previous run, but refuses
-// to remove a regular file or a socket someone is still serving on.
-func removeStaleSocket(socket string) error {
-	fi, err := os.Lstat(socket)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("criproxy: %w", err)
-	}
-	if fi.Mode()&fs.ModeSocket == 0 {
-		return fmt.Errorf("criproxy: %s exists and is not a socket", socket)
-	}
-	if c, err := net.DialTimeout("unix", socket, 200*time.Millisecond); err == nil {
-		_ = c.Close()
-		return fmt.Errorf("criproxy: %s is in use by another server", socket)
-	}
-	if err := os.Remove(socket); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("criproxy: removing stale socket: %w", err)
-	}
-	return nil
 }

@@ -23,6 +23,8 @@ import (
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
+
+	"github.com/wheelhouse-k8s/wheelhouse/components/unixsocket"
 )
 
 const (
@@ -41,7 +43,6 @@ const (
 	InstantPull = -1
 
 	gracefulStopTimeout = 2 * time.Second
-	maxUnixSocketPath   = 107
 )
 
 // Config configures a simulated runtime for one node.
@@ -113,15 +114,15 @@ func Start(ctx context.Context, cfg Config) (*Runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runtime: socket path: %w", err)
 	}
-	if len(socket) > maxUnixSocketPath {
-		return nil, fmt.Errorf("runtime: socket path %q is %d bytes, longer than the %d a unix socket allows", socket, len(socket), maxUnixSocketPath)
+	if len(socket) > unixsocket.MaxPathLen {
+		return nil, fmt.Errorf("runtime: socket path %q is %d bytes, longer than the %d a unix socket allows", socket, len(socket), unixsocket.MaxPathLen)
 	}
 	dir := filepath.Dir(socket)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("runtime: %w", err)
 	}
-	if err := removeStaleSocket(ctx, socket); err != nil {
-		return nil, err
+	if err := unixsocket.RemoveStale(ctx, socket); err != nil {
+		return nil, fmt.Errorf("runtime: %w", err)
 	}
 	imageFS := filepath.Join(dir, "containerd", "io.containerd.snapshotter.v1.overlayfs")
 	if err := os.MkdirAll(imageFS, 0o755); err != nil {
@@ -176,32 +177,6 @@ func Start(ctx context.Context, cfg Config) (*Runtime, error) {
 	_ = conn.Close()
 	r.log.Info("Simulated container runtime serving", "endpoint", r.Endpoint(), "pullBytesPerSecond", cfg.PullBytesPerSecond)
 	return r, nil
-}
-
-// removeStaleSocket removes a socket left by a previous run, but refuses
-// to remove a regular file or a socket someone is still serving on.
-func removeStaleSocket(ctx context.Context, socket string) error {
-	fi, err := os.Lstat(socket)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("runtime: %w", err)
-	}
-	if fi.Mode()&fs.ModeSocket == 0 {
-		return fmt.Errorf("runtime: %s exists and is not a socket", socket)
-	}
-	dctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-	defer cancel()
-	var d net.Dialer
-	if conn, err := d.DialContext(dctx, "unix", socket); err == nil {
-		_ = conn.Close()
-		return fmt.Errorf("runtime: %s is in use by another server", socket)
-	}
-	if err := os.Remove(socket); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("runtime: removing stale socket: %w", err)
-	}
-	return nil
 }
 
 // Endpoint is the CRI endpoint for the kubelet's --container-runtime-endpoint.

@@ -18,6 +18,8 @@ import (
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
+
+	"github.com/wheelhouse-k8s/wheelhouse/components/unixsocket"
 )
 
 type criClient struct {
@@ -34,7 +36,7 @@ func startRuntime(t *testing.T, bps int64) *criClient {
 	t.Helper()
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "c.sock")
-	if len(sock) > maxUnixSocketPath {
+	if len(sock) > unixsocket.MaxPathLen {
 		t.Fatalf("temp dir too long for a unix socket: %s", sock)
 	}
 	r, err := Start(context.Background(), Config{
