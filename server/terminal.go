@@ -151,7 +151,7 @@ func (t *Terminal) admit(r *http.Request) (int, error) {
 	case got == "":
 		return http.StatusUnauthorized, errors.New("a terminal needs the admin token: open the address that `wheelhouse up` printed (it ends in ?token=…)")
 	case !tokenMatches(got, t.Token):
-		return http.StatusUnauthorized, errors.New("wrong admin token: open the address that `wheelhouse up` printed, or read <data-dir>/ui-token")
+		return http.StatusUnauthorized, errors.New("wrong admin token: open the address that `wheelhouse up` printed, or read the token in <data-dir>/ui.json")
 	}
 	if err := checkSameOrigin(r); err != nil {
 		return http.StatusForbidden, err

@@ -86,7 +86,9 @@ export class Components {
         token.forget(); // refused: a token from an earlier `wheelhouse up`
         message = t('cc.badToken');
       } else if (status === 409) {
-        message = t('cc.conflict', { name, state: t(action === 'stop' ? 'state.stopped' : 'state.running') });
+        // The server's answer names the state the component is in
+        // (it may be on its way, not where the click wanted it).
+        message = t('cc.conflict', { name, state: t('state.' + (this.stateOf(name) || '')) });
       } else if (status === 404) {
         message = t('cc.unknown', { name });
       } else {

@@ -469,13 +469,15 @@ export class Diagram {
       const st = this.states.get(id) || '';
       if (st) g.dataset.state = st; else delete g.dataset.state;
       g.classList.toggle('stopped', st === 'stopped');
-      g.classList.toggle('starting', st === 'starting');
+      // Stopping and starting are both on their way: drawn alike.
+      const moving = st === 'starting' || st === 'stopping';
+      g.classList.toggle('starting', moving);
       const old = g.querySelector(':scope > .state-badge');
       if (old) old.remove();
       const r = this.rects.get(id);
-      if (!r || (st !== 'stopped' && st !== 'starting')) continue;
-      const badge = s('g', { class: `state-badge ${st}` });
-      const text = s('text', { x: r.x + r.w - 9, y: r.y + 4, 'text-anchor': 'end', text: t('diag.' + st) });
+      if (!r || (st !== 'stopped' && !moving)) continue;
+      const badge = s('g', { class: `state-badge ${moving ? 'starting' : st}` });
+      const text = s('text', { x: r.x + r.w - 9, y: r.y + 4, 'text-anchor': 'end', text: t('state.' + st) });
       const bg = s('rect', { x: r.x + r.w - 60, y: r.y - 7, width: 56, height: 15, rx: 7.5 });
       badge.append(bg, text);
       g.append(badge);

@@ -249,8 +249,11 @@ export class TerminalPanel {
       return false;
     }
     this.queue.push(data);
+    // A token may have arrived since the last attempt (no-token, refused)
+    // or xterm may load now (load-error): every state without a shell
+    // tries again, so queued input is never left waiting for nothing.
     if (this.state === 'idle') this.connect();
-    else if (['exited', 'closed', 'failed', 'refused', 'forbidden'].includes(this.state)) this.reconnect();
+    else if (this.state !== 'loading' && this.state !== 'connecting') this.reconnect();
     return true;
   }
 
@@ -328,7 +331,7 @@ export class TerminalPanel {
     }[st] || '';
     this.statusEl.textContent = status;
     this.statusEl.className = `term-status s-${st}`;
-    this.reconnectBtn.hidden = !['exited', 'closed', 'failed', 'forbidden'].includes(st);
+    this.reconnectBtn.hidden = ['idle', 'loading', 'connecting', 'connected'].includes(st);
     this.reconnectBtn.textContent = t('term.reconnect');
 
     // States without a usable screen show a message instead.
