@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/wheelhouse-k8s/wheelhouse/tracing"
 )
 
 // checkKinds are the keys that say what a check is about.
@@ -13,11 +15,21 @@ func checkKinds() []string { return []string{"resource", "trace", "order"} }
 
 // eventKinds are the trace event kinds a matcher may name (markers that
 // only stream clients receive are left out).
-func eventKinds() []string { return []string{"http", "watch", "etcd", "cri", "lifecycle"} }
+func eventKinds() []string {
+	var out []string
+	for _, k := range []tracing.Kind{tracing.KindHTTP, tracing.KindWatch, tracing.KindEtcd, tracing.KindCRI, tracing.KindLifecycle} {
+		out = append(out, string(k))
+	}
+	return out
+}
 
-// matcherKeys are an event matcher's fields, in the order docs list them.
+// matcherKeys are an event matcher's keys, in the order docs list them.
 func matcherKeys() []string {
-	return []string{"kind", "from", "to", "verb", "resource", "subresource", "namespace", "name", "status", "path", "controller"}
+	var keys []string
+	for _, f := range new(EventMatcher).fields() {
+		keys = append(keys, f.key)
+	}
+	return keys
 }
 
 // check decodes one item of a step's checks.
@@ -229,13 +241,8 @@ func (d *decoder) matcher(e entry, what string) (EventMatcher, bool) {
 	}
 	before := len(*d.errs)
 	var mt EventMatcher
-	dst := map[string]*string{
-		"kind": &mt.Kind, "from": &mt.From, "to": &mt.To, "verb": &mt.Verb,
-		"resource": &mt.Resource, "subresource": &mt.Subresource,
-		"namespace": &mt.Namespace, "name": &mt.Name, "status": &mt.Status,
-		"path": &mt.Path, "controller": &mt.Controller,
-	}
-	for _, key := range keys {
+	for _, field := range mt.fields() {
+		key := field.key
 		f, has := m[key]
 		if !has {
 			continue
@@ -252,7 +259,7 @@ func (d *decoder) matcher(e entry, what string) (EventMatcher, bool) {
 			d.errorf(f.val.Line, "unknown event kind %q (want %s)", v, strings.Join(eventKinds(), ", "))
 			continue
 		}
-		*dst[key] = v
+		*field.val = v
 	}
 	return mt, len(*d.errs) == before
 }

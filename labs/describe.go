@@ -291,7 +291,9 @@ func describeMatcher(m *EventMatcher) Text {
 	default:
 		var parts []string
 		for _, f := range m.fields() {
-			parts = append(parts, f[0]+"="+f[1])
+			if *f.val != "" {
+				parts = append(parts, f.key+"="+*f.val)
+			}
 		}
 		list := strings.Join(parts, ", ")
 		return both("an event with "+list+" happened", "发生了 "+list+" 的事件")

@@ -33,8 +33,12 @@ type ObjectSource interface {
 // EventSource reads the trace.
 type EventSource interface {
 	// EventsSince calls yield with the stored events whose Time is at or
-	// after since, in Seq order, until yield returns false. yield must
-	// not modify the event: it may be shared.
+	// after since, and only those, in Seq order, until yield returns
+	// false: callers do not filter by time again. yield must not modify
+	// the event: it may be shared. When ctx is done it stops and returns
+	// ctx's error; it may look at ctx only every so many events (BusEvents
+	// looks every 1024), so yield need not check it, and a caller that
+	// must not act on a cut-short scan checks ctx once it returns.
 	EventsSince(ctx context.Context, since time.Time, yield func(*tracing.Event) bool) error
 }
 
@@ -148,17 +152,17 @@ func (e *Engine) evaluateEvents(ctx context.Context, since time.Time, checks []*
 	}
 	open := len(checks)
 	err := e.events.EventsSince(ctx, since, func(ev *tracing.Event) bool {
-		if ev.Time.Before(since) {
-			return true
-		}
 		for _, c := range checks {
 			if !c.passed && c.offer(ev) {
 				open--
 			}
 		}
-		return open > 0 && ctx.Err() == nil
+		return open > 0
 	})
 	if err == nil {
+		// The source looks at ctx only now and then, so it may not have
+		// noticed ctx end: report a cancelled evaluation as one, whatever
+		// the scan saw.
 		err = ctx.Err()
 	}
 	if err != nil {

@@ -58,16 +58,21 @@ func (f *fakeObjects) List(_ context.Context, resource, namespace, selector stri
 }
 
 // fakeEvents is an EventSource over a fixed list of events in seq order.
+// Like BusEvents it yields only events at or after since and stops with
+// ctx's error once ctx is done.
 type fakeEvents struct {
 	events []tracing.Event
 	err    error
 }
 
-func (f *fakeEvents) EventsSince(_ context.Context, since time.Time, yield func(*tracing.Event) bool) error {
+func (f *fakeEvents) EventsSince(ctx context.Context, since time.Time, yield func(*tracing.Event) bool) error {
 	if f.err != nil {
 		return f.err
 	}
 	for i := range f.events {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if !f.events[i].Time.Before(since) && !yield(&f.events[i]) {
 			break
 		}

@@ -11,6 +11,7 @@ package labs
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/wheelhouse-k8s/wheelhouse/tracing"
 )
@@ -191,21 +192,23 @@ func detailString(ev *tracing.Event, key string) string {
 	return s
 }
 
-// fields lists the matcher's non-empty fields as name/value pairs, in the
-// order the format documents them.
-func (m *EventMatcher) fields() [][2]string {
-	var out [][2]string
-	for _, f := range [][2]string{
-		{"kind", m.Kind}, {"from", m.From}, {"to", m.To}, {"verb", m.Verb},
-		{"resource", m.Resource}, {"subresource", m.Subresource},
-		{"namespace", m.Namespace}, {"name", m.Name}, {"status", m.Status},
-		{"path", m.Path}, {"controller", m.Controller},
-	} {
-		if f[1] != "" {
-			out = append(out, f)
-		}
+// matcherField is one field of an EventMatcher: its key in a lab's YAML
+// and where its value is.
+type matcherField struct {
+	key string
+	val *string
+}
+
+// fields lists the matcher's fields in the order the format documents
+// them. It is the one list of them: the loader's keys and the describer's
+// fallback text come from it (Match compares each field its own way).
+func (m *EventMatcher) fields() []matcherField {
+	return []matcherField{
+		{"kind", &m.Kind}, {"from", &m.From}, {"to", &m.To}, {"verb", &m.Verb},
+		{"resource", &m.Resource}, {"subresource", &m.Subresource},
+		{"namespace", &m.Namespace}, {"name", &m.Name}, {"status", &m.Status},
+		{"path", &m.Path}, {"controller", &m.Controller},
 	}
-	return out
 }
 
 // matchValue matches one field: "" matches anything, "x*" any value
@@ -215,20 +218,20 @@ func matchValue(pattern, v string) bool {
 		return true
 	}
 	if prefix, ok := cutWildcard(pattern); ok {
-		return len(v) >= len(prefix) && v[:len(prefix)] == prefix
+		return strings.HasPrefix(v, prefix)
 	}
 	return v == pattern
 }
 
 // matchComponent is matchValue for component ids, where a plain id also
-// matches its per-node instances ("kubelet" matches "kubelet/node-1"), as
-// the trace bus's component filter does: a lab author who writes
-// from: kubelet means any kubelet.
+// matches its per-node instances ("kubelet" matches "kubelet/node-1"), by
+// the rule the trace bus's component filter uses (tracing.ComponentIs): a
+// lab author who writes from: kubelet means any kubelet.
 func matchComponent(pattern, id string) bool {
 	if _, ok := cutWildcard(pattern); ok || pattern == "" {
 		return matchValue(pattern, id)
 	}
-	return id == pattern || (len(id) > len(pattern) && id[:len(pattern)] == pattern && id[len(pattern)] == '/')
+	return tracing.ComponentIs(id, pattern)
 }
 
 func cutWildcard(pattern string) (string, bool) {

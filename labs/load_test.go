@@ -76,7 +76,8 @@ func TestLoadGoodLab(t *testing.T) {
 		}
 	}
 
-	if len(lab.Solution) != 2 || lab.Solution[1].Step != "02-schedule" || !lab.Solution[1].Restart {
+	// 02-schedule's section restarts Wheelhouse once: two parts.
+	if len(lab.Solution) != 2 || lab.Solution[1].Step != "02-schedule" || len(lab.Solution[1].Parts) != 2 {
 		t.Errorf("solution: %+v", lab.Solution)
 	}
 }

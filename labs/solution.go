@@ -12,15 +12,11 @@ type SolutionSection struct {
 	Step string
 	// Line is that line's number in solution.sh (from 1).
 	Line int
-	// Script is the preamble (everything before the first "# step:"
-	// line) followed by the section's lines: a script that runs alone.
-	Script string
-	// Restart is true if the section has a "# wheelhouse: restart" line:
-	// the harness restarts Wheelhouse there.
-	Restart bool
-	// Parts is the section split at its restart lines, each part with
-	// the preamble, so the harness can run a part, restart, and run the
-	// next. It is [Script] when Restart is false.
+	// Parts are the section's scripts: its lines split after each
+	// "# wheelhouse: restart" line (which stays, a comment, at the end of
+	// the part before it), each part with the preamble in front so that
+	// it runs alone. The harness runs a part, restarts Wheelhouse, and
+	// runs the next; a section with no restart line is one part.
 	Parts []string
 }
 
@@ -40,31 +36,17 @@ var (
 // SplitSolution splits a solution script into its steps' sections, in the
 // order they appear, at lines "# step: <stem>". Text before the first such
 // line is a preamble ("set -eu", helper functions) put in front of every
-// section. It is an error to have no sections, a section twice, or a
+// part of every section. It is an error to have no sections, a section twice, or a
 // restart line in the preamble.
 func SplitSolution(script string) ([]SolutionSection, error) {
-	lines := strings.SplitAfter(script, "\n")
 	var (
-		preamble strings.Builder
+		// preamble is complete when the first section starts, since it is
+		// everything before it.
+		preamble string
 		sections []SolutionSection
-		parts    []string // the current section's parts (scripts are small)
 		seen     = map[string]int{}
 	)
-	finish := func() {
-		if len(sections) == 0 {
-			return
-		}
-		s := &sections[len(sections)-1]
-		var whole strings.Builder
-		whole.WriteString(preamble.String())
-		for i := range parts {
-			body := parts[i]
-			s.Parts = append(s.Parts, preamble.String()+body)
-			whole.WriteString(body)
-		}
-		s.Script = whole.String()
-	}
-	for i, line := range lines {
+	for i, line := range strings.SplitAfter(script, "\n") {
 		n := i + 1
 		trimmed := strings.TrimSpace(line)
 		if m := stepMarker.FindStringSubmatch(trimmed); m != nil {
@@ -76,29 +58,23 @@ func SplitSolution(script string) ([]SolutionSection, error) {
 				return nil, &SolutionError{n, fmt.Sprintf("a second section for step %s (the first is at line %d)", stem, first)}
 			}
 			seen[stem] = n
-			finish()
-			sections = append(sections, SolutionSection{Step: stem, Line: n})
-			parts = []string{""}
-			continue
-		}
-		if restartMarker.MatchString(trimmed) {
-			if len(sections) == 0 {
-				return nil, &SolutionError{n, "a restart line before the first # step: line (restarts belong to a step's section)"}
-			}
-			sections[len(sections)-1].Restart = true
-			// The line stays in Script, where it is a comment, and splits
-			// Parts.
-			parts[len(parts)-1] += line
-			parts = append(parts, "")
+			sections = append(sections, SolutionSection{Step: stem, Line: n, Parts: []string{preamble}})
 			continue
 		}
 		if len(sections) == 0 {
-			preamble.WriteString(line)
-		} else {
-			parts[len(parts)-1] += line
+			if restartMarker.MatchString(trimmed) {
+				return nil, &SolutionError{n, "a restart line before the first # step: line (restarts belong to a step's section)"}
+			}
+			preamble += line
+			continue
+		}
+		// Scripts are small: appending to strings is fine.
+		s := &sections[len(sections)-1]
+		s.Parts[len(s.Parts)-1] += line
+		if restartMarker.MatchString(trimmed) {
+			s.Parts = append(s.Parts, preamble)
 		}
 	}
-	finish()
 	if len(sections) == 0 {
 		return nil, &SolutionError{1, "no sections: start each step's commands with a line # step: <step stem>"}
 	}

@@ -27,26 +27,47 @@ echo done
 		t.Fatal(err)
 	}
 	preamble := "#!/bin/sh\nset -eu\nwait_pod() { kubectl wait --for=condition=Ready \"pod/$1\"; }\n\n"
-	want := []SolutionSection{
-		{Step: "01-run", Line: 5, Script: preamble + "kubectl run nginx --image nginx\n",
-			Parts: []string{preamble + "kubectl run nginx --image nginx\n"}},
-		{Step: "02-wait", Line: 7, Restart: true,
-			Script: preamble + "wait_pod nginx\n# wheelhouse: restart\nwait_pod nginx\n# wheelhouse: restart\necho done\n",
-			Parts: []string{
+	want := []struct {
+		step    string
+		line    int
+		restart bool
+		// script is the whole section, restart lines included, after the
+		// preamble.
+		script string
+		parts  []string
+	}{
+		{"01-run", 5, false, "kubectl run nginx --image nginx\n",
+			[]string{preamble + "kubectl run nginx --image nginx\n"}},
+		// Each restart line ends a part, where it stays as a comment, and
+		// the next part starts with the preamble again.
+		{"02-wait", 7, true, "wait_pod nginx\n# wheelhouse: restart\nwait_pod nginx\n# wheelhouse: restart\necho done\n",
+			[]string{
 				preamble + "wait_pod nginx\n# wheelhouse: restart\n",
 				preamble + "wait_pod nginx\n# wheelhouse: restart\n",
 				preamble + "echo done\n",
 			}},
-		{Step: "03-last", Line: 13, Script: preamble, Parts: []string{preamble}},
+		{"03-last", 13, false, "", []string{preamble}},
 	}
 	if len(sections) != len(want) {
 		t.Fatalf("%d sections, want %d: %+v", len(sections), len(want), sections)
 	}
-	for i := range want {
+	for i, w := range want {
 		got := sections[i]
-		if got.Step != want[i].Step || got.Line != want[i].Line || got.Script != want[i].Script ||
-			got.Restart != want[i].Restart || !slices.Equal(got.Parts, want[i].Parts) {
-			t.Errorf("section %d:\n got %#v\nwant %#v", i, got, want[i])
+		if got.Step != w.step || got.Line != w.line || (len(got.Parts) > 1) != w.restart || !slices.Equal(got.Parts, w.parts) {
+			t.Errorf("section %d:\n got %#v\nwant %+v", i, got, w)
+		}
+		// Every part starts with the preamble, and the rest of the parts,
+		// in order, are the section's lines.
+		var rest strings.Builder
+		for j, p := range got.Parts {
+			body, ok := strings.CutPrefix(p, preamble)
+			if !ok {
+				t.Errorf("section %d part %d does not start with the preamble: %q", i, j, p)
+			}
+			rest.WriteString(body)
+		}
+		if rest.String() != w.script {
+			t.Errorf("section %d's parts hold %q after the preamble, want %q", i, rest.String(), w.script)
 		}
 	}
 }

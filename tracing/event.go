@@ -9,6 +9,7 @@
 package tracing
 
 import (
+	"strings"
 	"time"
 )
 
@@ -58,6 +59,14 @@ const (
 // NodeComponent names a per-node component: NodeComponent(Kubelet, "node-1")
 // is "kubelet/node-1".
 func NodeComponent(component, node string) string { return component + "/" + node }
+
+// ComponentIs reports whether the component id is component itself or one
+// of its per-node instances: "kubelet/node-1" is Kubelet, "kubelets" is
+// not, and "kubelet/node-10" is not "kubelet/node-1". It is the one rule by
+// which trace filters and lab checks name components.
+func ComponentIs(id, component string) bool {
+	return strings.HasPrefix(id, component) && (len(id) == len(component) || id[len(component)] == '/')
+}
 
 // Event is one thing that happened. Fields that do not apply to a kind are
 // empty and omitted from JSON.

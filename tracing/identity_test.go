@@ -49,3 +49,22 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
+
+func TestComponentIs(t *testing.T) {
+	for _, tc := range []struct {
+		id, component string
+		want          bool
+	}{
+		{"kubelet", "kubelet", true},
+		{"kubelet/node-1", "kubelet", true},
+		{"kubelet/node-1", "kubelet/node-1", true},
+		{"kubelets", "kubelet", false},
+		{"kubelet/node-10", "kubelet/node-1", false},
+		{"kubelet", "kubelet/node-1", false},
+		{"kube-proxy/node-1", "kubelet", false},
+	} {
+		if got := ComponentIs(tc.id, tc.component); got != tc.want {
+			t.Errorf("ComponentIs(%q, %q) = %v, want %v", tc.id, tc.component, got, tc.want)
+		}
+	}
+}

@@ -197,22 +197,19 @@ func (b *Bus) Get(seq uint64) (tracing.Event, bool) {
 }
 
 // Events returns up to limit stored events (all of them if limit <= 0) with
-// Seq > afterSeq that match f, in ascending seq order. It holds a read lock
-// while it scans, which delays publishers; the HTTP API should pass a limit.
+// Seq > afterSeq that match f, in ascending seq order. It is Scan with a
+// filter and copies: it sees the events published before it was called,
+// and the read lock is held only while a chunk of pointers is copied out,
+// so a query for the whole ring does not hold up publishers. Events the
+// ring overwrites while it runs are skipped.
 func (b *Bus) Events(f Filter, afterSeq uint64, limit int) []tracing.Event {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
 	var out []tracing.Event
-	for i := b.indexAfter(afterSeq); i < len(b.ring); i++ {
-		p := b.at(i)
-		if !f.Match(p) {
-			continue
+	b.Scan(afterSeq, func(p *tracing.Event) bool {
+		if f.Match(p) {
+			out = append(out, *p)
 		}
-		out = append(out, *p)
-		if limit > 0 && len(out) == limit {
-			break
-		}
-	}
+		return limit <= 0 || len(out) < limit
+	})
 	return out
 }
 
@@ -224,32 +221,44 @@ func (b *Bus) Events(f Filter, afterSeq uint64, limit int) []tracing.Event {
 // while fn runs, so a long scan does not hold up publishers. Events the
 // ring overwrites while Scan runs are skipped.
 func (b *Bus) Scan(afterSeq uint64, fn func(*tracing.Event) bool) {
-	var chunk [backlogScan]*tracing.Event
+	var buf [backlogScan]*tracing.Event
 	b.mu.RLock()
-	last := b.lastSeq
+	through := b.lastSeq
 	b.mu.RUnlock()
-	for afterSeq < last {
+	for done := afterSeq >= through; !done; {
+		var chunk []*tracing.Event
 		b.mu.RLock()
-		n := 0
-		for i := b.indexAfter(afterSeq); i < len(b.ring) && n < len(chunk); i++ {
-			p := b.at(i)
-			if p.Seq > last {
-				break
-			}
-			chunk[n] = p
-			n++
-		}
+		chunk, afterSeq, done = b.chunk(buf[:0], afterSeq, through, nil)
 		b.mu.RUnlock()
-		if n == 0 {
-			return
-		}
-		for _, p := range chunk[:n] {
+		for _, p := range chunk {
 			if !fn(p) {
 				return
 			}
 		}
-		afterSeq = chunk[n-1].Seq
 	}
+}
+
+// chunk appends to dst, in seq order, the stored events with
+// afterSeq < Seq <= through that f matches (every one if f is nil). It
+// looks at no more than backlogScan events, so that a reader going through
+// many holds the read lock briefly each time. It returns the seq of the
+// last event it looked at (afterSeq if none), from which the next chunk
+// goes on, and done when no stored event in the range is left after that.
+// Callers hold b.mu.
+func (b *Bus) chunk(dst []*tracing.Event, afterSeq, through uint64, f *Filter) (_ []*tracing.Event, last uint64, done bool) {
+	last = afterSeq
+	i := b.indexAfter(afterSeq)
+	for end := min(len(b.ring), i+backlogScan); i < end; i++ {
+		p := b.at(i)
+		if p.Seq > through {
+			return dst, last, true
+		}
+		if f == nil || f.Match(p) {
+			dst = append(dst, p)
+		}
+		last = p.Seq
+	}
+	return dst, last, i == len(b.ring) || last >= through
 }
 
 // LastSeq is the seq of the newest event published (0 if none was).

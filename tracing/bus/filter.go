@@ -21,8 +21,9 @@ type Filter struct {
 	// Kinds keeps events of these kinds; empty keeps every kind.
 	Kinds []tracing.Kind
 	// Components keeps events whose From or To is one of these ids, or
-	// starts with one of them followed by "/": "kubelet" matches
-	// "kubelet/node-1", "kubelet/node-1" matches only that kubelet.
+	// starts with one of them followed by "/" (tracing.ComponentIs):
+	// "kubelet" matches "kubelet/node-1", "kubelet/node-1" matches only
+	// that kubelet.
 	Components []string
 	// Namespace keeps events in this namespace. Events without one
 	// (cluster-scoped objects, lifecycle) do not match a non-empty
@@ -55,18 +56,13 @@ func (f Filter) Match(ev *tracing.Event) bool {
 	}
 	if len(f.Components) > 0 {
 		for _, c := range f.Components {
-			if componentIs(ev.From, c) || componentIs(ev.To, c) {
+			if tracing.ComponentIs(ev.From, c) || tracing.ComponentIs(ev.To, c) {
 				return true
 			}
 		}
 		return false
 	}
 	return true
-}
-
-// componentIs reports whether id is c or a sub-component "c/…" of it.
-func componentIs(id, c string) bool {
-	return strings.HasPrefix(id, c) && (len(id) == len(c) || id[len(c)] == '/')
 }
 
 // objectIs reports whether ev.Object() == key (key non-empty) without

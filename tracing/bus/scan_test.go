@@ -65,3 +65,36 @@ func TestScanCrossesChunksAndIgnoresEventsPublishedDuringIt(t *testing.T) {
 		t.Errorf("scanned %d events, want %d", count, n)
 	}
 }
+
+func TestEventsCrossesChunksWithFilterAndLimit(t *testing.T) {
+	b := New(0)
+	n := 3*backlogScan + 7
+	for i := range n {
+		e := ev(i)
+		if i%2 == 1 {
+			e.Kind = tracing.KindWatch // seqs 2, 4, 6, …
+		}
+		b.Publish(e)
+	}
+	all := b.Events(Filter{}, 0, 0)
+	if len(all) != n {
+		t.Fatalf("Events returned %d events, want %d", len(all), n)
+	}
+	for i, e := range all {
+		if e.Seq != uint64(i+1) {
+			t.Fatalf("Events[%d] has seq %d, want %d", i, e.Seq, i+1)
+		}
+	}
+	// A limit larger than a chunk, with a filter that keeps every other
+	// event: the answer spans several chunks and stops at the limit.
+	limit := backlogScan + 3
+	watch := b.Events(Filter{Kinds: []tracing.Kind{tracing.KindWatch}}, 1, limit)
+	if len(watch) != limit {
+		t.Fatalf("Events(watch, limit %d) returned %d events", limit, len(watch))
+	}
+	for i, e := range watch {
+		if want := uint64(2 * (i + 1)); e.Seq != want || e.Kind != tracing.KindWatch {
+			t.Fatalf("Events(watch)[%d] is %s seq %d, want watch seq %d", i, e.Kind, e.Seq, want)
+		}
+	}
+}

@@ -15,9 +15,9 @@ import (
 // catches up without losing anything.
 const DefaultQueue = 4096
 
-// backlogScan is how many stored events a subscriber scans per read lock
-// while it catches up on its backlog, so that a large backlog with a sparse
-// filter never holds publishers up for long.
+// backlogScan is how many stored events a reader looks at per read lock (a
+// subscriber catching up on its backlog, Scan, Events), so that a large
+// backlog with a sparse filter never holds publishers up for long.
 const backlogScan = 1024
 
 // Live, as Subscribe's since, asks for live events only.
@@ -350,21 +350,11 @@ func (s *Subscription) fillBacklog() *tracing.Event {
 		return droppedMarker(n, from, to, t, fmt.Sprintf(
 			"%s dropped: no longer in the server's buffer of the last %d events", events(n), b.capacity))
 	}
-	i := b.indexAfter(s.cursor - 1)
-	end := min(len(b.ring), i+backlogScan)
-	for ; i < end; i++ {
-		p := b.at(i)
-		if p.Seq >= s.liveFrom {
-			s.cursor = s.liveFrom
-			return nil
-		}
-		if s.filter.Match(p) {
-			s.backlog = append(s.backlog, p)
-		}
-		s.cursor = p.Seq + 1
-	}
-	if i == len(b.ring) {
-		// Every stored event was older than liveFrom: seqs up to liveFrom-1
+	backlog, last, done := b.chunk(s.backlog, s.cursor-1, s.liveFrom-1, &s.filter)
+	s.backlog = backlog
+	s.cursor = last + 1
+	if done {
+		// No stored event is left before liveFrom: seqs up to liveFrom-1
 		// that are not stored never existed (a replayed recording's gaps).
 		s.cursor = s.liveFrom
 	}
