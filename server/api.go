@@ -17,9 +17,29 @@ type apiError struct {
 
 func (e apiError) Error() string { return e.err.Error() }
 
-// ErrNotFound, wrapped in an error a function given to the server
-// returns, answers 404.
-var ErrNotFound = errors.New("not found")
+// Wrapped in an error that a function given to the server returns,
+// ErrNotFound answers 404 and ErrConflict (the thing exists but is not in
+// a state for what was asked) 409.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("conflict")
+)
+
+// statusOf is the HTTP status that answers err: an apiError's own, 404 for
+// ErrNotFound, 409 for ErrConflict, else def, which each route picks for
+// errors of no known kind.
+func statusOf(err error, def int) int {
+	var ae apiError
+	switch {
+	case errors.As(err, &ae):
+		return ae.code
+	case errors.Is(err, ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, ErrConflict):
+		return http.StatusConflict
+	}
+	return def
+}
 
 func badRequest(msg string) error { return apiError{http.StatusBadRequest, errors.New(msg)} }
 
@@ -29,14 +49,7 @@ func jsonAPI(get func(*http.Request) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		v, err := get(r)
 		if err != nil {
-			code := http.StatusServiceUnavailable
-			var ae apiError
-			if errors.As(err, &ae) {
-				code = ae.code
-			} else if errors.Is(err, ErrNotFound) {
-				code = http.StatusNotFound
-			}
-			writeError(w, code, err)
+			writeError(w, statusOf(err, http.StatusServiceUnavailable), err)
 			return
 		}
 		writeJSON(w, v)

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -17,32 +16,11 @@ import (
 type Components interface {
 	// List describes each component and its state.
 	List() any
+	// Stop and Start return an error wrapping ErrNotFound for a name that
+	// is no such component (404), and ErrConflict for one not in a state
+	// for that, such as stopping a stopped one (409).
 	Stop(ctx context.Context, name string) error
 	Start(ctx context.Context, name string) error
-}
-
-// Errors a Components implementation wraps so the API can answer 404 and
-// 409.
-var (
-	ErrNoSuchComponent = errors.New("no such component")
-	ErrComponentState  = errors.New("component is not in a state for that")
-)
-
-// TokenHeader carries the admin token on API calls that change the cluster.
-const TokenHeader = "X-Wheelhouse-Token"
-
-// requireToken refuses requests without the admin token, which
-// `wheelhouse up` prints with the UI's address. A custom header also means
-// no other site's page can make a learner's browser send the request.
-func requireToken(token string, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if token == "" || !tokenMatches(r.Header.Get(TokenHeader), token) {
-			writeError(w, http.StatusUnauthorized, errors.New(
-				"this needs the admin token: open the UI with the address `wheelhouse up` printed (it ends in ?token=…), or send the "+TokenHeader+" header"))
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 func (opts Options) componentRoutes(r chi.Router) {
@@ -65,14 +43,7 @@ func (opts Options) componentRoutes(r chi.Router) {
 			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Minute)
 			defer cancel()
 			if err := do(ctx, name); err != nil {
-				code := http.StatusInternalServerError
-				switch {
-				case errors.Is(err, ErrNoSuchComponent):
-					code = http.StatusNotFound
-				case errors.Is(err, ErrComponentState):
-					code = http.StatusConflict
-				}
-				writeError(w, code, fmt.Errorf("cannot %s %s: %w", verb, name, err))
+				writeError(w, statusOf(err, http.StatusInternalServerError), fmt.Errorf("cannot %s %s: %w", verb, name, err))
 				return
 			}
 			state := "running"

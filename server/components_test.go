@@ -33,9 +33,9 @@ func (f *fakeComponents) move(name, from, to string) error {
 	s, ok := f.state[name]
 	switch {
 	case !ok:
-		return fmt.Errorf("%w: %q", ErrNoSuchComponent, name)
+		return fmt.Errorf("no such component %q: %w", name, ErrNotFound)
 	case s != from:
-		return fmt.Errorf("%w: %s is %s", ErrComponentState, name, s)
+		return fmt.Errorf("%s is %s: %w", name, s, ErrConflict)
 	}
 	f.state[name] = to
 	return nil

@@ -38,6 +38,21 @@ func TestPagesSelectViewAndLanguage(t *testing.T) {
 	}
 }
 
+// The presenter view of a recording replays it: the page carries the
+// server's mode, not a fixed "live".
+func TestPresenterPageCarriesTheServerMode(t *testing.T) {
+	h := Handler(Options{Mode: "replay"})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/present", nil))
+	body := rec.Body.String()
+	if rec.Code != 200 || !strings.Contains(body, `data-mode="replay"`) || !strings.Contains(body, `data-view="present"`) {
+		t.Errorf("GET /present on a replay server: %d\n%s\nwant 200 with data-mode=\"replay\" and data-view=\"present\"", rec.Code, body)
+	}
+	if strings.Contains(body, `data-mode="live"`) {
+		t.Errorf("GET /present on a replay server says live:\n%s", body)
+	}
+}
+
 // The lab panel, the terminal and xterm.js are served from the binary
 // (no CDN): a missing embed would only show in a browser otherwise.
 func TestUIModulesAreEmbedded(t *testing.T) {

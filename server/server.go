@@ -42,8 +42,8 @@ type Options struct {
 	// AdminToken guards everything that runs commands or changes the
 	// cluster from the browser.
 	AdminToken string
-	// Terminal serves the browser's shell (GET /ws/terminal); nil serves
-	// none (404).
+	// Terminal serves the browser's shell (GET /ws/terminal) to clients
+	// that present AdminToken as ?token=; nil serves none (404).
 	Terminal *Terminal
 	// Labs serves the guided labs (GET /api/labs…); nil serves none.
 	Labs *Labs
@@ -78,26 +78,8 @@ func Handler(opts Options) http.Handler {
 	if mode == "" {
 		mode = "live"
 	}
-	r.Get("/", func(w http.ResponseWriter, req *http.Request) {
-		lang := "en"
-		if req.URL.Query().Get("lang") == "zh" {
-			lang = "zh"
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		if err := web.UIPage(mode, lang).Render(req.Context(), w); err != nil {
-			http.Error(w, "rendering the page: "+err.Error(), http.StatusInternalServerError)
-		}
-	})
-	r.Get("/present", func(w http.ResponseWriter, req *http.Request) {
-		lang := "en"
-		if req.URL.Query().Get("lang") == "zh" {
-			lang = "zh"
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		if err := web.PresentPage(lang).Render(req.Context(), w); err != nil {
-			http.Error(w, "rendering the presenter page: "+err.Error(), http.StatusInternalServerError)
-		}
-	})
+	r.Get("/", uiPage(mode, ""))
+	r.Get("/present", uiPage(mode, "present"))
 	r.Get("/api/state", jsonAPI(opts.state))
 	r.Get("/api/etcd/keys", jsonAPI(opts.etcdKeys))
 	r.Get("/api/etcd/value", jsonAPI(opts.etcdValue))
@@ -121,7 +103,7 @@ func Handler(opts Options) http.Handler {
 		opts.Labs.routes(r)
 	}
 	if opts.Terminal != nil {
-		r.Get("/ws/terminal", opts.Terminal.serve)
+		r.Get("/ws/terminal", opts.Terminal.handler(opts.AdminToken))
 	}
 	opts.componentRoutes(r)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -131,6 +113,21 @@ func Handler(opts Options) http.Handler {
 	r.Handle("/assets/*", http.StripPrefix("/assets/", http.FileServerFS(assets.FS)))
 	r.Handle("/favicon.ico", http.NotFoundHandler())
 	return r
+}
+
+// uiPage serves the browser app in one of its views, in the language of
+// ?lang= (zh, else English).
+func uiPage(mode, view string) http.HandlerFunc {
+	return func(w http.ResponseWriter, req *http.Request) {
+		lang := "en"
+		if req.URL.Query().Get("lang") == "zh" {
+			lang = "zh"
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		if err := web.UIPage(mode, lang, view).Render(req.Context(), w); err != nil {
+			http.Error(w, "rendering the page: "+err.Error(), http.StatusInternalServerError)
+		}
+	}
 }
 
 // Listen claims the UI's address. It is separate from Serve so that

@@ -2,8 +2,6 @@ package server
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,12 +24,11 @@ import (
 
 // Terminal serves GET /ws/terminal: a shell in a pseudo-terminal that a
 // browser drives over a websocket (JSON frames in, raw PTY bytes out). The
-// contract is in notes/terminal-and-controls.md. A Terminal must not be
-// copied after first use.
+// contract is in notes/terminal-and-controls.md. A client presents the
+// server's admin token (Options.AdminToken) as ?token=; without one
+// configured every client is refused: a shell is never served
+// unauthenticated. A Terminal must not be copied after first use.
 type Terminal struct {
-	// Token is the admin token a client presents as ?token=. Empty
-	// refuses every client: a shell is never served unauthenticated.
-	Token string
 	// Shell is the program to run; "" picks $SHELL, else /bin/bash, else
 	// /bin/sh.
 	Shell string
@@ -96,9 +93,13 @@ func (t *Terminal) stopChan() chan struct{} {
 	return t.stop
 }
 
-// serve handles GET /ws/terminal.
-func (t *Terminal) serve(w http.ResponseWriter, r *http.Request) {
-	if code, err := t.admit(r); err != nil {
+// handler serves GET /ws/terminal to clients that present token.
+func (t *Terminal) handler(token string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { t.serve(w, r, token) }
+}
+
+func (t *Terminal) serve(w http.ResponseWriter, r *http.Request, token string) {
+	if code, err := admit(r, token); err != nil {
 		writeError(w, code, err)
 		return
 	}
@@ -142,28 +143,16 @@ func (t *Terminal) serve(w http.ResponseWriter, r *http.Request) {
 	s.run(stop)
 }
 
-// admit checks the token (401) and then the Origin (403).
-func (t *Terminal) admit(r *http.Request) (int, error) {
-	got := r.URL.Query().Get("token")
-	switch {
-	case t.Token == "":
-		return http.StatusUnauthorized, errors.New("the terminal is locked: the server has no admin token")
-	case got == "":
-		return http.StatusUnauthorized, errors.New("a terminal needs the admin token: open the address that `wheelhouse up` printed (it ends in ?token=…)")
-	case !tokenMatches(got, t.Token):
-		return http.StatusUnauthorized, errors.New("wrong admin token: open the address that `wheelhouse up` printed, or read the token in <data-dir>/ui.json")
+// admit checks the ?token= against token (401) and then the Origin (403).
+// A browser cannot set headers on a websocket, hence the query.
+func admit(r *http.Request, token string) (int, error) {
+	if code, err := checkToken(r.URL.Query().Get("token"), token); err != nil {
+		return code, err
 	}
 	if err := checkSameOrigin(r); err != nil {
 		return http.StatusForbidden, err
 	}
 	return 0, nil
-}
-
-// tokenMatches compares in constant time. Hashing first makes the time
-// independent of the lengths too.
-func tokenMatches(got, want string) bool {
-	g, w := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
-	return subtle.ConstantTimeCompare(g[:], w[:]) == 1
 }
 
 // checkSameOrigin refuses a browser page from another site (which could
@@ -471,14 +460,25 @@ type terminalSession struct {
 // the session.
 func (s *terminalSession) run(stop <-chan struct{}) {
 	defer s.end()
-	// A write to a browser that stopped reading may block for writeWait;
-	// when the server stops, cut that short so Close is not held up.
+	// A write to a browser that stopped reading blocks until its deadline
+	// (writeWait; 5 s for refuse), and every write sets its own, so no
+	// deadline set from here would hold. When the server stops, run gets
+	// closeWait to say goodbye; if it has not returned by then, the
+	// connection itself is closed, so the write in progress and every
+	// later one fail at once and Close is not held up.
 	var watcher sync.WaitGroup
 	running := make(chan struct{})
 	watcher.Go(func() {
 		select {
 		case <-stop:
-			_ = s.conn.NetConn().SetWriteDeadline(time.Now().Add(closeWait))
+		case <-running:
+			return
+		}
+		cut := time.NewTimer(closeWait)
+		defer cut.Stop()
+		select {
+		case <-cut.C:
+			_ = s.conn.NetConn().Close()
 		case <-running:
 		}
 	})

@@ -29,19 +29,16 @@ const testToken = "s3cret-token"
 const waitLimit = 30 * time.Second
 
 // terminalServer serves a Terminal running /bin/sh (whose start-up reads
-// no rc files) with a known KUBECONFIG.
+// no rc files) with a known KUBECONFIG, behind the admin token testToken.
 func terminalServer(t *testing.T, term *Terminal) (*httptest.Server, string) {
 	t.Helper()
 	if term.Shell == "" {
 		term.Shell = "/bin/sh"
 	}
-	if term.Token == "" {
-		term.Token = testToken
-	}
 	dir := t.TempDir()
 	term.Dir = dir
 	term.Env = append(term.Env, "KUBECONFIG=/wheelhouse/test/admin.kubeconfig", "HOME="+dir, "PS1=$ ")
-	srv := httptest.NewServer(Handler(Options{Terminal: term}))
+	srv := httptest.NewServer(Handler(Options{Terminal: term, AdminToken: testToken}))
 	t.Cleanup(func() {
 		term.Close()
 		srv.Close()
@@ -513,5 +510,45 @@ func TestEscapedProcessDoesNotHoldTheSessionOpen(t *testing.T) {
 	}
 	if !alive(pid) {
 		t.Error("the escaped process was ended too; it had left the session")
+	}
+}
+
+// Close must not wait on a browser that stopped reading: every write to it
+// would block for its whole deadline (writeWait), so the server cuts the
+// connection itself.
+func TestTerminalCloseDoesNotWaitForAStalledClient(t *testing.T) {
+	term := &Terminal{}
+	_, url := terminalServer(t, term)
+	conn := dialTerminal(t, url)
+	counter := filepath.Join(term.Dir, "count")
+	// Long lines fill every buffer on the way quickly.
+	input(t, conn, "i=0; while :; do printf '%0500d\\n' $i; i=$((i+1)); [ $((i%100)) -ne 0 ] || echo $i >count; done\n")
+
+	// Not reading: once the shell's count stands still, every buffer on
+	// the way is full and the server is blocked writing to the socket.
+	count := func() int {
+		b, _ := os.ReadFile(counter)
+		n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		return n
+	}
+	eventually(t, "the shell to stall while the client does not read", func() bool {
+		before := count()
+		time.Sleep(300 * time.Millisecond)
+		after := count()
+		return after > 0 && after == before
+	})
+
+	closed := make(chan struct{})
+	go func() {
+		term.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(waitLimit):
+		t.Fatalf("Close still waiting after %s on a client that does not read", waitLimit)
+	}
+	if term.active != 0 {
+		t.Errorf("%d terminals still counted as open", term.active)
 	}
 }

@@ -37,9 +37,9 @@ func (cc clusterComponents) Start(ctx context.Context, name string) error {
 func serverError(err error) error {
 	switch {
 	case errors.Is(err, cluster.ErrUnknownComponent):
-		return kindOf{server.ErrNoSuchComponent, err}
+		return kindOf{server.ErrNotFound, err}
 	case errors.Is(err, cluster.ErrWrongState):
-		return kindOf{server.ErrComponentState, err}
+		return kindOf{server.ErrConflict, err}
 	}
 	return err
 }

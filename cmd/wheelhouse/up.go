@@ -253,7 +253,7 @@ func (o *upOptions) run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	terminal := &server.Terminal{Token: token, Dir: ws.Home, Env: ws.Env}
+	terminal := &server.Terminal{Dir: ws.Home, Env: ws.Env}
 	defer terminal.Close() // Shutdown does not end websockets; this hangs up the shells
 	opts.Terminal = terminal
 	ui := server.Serve(ctx, uiListener, opts)
