@@ -35,12 +35,7 @@ type kubeletContainer struct {
 }
 
 func containerdViewOf(ctx context.Context, c *cluster.Cluster, state *clusterState, node string) (any, error) {
-	var n *cluster.Node
-	for _, x := range c.Nodes() {
-		if x.Name == node {
-			n = x
-		}
-	}
+	n := c.Node(node)
 	if n == nil {
 		return nil, fmt.Errorf("no node %s: %w", node, server.ErrNotFound)
 	}

@@ -44,7 +44,7 @@ so pods can use them without a registry.`,
 // containerdNodes finds the containerd nodes of the cluster in dataDir,
 // by the address each records while it runs: node → socket.
 func containerdNodes(dataDir string) (map[string]string, error) {
-	files, err := filepath.Glob(filepath.Join(dataDir, "nodes", "*", cluster.ContainerdAddressFile))
+	files, err := filepath.Glob(filepath.Join(cluster.NodeDir(dataDir, "*"), cluster.ContainerdAddressFile))
 	if err != nil {
 		return nil, err
 	}

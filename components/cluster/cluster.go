@@ -103,7 +103,6 @@ type Node struct {
 	Runtime    *runtime.Runtime
 	Containerd *containerd.Containerd
 	CRIProxy   *criproxy.Proxy
-	Kubelet    *kubelet.Kubelet
 	Proxy      *kubeproxy.Proxy
 	zone       string
 }
@@ -304,9 +303,14 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 		cfg.EtcdReady(c.etcd.Endpoint())
 	}
 
-	// The runtimes need nothing from the control plane; start them while
-	// the apiserver comes up.
+	// The runtimes need nothing from the control plane; they start first,
+	// so each kubelet finds its runtime serving.
 	c.nodeIP = nodeIP
+	// A run that crashed left its containerd addresses behind; they must
+	// not send `wheelhouse images import` to a containerd of that run.
+	for _, name := range nodeNames {
+		c.forgetContainerdAddress(name)
+	}
 	c.nodes = make([]*Node, cfg.Nodes)
 	for i, name := range nodeNames {
 		var opts []grpc.ServerOption
@@ -357,6 +361,16 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 		return nil, err
 	}
 	c.report("apiserver", t)
+	go func() {
+		// The apiserver cannot be stopped alone, but it can crash.
+		<-c.apiserver.Done()
+		c.mu.Lock()
+		stopping := c.stopping
+		c.mu.Unlock()
+		if !stopping {
+			c.lifecycle("apiserver", "crashed", c.apiserver.Err())
+		}
+	}()
 
 	// Everything else only needs the apiserver: start it all at once.
 	var (
@@ -468,7 +482,7 @@ func (c *Cluster) startControllerManager() error {
 func (c *Cluster) startKubelet(node *Node, port int) error {
 	t := time.Now()
 	name := "kubelet/" + node.Name
-	k, err := kubelet.Start(c.componentContext(context.Background(), name), kubelet.Config{
+	_, err := kubelet.Start(c.componentContext(context.Background(), name), kubelet.Config{
 		NodeName:        node.Name,
 		Dir:             c.nodeDir(node.Name),
 		Address:         c.nodeIP,
@@ -491,9 +505,6 @@ func (c *Cluster) startKubelet(node *Node, port int) error {
 		c.cancel(name)
 		return fmt.Errorf("starting kubelet on %s: %w", node.Name, err)
 	}
-	c.mu.Lock()
-	node.Kubelet = k
-	c.mu.Unlock()
 	c.setControl(name, nil, nil)
 	c.report(name, t)
 	return nil
@@ -553,6 +564,10 @@ func (c *Cluster) startContainerdNode(ctx context.Context, name, binary string, 
 // node's containerd while the cluster runs.
 const ContainerdAddressFile = "containerd.address"
 
+func (c *Cluster) forgetContainerdAddress(node string) {
+	_ = os.Remove(filepath.Join(c.nodeDir(node), ContainerdAddressFile))
+}
+
 // NodeDir is a node's directory under a data directory.
 func NodeDir(dataDir, node string) string { return filepath.Join(dataDir, "nodes", node) }
 
@@ -560,7 +575,7 @@ func (c *Cluster) path(parts ...string) string {
 	return filepath.Join(append([]string{c.cfg.DataDir}, parts...)...)
 }
 
-func (c *Cluster) nodeDir(name string) string { return c.path("nodes", name) }
+func (c *Cluster) nodeDir(name string) string { return NodeDir(c.cfg.DataDir, name) }
 
 // DataDir is where everything lives.
 func (c *Cluster) DataDir() string { return c.cfg.DataDir }
@@ -624,9 +639,7 @@ func (c *Cluster) stop() {
 			if n == nil {
 				continue
 			}
-			if n.Kubelet != nil && c.isRunning("kubelet/"+n.Name) {
-				n.Kubelet.Stop()
-			}
+			c.cancel("kubelet/" + n.Name)
 			c.cancel("kube-proxy/" + n.Name)
 		}
 		var wg sync.WaitGroup
@@ -635,6 +648,7 @@ func (c *Cluster) stop() {
 			if n != nil {
 				privateContainerd = privateContainerd || (n.Containerd != nil && n.Containerd.Owned())
 				wg.Go(n.closeRuntime)
+				c.forgetContainerdAddress(n.Name)
 			}
 		}
 		wg.Wait()

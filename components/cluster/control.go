@@ -55,17 +55,22 @@ type control struct {
 	since time.Time
 	err   string
 	// done is closed when the running instance ends on its own or by a
-	// stop; nil for a kubelet, whose Stop is immediate.
+	// stop; nil for a kubelet, which ends as soon as its context does.
 	done <-chan struct{}
 }
 
-// setControl records that name is running; done and errOf (both may be
-// nil) tell when and why that instance ends. An end nobody asked for is a
-// crash and is reported as one.
+// setControl records that a new instance of name is running; done and
+// errOf (both may be nil) tell when and why that instance ends. An end
+// nobody asked for is a crash and is reported as one; an asked-for end
+// that StopComponent gave up waiting for still lands in Stopped.
 func (c *Cluster) setControl(name string, done <-chan struct{}, errOf func() error) {
 	c.mu.Lock()
-	ctl := &control{state: StateRunning, since: time.Now(), done: done}
-	c.controls[name] = ctl
+	ctl, ok := c.controls[name]
+	if !ok {
+		ctl = &control{}
+		c.controls[name] = ctl
+	}
+	ctl.state, ctl.since, ctl.err, ctl.done = StateRunning, time.Now(), "", done
 	c.mu.Unlock()
 	if done == nil {
 		return
@@ -74,11 +79,14 @@ func (c *Cluster) setControl(name string, done <-chan struct{}, errOf func() err
 		<-done
 		c.mu.Lock()
 		crashed := !c.stopping && ctl.state == StateRunning
-		if crashed {
+		switch {
+		case crashed:
 			ctl.state, ctl.since = StateStopped, time.Now()
 			if err := errOf(); err != nil {
 				ctl.err = err.Error()
 			}
+		case ctl.state == StateStopping:
+			ctl.state, ctl.since = StateStopped, time.Now()
 		}
 		c.mu.Unlock()
 		if crashed {
@@ -142,20 +150,14 @@ func (c *Cluster) StopComponent(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case name == "scheduler" || name == "controller-manager":
-		c.cancel(name)
+	c.cancel(name)
+	if ctl.done != nil {
 		select {
 		case <-ctl.done:
 		case <-ctx.Done():
+			// setControl's watcher moves it to Stopped when it ends.
 			return fmt.Errorf("waiting for %s to stop: %w", name, ctx.Err())
 		}
-	case strings.HasPrefix(name, "kubelet/"):
-		node := c.node(strings.TrimPrefix(name, "kubelet/"))
-		c.mu.Lock()
-		k := node.Kubelet
-		c.mu.Unlock()
-		k.Stop()
 	}
 	c.setState(ctl, StateStopped)
 	c.lifecycle(name, "stopped", nil)
@@ -170,6 +172,10 @@ func (c *Cluster) StartComponent(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	// The component's own lifetime is not ctx's (it runs on after this
+	// call), but a caller that gives up on the start cancels it, so a
+	// start that never gets ready cannot hang or stay "starting".
+	giveUp := context.AfterFunc(ctx, func() { c.cancel(name) })
 	switch {
 	case name == "scheduler":
 		err = c.startScheduler()
@@ -178,8 +184,11 @@ func (c *Cluster) StartComponent(ctx context.Context, name string) error {
 	case strings.HasPrefix(name, "kubelet/"):
 		var port int
 		if port, err = freePort(c.nodeIP); err == nil {
-			err = c.startKubelet(c.node(strings.TrimPrefix(name, "kubelet/")), port)
+			err = c.startKubelet(c.Node(strings.TrimPrefix(name, "kubelet/")), port)
 		}
+	}
+	if !giveUp() && err == nil {
+		err = ctx.Err() // ready, but too late: the caller had gone
 	}
 	if err != nil {
 		c.setState(ctl, StateStopped)
@@ -189,7 +198,8 @@ func (c *Cluster) StartComponent(ctx context.Context, name string) error {
 	return nil
 }
 
-func (c *Cluster) node(name string) *Node {
+// Node is the compute node called name, or nil.
+func (c *Cluster) Node(name string) *Node {
 	for _, n := range c.nodes {
 		if n.Name == name {
 			return n
@@ -211,13 +221,6 @@ func freePort(ip net.IP) (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func (c *Cluster) isRunning(name string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ctl, ok := c.controls[name]
-	return ok && ctl.state == StateRunning
 }
 
 // done is closed when the current instance of name ends; nil if none ran.

@@ -77,11 +77,12 @@ type Config struct {
 	RealContainers bool
 }
 
-// Kubelet is a running node.
+// Kubelet is a running node. It runs until the context given to Start
+// ends, as if its process had died then: the node stops heartbeating and
+// the control plane eventually marks it NotReady.
 type Kubelet struct {
 	name   string
 	client kubernetes.Interface
-	cancel context.CancelFunc
 }
 
 // Start runs the kubelet and returns once its Node is Ready.
@@ -202,7 +203,7 @@ func Start(ctx context.Context, cfg Config) (_ *Kubelet, err error) {
 	if err := kubeletapp.RunKubelet(ctx, kubeServer, deps); err != nil {
 		return nil, fmt.Errorf("starting kubelet %s: %w", cfg.NodeName, err)
 	}
-	k := &Kubelet{name: cfg.NodeName, client: client, cancel: cancel}
+	k := &Kubelet{name: cfg.NodeName, client: client}
 	if err := k.waitReady(ctx, started); err != nil {
 		return nil, err
 	}
@@ -294,7 +295,3 @@ func (k *Kubelet) waitReady(ctx context.Context, since time.Time) error {
 		}
 	}
 }
-
-// Stop stops the kubelet, as if its process had died: the node stops
-// heartbeating and the control plane eventually marks it NotReady.
-func (k *Kubelet) Stop() { k.cancel() }
