@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/wheelhouse-k8s/wheelhouse/components/kubectl"
 )
 
 // newAdminToken makes the secret that guards the browser terminal and
@@ -57,7 +59,8 @@ func prepareShellWorkspace(dataDir, kubeconfig string) (shellWorkspace, error) {
 		}
 	}
 	scripts := map[string]string{
-		"kubectl":    fmt.Sprintf("#!/bin/sh\n# Wheelhouse's embedded kubectl.\nexec %s kubectl \"$@\"\n", shellQuote(exe)),
+		"kubectl": fmt.Sprintf("#!/bin/sh\n# Wheelhouse's embedded kubectl, in kubectl's own kubeconfig order.\nexport %s=1\nexec %s kubectl \"$@\"\n",
+			kubectl.UsesHomeEnv, shellQuote(exe)),
 		"wheelhouse": fmt.Sprintf("#!/bin/sh\nexec %s \"$@\"\n", shellQuote(exe)),
 	}
 	for name, body := range scripts {

@@ -17,12 +17,21 @@ import (
 	_ "github.com/wheelhouse-k8s/wheelhouse/components/kubeversion" // report v1.37.2
 )
 
+// UsesHomeEnv, set to 1, makes the embedded kubectl follow kubectl's own
+// order to the end (--kubeconfig, then $KUBECONFIG, then ~/.kube/config)
+// before it falls back to the admin kubeconfig. The browser terminal's
+// kubectl sets it, so a lab can show ~/.kube/config at work there; plain
+// `wheelhouse kubectl` does not, so a user's own ~/.kube/config (for
+// another cluster) never redirects it away from Wheelhouse's cluster.
+const UsesHomeEnv = "WHEELHOUSE_KUBECTL_USES_HOME"
+
 // Main runs kubectl with args (without the program name) and exits the
 // process as kubectl does. Unless --kubeconfig or $KUBECONFIG says
-// otherwise, or a ~/.kube/config of the user's own (kubectl's usual order),
-// it uses adminKubeconfig, the local cluster's admin identity.
+// otherwise (or, with UsesHomeEnv, ~/.kube/config), it uses
+// adminKubeconfig, the local cluster's admin identity.
 func Main(args []string, adminKubeconfig string) {
-	if !hasKubeconfigFlag(args) && os.Getenv("KUBECONFIG") == "" && !hasHomeConfig() {
+	usesHome := os.Getenv(UsesHomeEnv) == "1" && hasHomeConfig()
+	if !hasKubeconfigFlag(args) && os.Getenv("KUBECONFIG") == "" && !usesHome {
 		if _, err := os.Stat(adminKubeconfig); err == nil {
 			os.Setenv("KUBECONFIG", adminKubeconfig)
 		}
