@@ -3,6 +3,8 @@
 // replaces the endpoints (setBackend) when the page runs with ?mock=1, so
 // every view calls these and never fetch() or new WebSocket() directly.
 
+import { readStored, writeStored } from './util.js';
+
 export class HTTPError extends Error {
   constructor(status, message) {
     super(message);
@@ -51,7 +53,7 @@ const real = {
   components: () => getJSON('/api/components'),
   /** POST /api/components/{name}/{stop|start} with the admin token: {name, state}. */
   componentAction: (name, action, tok) => request(`/api/components/${q(name)}/${q(action)}`, {
-    method: 'POST', headers: tok ? { 'X-Wheelhouse-Token': tok } : {},
+    method: 'POST', headers: { 'X-Wheelhouse-Token': tok },
   }),
 
   /**
@@ -92,7 +94,7 @@ export function setBackend(impl) {
 // view) have it, and takes it out of the address bar so it does not end up
 // on a projector or in a screenshot.
 
-const TOKEN_KEY = 'wheelhouse.token';
+const TOKEN_KEY = 'wheelhouse.token'; // the token as a plain string, not JSON
 let memToken = ''; // when localStorage is disabled, the token lasts this page only
 
 export const token = {
@@ -101,20 +103,16 @@ export const token = {
     const url = new URL(location.href);
     const v = url.searchParams.get('token');
     if (v === null) return;
-    if (v) { memToken = v; store(TOKEN_KEY, v); }
+    if (v) { memToken = v; writeStored(TOKEN_KEY, v, String); }
     url.searchParams.delete('token');
     history.replaceState(history.state, '', url.pathname + url.search + url.hash);
   },
   get() {
-    try { return localStorage.getItem(TOKEN_KEY) || memToken; } catch { return memToken; }
+    return readStored(TOKEN_KEY, '', String) || memToken;
   },
   /** Forgets a token the server refused (a new `wheelhouse up` made a new one). */
   forget() {
     memToken = '';
-    try { localStorage.removeItem(TOKEN_KEY); } catch { /* storage disabled */ }
+    writeStored(TOKEN_KEY, null);
   },
 };
-
-function store(key, value) {
-  try { localStorage.setItem(key, value); } catch { /* storage disabled */ }
-}

@@ -144,6 +144,7 @@ export const STRINGS = {
     'panel.ctrdSees': 'What containerd sees (namespace k8s.io)',
     'panel.ctrdKubelet': 'What the kubelet reports',
     'panel.ctrdNoTask': 'no task',
+    'panel.ctrdNone': 'none',
 
     'tl.title': 'Timeline',
     'tl.empty': 'Waiting for events…',
@@ -464,6 +465,7 @@ export const STRINGS = {
     'panel.ctrdSees': 'containerd 自己看到的（k8s.io 命名空间）',
     'panel.ctrdKubelet': 'kubelet 上报的',
     'panel.ctrdNoTask': '没有任务',
+    'panel.ctrdNone': '无',
 
     'tl.title': '时间线',
     'tl.empty': '等待事件…',

@@ -23,8 +23,8 @@
 // step text) and "caption" (the presenter view: one line of step, goal,
 // commands and checks under the diagram).
 
-import { h, clear } from './util.js';
-import { t, getLang, onLangChange } from './i18n.js';
+import { h, clear, readStored, writeStored } from './util.js';
+import { t, has, getLang, onLangChange } from './i18n.js';
 import { api, HTTPError } from './api.js';
 
 const PROGRESS_KEY = 'wheelhouse.labs';
@@ -32,14 +32,13 @@ const POLL_MS = 1000;
 const ADVANCE_MS = 2500;
 
 /** The learner's progress, read from and written through to localStorage. */
-export class Progress {
+class Progress {
   constructor() {
     this.data = Progress.read();
   }
 
   static read() {
-    let d = null;
-    try { d = JSON.parse(localStorage.getItem(PROGRESS_KEY) || 'null'); } catch { /* unreadable: start afresh */ }
+    let d = readStored(PROGRESS_KEY, null); // unreadable: start afresh
     if (!d || typeof d !== 'object' || Array.isArray(d)) d = {};
     const out = { current: typeof d.current === 'string' ? d.current : '', labs: {} };
     if (d.labs && typeof d.labs === 'object') {
@@ -60,7 +59,7 @@ export class Progress {
   }
 
   save() {
-    try { localStorage.setItem(PROGRESS_KEY, JSON.stringify(this.data)); } catch { /* storage disabled: progress lasts this page only */ }
+    writeStored(PROGRESS_KEY, this.data); // storage disabled: progress lasts this page only
   }
 
   /** The entry of a lab, created (at step 0, starting now) on first use. */
@@ -132,6 +131,11 @@ export class LabsPanel {
   async start() {
     this.started = true;
     await this.loadList();
+    await this.openCurrent();
+  }
+
+  /** Opens the lab in progress, or the first of the list; with no labs, renders that. */
+  async openCurrent() {
     const want = this.progress.data.current;
     const id = this.list.some((l) => l.id === want) ? want : (this.list[0] && this.list[0].id) || '';
     if (id) await this.open(id);
@@ -187,8 +191,7 @@ export class LabsPanel {
     if (!this.started) return; // the page's first setLang comes before start()
     await this.loadList();
     if (this.lab) await this.open(this.lab.id);
-    else if (!this.lab && this.list.length) await this.start();
-    else this.render();
+    else await this.openCurrent();
   }
 
   onExternalProgress() {
@@ -430,11 +433,7 @@ export class LabsPanel {
     const fresh = e.step === 0 && !e.done.length;
     const d = h('details', { class: 'lab-intro', 'data-testid': 'lab-intro', open: fresh },
       h('summary', {}, h('b', { text: this.lab.title || this.lab.id }), this.lab.summary ? h('span', { class: 'muted', text: ' · ' + this.lab.summary }) : null));
-    if (this.lab.introHtml) {
-      const md = h('div', { class: 'md' });
-      md.innerHTML = this.lab.introHtml; // rendered by the server from the lab's Markdown
-      d.append(md);
-    }
+    if (this.lab.introHtml) d.append(markdown(this.lab.introHtml));
     return d;
   }
 
@@ -450,35 +449,37 @@ export class LabsPanel {
     return ol;
   }
 
-  /** The open step: data-step="<stem>", data-passed="true|false". */
+  /** The open step (data-step="<stem>", data-passed="true|false"): parts, then checks and navigation. */
+  stepArticle(extraClass, ...parts) {
+    const st = this.step;
+    const done = this.isDone(st.id);
+    this.checksEl = h('div', { class: 'checks-box' });
+    this.stepEl = h('article', { class: `lab-step${extraClass}${done ? ' passed' : ''}`, 'data-testid': 'lab-step', 'data-step': st.id, 'data-passed': String(done) },
+      ...parts, this.checksEl, this.renderNav());
+    this.renderChecks();
+    return this.stepEl;
+  }
+
+  /** The open step in the lab column: title, goal, text, commands, watch list, hints. */
   renderStep() {
     const st = this.step;
     if (!st) return h('p', { class: 'muted', text: t('labs.noSteps') });
-    const done = this.isDone(st.id);
-    const art = h('article', { class: `lab-step${done ? ' passed' : ''}`, 'data-testid': 'lab-step', 'data-step': st.id, 'data-passed': String(done) });
-    art.append(h('header', { class: 'step-head' },
-      h('span', { class: 'step-of', text: t('labs.stepOf', { n: this.index + 1, total: this.steps.length }) }),
-      h('h3', { text: st.title || st.id })));
-    if (st.goal) art.append(h('p', { class: 'goal' }, h('b', { text: t('labs.goal') + ' ' }), st.goal));
-    if (st.html) {
-      const md = h('div', { class: 'md' });
-      md.innerHTML = st.html; // rendered by the server from the step's Markdown
-      art.append(md);
-    }
-    if (Array.isArray(st.commands) && st.commands.length) art.append(this.renderCommands(st.commands));
-    if (Array.isArray(st.watch) && st.watch.length) art.append(this.renderWatch(st.watch));
     this.hintsEl = h('div', { class: 'hints' });
-    art.append(this.hintsEl);
     this.renderHints();
-    this.checksEl = h('div', { class: 'checks-box' });
-    art.append(this.checksEl);
-    this.renderChecks();
-    art.append(this.renderNav());
-    this.stepEl = art;
-    return art;
+    return this.stepArticle('',
+      h('header', { class: 'step-head' },
+        h('span', { class: 'step-of', text: t('labs.stepOf', { n: this.index + 1, total: this.steps.length }) }),
+        h('h3', { text: st.title || st.id })),
+      st.goal ? h('p', { class: 'goal' }, h('b', { text: t('labs.goal') + ' ' }), st.goal) : null,
+      st.html ? markdown(st.html) : null,
+      this.renderCommands(st.commands),
+      Array.isArray(st.watch) && st.watch.length ? this.renderWatch(st.watch) : null,
+      this.hintsEl);
   }
 
+  /** The step's commands, each with paste and run buttons (null when it has none). */
   renderCommands(cmds) {
+    if (!Array.isArray(cmds) || !cmds.length) return null;
     const box = h('div', { class: 'cmds', 'data-testid': 'lab-commands' });
     if (this.layout === 'panel') box.append(h('h4', { text: t('labs.commands') }));
     for (const c of cmds) {
@@ -572,34 +573,32 @@ export class LabsPanel {
   renderCaption() {
     const st = this.step;
     if (!st) return h('p', { class: 'muted', text: t('labs.noSteps') });
-    const done = this.isDone(st.id);
-    const art = h('article', { class: `lab-step caption-step${done ? ' passed' : ''}`, 'data-testid': 'lab-step', 'data-step': st.id, 'data-passed': String(done) });
     const dots = h('span', { class: 'step-dots' });
     this.steps.forEach((s2, i) => dots.append(h('button', {
       type: 'button', class: `dot${this.isDone(s2.id) ? ' done' : ''}${i === this.index ? ' current' : ''}`, 'data-act': 'goto', 'data-index': i,
       'data-step-nav': s2.id, title: `${i + 1}. ${s2.title || s2.id}`, 'aria-label': `${i + 1}. ${s2.title || s2.id}`,
     })));
-    art.append(h('div', { class: 'cap-main' },
-      h('div', { class: 'cap-title' }, h('span', { class: 'step-of', text: t('labs.stepOf', { n: this.index + 1, total: this.steps.length }) }), dots,
-        h('h3', { text: st.title || st.id })),
-      st.goal ? h('p', { class: 'goal', text: st.goal }) : null));
-    if (Array.isArray(st.commands) && st.commands.length) art.append(this.renderCommands(st.commands));
     this.hintsEl = null;
-    this.checksEl = h('div', { class: 'checks-box' });
-    art.append(this.checksEl);
-    this.stepEl = art;
-    this.renderChecks();
-    art.append(this.renderNav());
-    return art;
+    return this.stepArticle(' caption-step',
+      h('div', { class: 'cap-main' },
+        h('div', { class: 'cap-title' }, h('span', { class: 'step-of', text: t('labs.stepOf', { n: this.index + 1, total: this.steps.length }) }), dots,
+          h('h3', { text: st.title || st.id })),
+        st.goal ? h('p', { class: 'goal', text: st.goal }) : null),
+      this.renderCommands(st.commands));
   }
+}
+
+/** A lab's or step's text, which the server rendered from its Markdown. */
+function markdown(html) {
+  const md = h('div', { class: 'md' });
+  md.innerHTML = html;
+  return md;
 }
 
 /** How a watch entry reads: component names in the page's language, edges with an arrow. */
 function watchLabel(w) {
   return String(w).split('->').map((p) => {
     p = p.trim();
-    const key = 'comp.' + p;
-    const name = t(key);
-    return name === key ? p : name;
+    return has('comp.' + p) ? t('comp.' + p) : p;
   }).join(' ↔ ');
 }

@@ -156,10 +156,10 @@ export class ComponentPanel {
       const task = c.task ? `pid ${c.task.pid} · ${c.task.status}` : t('panel.ctrdNoTask');
       seen.append(h('li', { text: `${c.kind} ${c.pod || ''}${c.container ? ' / ' + c.container : ''} · ${short(c.id)} · ${task}` }));
     }
-    if (!seen.children.length) seen.append(h('li', { class: 'muted', text: t('panel.none') }));
+    if (!seen.children.length) seen.append(h('li', { class: 'muted', text: t('panel.ctrdNone') }));
     const rep = h('ul', { class: 'facts' });
     for (const k of v.kubelet || []) rep.append(h('li', { text: `${k.pod} / ${k.container} · ${short(k.containerID) || '–'} · ${k.state}` }));
-    if (!rep.children.length) rep.append(h('li', { class: 'muted', text: t('panel.none') }));
+    if (!rep.children.length) rep.append(h('li', { class: 'muted', text: t('panel.ctrdNone') }));
     box.append(seen, h('h3', { text: t('panel.ctrdKubelet') }), rep);
   }
 

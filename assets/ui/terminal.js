@@ -64,7 +64,6 @@ export class TerminalPanel {
     this.o = o;
     this.state = 'idle'; // idle | no-token | loading | connecting | connected | exited | closed | refused | forbidden | failed | load-error
     this.info = '';
-    this.connected = false;
     this.exitCode = null;
     this.queue = []; // input typed before the socket opened
     this.term = null;
@@ -85,14 +84,16 @@ export class TerminalPanel {
     host.append(this.root);
 
     let fitFrame = 0;
-    this.resizeObs = new ResizeObserver(() => {
+    new ResizeObserver(() => {
       if (fitFrame) return;
       fitFrame = requestAnimationFrame(() => { fitFrame = 0; this.fitNow(); });
-    });
-    this.resizeObs.observe(this.screen);
+    }).observe(this.screen);
     onLangChange(() => this.render());
     this.setCollapsed(this.collapsed, true);
   }
+
+  /** A shell is attached: the socket is open and the shell has not exited. */
+  get connected() { return this.state === 'connected'; }
 
   // -------------------------------------------------------------------------
   // Connection
@@ -105,7 +106,6 @@ export class TerminalPanel {
   /** A new shell (after an exit, a lost connection or a refused token). */
   reconnect() {
     if (this.ws) { const ws = this.ws; this.ws = null; ws.close(); }
-    this.connected = false;
     if (this.term && this.state !== 'idle') this.term.write('\r\n');
     this.connect();
   }
@@ -138,7 +138,6 @@ export class TerminalPanel {
     ws.onopen = () => {
       if (this.ws !== ws) return;
       opened = true;
-      this.connected = true;
       this.exitCode = null;
       this.setState('connected');
       this.sendResize();
@@ -150,7 +149,6 @@ export class TerminalPanel {
     ws.onclose = async () => {
       if (this.ws !== ws) return;
       this.ws = null;
-      this.connected = false;
       if (this.state === 'exited') return;
       if (!opened) {
         // The WebSocket API hides the HTTP status of a refused upgrade; ask again plainly.

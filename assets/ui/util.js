@@ -253,25 +253,53 @@ export function shapeIcon(kc, size = 14) {
 }
 
 // ---------------------------------------------------------------------------
-// Layout preferences (which columns are collapsed), kept per browser in
-// localStorage "wheelhouse.ui" so that a reload keeps the learner's layout.
+// Browser storage. localStorage can be disabled or full, and what is in it
+// may have been written by another version of the page: every read and
+// write goes through these two, which never throw.
 
-const PREFS_KEY = 'wheelhouse.ui';
-
-export function loadPref(name, fallback) {
+/**
+ * The value stored under key, decoded by parse (JSON by default), or
+ * fallback when there is none, it does not decode or storage is disabled.
+ */
+export function readStored(key, fallback, parse = JSON.parse) {
   try {
-    const all = JSON.parse(localStorage.getItem(PREFS_KEY) || '{}');
-    return all && typeof all === 'object' && name in all ? all[name] : fallback;
+    const raw = localStorage.getItem(key);
+    return raw === null ? fallback : parse(raw);
   } catch {
     return fallback;
   }
 }
 
-export function savePref(name, value) {
+/**
+ * Stores value under key, encoded by format (JSON by default); null or
+ * undefined removes the key. False when storage is disabled: the value
+ * then lasts this page only (the callers keep it in memory).
+ */
+export function writeStored(key, value, format = JSON.stringify) {
   try {
-    let all = {};
-    try { all = JSON.parse(localStorage.getItem(PREFS_KEY) || '{}') || {}; } catch { /* start afresh */ }
-    all[name] = value;
-    localStorage.setItem(PREFS_KEY, JSON.stringify(all));
-  } catch { /* storage disabled: the layout lasts this page only */ }
+    if (value === null || value === undefined) localStorage.removeItem(key);
+    else localStorage.setItem(key, format(value));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// Layout preferences (which columns are collapsed), kept per browser in
+// localStorage "wheelhouse.ui" so that a reload keeps the learner's layout.
+
+const PREFS_KEY = 'wheelhouse.ui';
+
+function prefs() {
+  const all = readStored(PREFS_KEY, {});
+  return all && typeof all === 'object' && !Array.isArray(all) ? all : {};
+}
+
+export function loadPref(name, fallback) {
+  const all = prefs();
+  return name in all ? all[name] : fallback;
+}
+
+export function savePref(name, value) {
+  writeStored(PREFS_KEY, { ...prefs(), [name]: value });
 }

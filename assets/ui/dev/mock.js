@@ -86,9 +86,9 @@ export async function install(handlers, params) {
       }
     }
     if (!list.length) return;
-    const t0 = Date.parse(list[0].time.replace(/(\.\d{3})\d+/, '$1'));
+    const t0 = parseTime(list[0].time);
     for (const e of list) {
-      const at = (Date.parse(e.time.replace(/(\.\d{3})\d+/, '$1')) - t0) / pace;
+      const at = (parseTime(e.time) - t0) / pace;
       setTimeout(() => {
         const ev = rename(e, name, node, rvBase);
         if (ev.cause) ev.cause = map.get(ev.cause) || ev.cause;
