@@ -108,6 +108,9 @@ type eventCheck struct {
 	order *OrderCheck
 	// first is the earliest event matching order.First.
 	first *tracing.Event
+	// early is, until first is found, the latest-happening event that
+	// matches order.Then: published before first yet possibly after it.
+	early *tracing.Event
 	// passed and message are the outcome.
 	passed  bool
 	message Text
@@ -125,19 +128,47 @@ func (c *eventCheck) offer(ev *tracing.Event) bool {
 		return true
 	}
 	if c.first == nil {
-		if c.order.First.Match(ev) {
+		switch {
+		case c.order.First.Match(ev):
 			cp := *ev
 			c.first = &cp
+			if c.early != nil && happenedAfter(c.early, c.first) {
+				return c.pass(c.early)
+			}
+		case c.order.Then.Match(ev) && (c.early == nil || ev.Time.After(c.early.Time)):
+			cp := *ev
+			c.early = &cp
 		}
 		return false
 	}
-	if ev.Seq > c.first.Seq && !ev.Time.Before(c.first.Time) && c.order.Then.Match(ev) {
-		c.passed = true
-		c.message = both(fmt.Sprintf("seen %s, then %s", eventLine(c.first), eventLine(ev)),
-			fmt.Sprintf("已看到 %s，然后 %s", eventLine(c.first), eventLine(ev)))
-		return true
+	if c.order.Then.Match(ev) && happenedAfter(ev, c.first) {
+		return c.pass(ev)
 	}
 	return false
+}
+
+func (c *eventCheck) pass(then *tracing.Event) bool {
+	c.passed = true
+	c.message = both(fmt.Sprintf("seen %s, then %s", eventLine(c.first), eventLine(then)),
+		fmt.Sprintf("已看到 %s，然后 %s", eventLine(c.first), eventLine(then)))
+	return true
+}
+
+// happenedAfter says whether b happened after a. Events are ordered by
+// when they happened (their Time), not by when the trace published them:
+// the linker holds a watch event until it has seen the etcd write it
+// carries, so what a watcher did on hearing it (a scheduler's binding)
+// can be published first. An etcd event's time is when the collector saw
+// the write, later than the write itself, so where one is involved the
+// publication order must agree as well.
+func happenedAfter(b, a *tracing.Event) bool {
+	if b.Seq == a.Seq || b.Time.Before(a.Time) {
+		return false
+	}
+	if a.Kind == tracing.KindEtcd || b.Kind == tracing.KindEtcd {
+		return b.Seq > a.Seq
+	}
+	return true
 }
 
 func (e *Engine) evaluateEvents(ctx context.Context, since time.Time, checks []*eventCheck) {

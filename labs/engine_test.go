@@ -364,3 +364,28 @@ func TestMatchDetailPathAndController(t *testing.T) {
 		t.Errorf("description %+v does not name the path", d)
 	}
 }
+
+// A watch event is published only once the etcd write it carries has
+// been seen, so what the watcher did on hearing it can be published
+// first: the order is when things happened. With an etcd event, whose
+// time is when the collector saw it, the publication order must agree.
+func TestOrderChecksGoByWhenThingsHappened(t *testing.T) {
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	held := []tracing.Event{
+		{Seq: 10, Time: at(20), Kind: tracing.KindHTTP, From: "scheduler", Verb: "create", Resource: "pods", Subresource: "binding", Name: "intolerant"},
+		{Seq: 11, Time: at(10), Kind: tracing.KindWatch, From: "apiserver", To: "scheduler", Verb: "MODIFIED", Resource: "nodes", Name: "node-3"},
+	}
+	runCases(t, nil, &fakeEvents{events: held}, t0, []checkCase{
+		{`order: {first: {kind: watch, to: scheduler, verb: MODIFIED, resource: nodes}, then: {kind: http, subresource: binding}}`, true,
+			"seen #11 (watch apiserver -> scheduler MODIFIED nodes/node-3), then #10"},
+		// The other way round is still refused.
+		{`order: {first: {kind: http, subresource: binding}, then: {kind: watch, verb: MODIFIED}}`, false, "but no event matching then after it"},
+	})
+	etcd := []tracing.Event{
+		{Seq: 20, Time: at(30), Kind: tracing.KindWatch, From: "apiserver", To: "kubelet/node-1", Verb: "ADDED", Resource: "pods", Name: "p"},
+		{Seq: 21, Time: at(10), Kind: tracing.KindEtcd, Verb: "put", Resource: "pods", Name: "p"},
+	}
+	runCases(t, nil, &fakeEvents{events: etcd}, t0, []checkCase{
+		{`order: {first: {kind: etcd, verb: put}, then: {kind: watch, verb: ADDED}}`, false, "but no event matching then after it"},
+	})
+}
