@@ -423,7 +423,11 @@ class App {
       this.droppedCount += n;
       this.toast(t('toast.dropped', { n }), 'warn');
     }
-    if (this.mode === 'live' || this.replay.atHead) this.release(ev, now, !this.backlog.active || !(parseTime(ev.time) < this.backlog.wallStart - 1000));
+    // During the burst only what happened after we connected animates. A
+    // recording's times are not this wall clock's: its burst is the
+    // recording so far, played from the scrubber, never animated on arrival.
+    const fresh = this.mode === 'live' && !(parseTime(ev.time) < this.backlog.wallStart - 1000);
+    if (this.mode === 'live' || this.replay.atHead) this.release(ev, now, !this.backlog.active || fresh);
     if (ev.kind === 'etcd' && (ev.resource === 'pods' || ev.resource === 'nodes')) this.pollSoon();
     this.inspector.noteEvent(ev);
   }
