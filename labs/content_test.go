@@ -15,6 +15,7 @@ var builtinLabIDs = []string{
 	"kubelet-runtime",
 	"kubectl-kubeconfig",
 	"services-kube-proxy",
+	"high-availability",
 }
 
 // The built-in labs are complete: all eight load without an error or a
@@ -88,5 +89,19 @@ func bilingual(t *testing.T, what string, text Text) {
 	t.Helper()
 	if text.EN == "" || text.ZH == "" {
 		t.Errorf("%s lacks English or Chinese: %+v", what, text)
+	}
+}
+
+// Only the high-availability lab needs a topology of its own.
+func TestLabTopologies(t *testing.T) {
+	cat, _ := LoadBuiltin()
+	for _, l := range cat.Labs {
+		want := ""
+		if l.ID == "high-availability" {
+			want = "ha"
+		}
+		if l.Topology != want {
+			t.Errorf("lab %s needs topology %q, want %q", l.ID, l.Topology, want)
+		}
 	}
 }

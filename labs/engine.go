@@ -1,6 +1,8 @@
 package labs
 
 import (
+	"github.com/wheelhouse-k8s/wheelhouse/tracing/redact"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -280,6 +282,10 @@ func (oc *objectCache) evaluate(ctx context.Context, rc *ResourceCheck) (bool, T
 func fieldCheck(o Text, obj map[string]any, rc *ResourceCheck) (bool, Text) {
 	v, found := lookup(obj, rc.Field)
 	got := shorten(valueString(v), 80)
+	if rc.Resource == "secrets" && redact.Sensitive(rc.Field) {
+		// Check results go to every browser; a Secret's value does not.
+		got = redact.Marker(len(valueString(v)))
+	}
 	switch {
 	case rc.Equals != nil && !found:
 		return false, both(fmt.Sprintf("%s has no %s, want %s", o.EN, rc.Field, *rc.Equals),

@@ -190,6 +190,31 @@ func TestResourceChecks(t *testing.T) {
 	})
 }
 
+// Check results go to every browser, so a check on a Secret's data says
+// whether it passed without saying the value.
+func TestResourceChecksNeverShowSecretValues(t *testing.T) {
+	objs := &fakeObjects{objects: map[string]map[string]any{
+		"secrets/default/db": {"metadata": map[string]any{"name": "db"}, "data": map[string]any{"password": "aHVudGVyMg=="}},
+	}}
+	cases := []checkCase{
+		{`resource: {resource: secrets, namespace: default, name: db, field: data.password, exists: true}`, true, "‹hidden"},
+		{`resource: {resource: secrets, namespace: default, name: db, field: data.password, equals: "aHVudGVyMg=="}`, true, "‹hidden"},
+		{`resource: {resource: secrets, namespace: default, name: db, field: data.password, equals: other}`, false, "‹hidden"},
+		{`resource: {resource: secrets, namespace: default, name: db, field: data, equals: x}`, false, "‹hidden"},
+	}
+	runCases(t, objs, nil, time.Time{}, cases)
+	for _, c := range cases {
+		for _, lang := range []string{EN, ZH} {
+			lab, step := stepWith(t, "  - "+c.check+"\n")
+			for _, r := range NewEngine(objs, nil).Evaluate(context.Background(), lab, step, time.Time{}, lang).Checks {
+				if strings.Contains(r.Message, "aHVudGVyMg") || strings.Contains(r.Message, "hunter2") {
+					t.Errorf("%s: the message shows the value: %s", c.check, r.Message)
+				}
+			}
+		}
+	}
+}
+
 func TestResourceCheckSourceErrors(t *testing.T) {
 	broken := &fakeObjects{err: errors.New("connection refused")}
 	runCases(t, broken, nil, time.Time{}, []checkCase{

@@ -1,5 +1,5 @@
 // Package labs is Wheelhouse's guided labs: the format labs are written in
-// (docs in content/README.md and notes/labs-format.md), the loader that
+// (docs in content/README.md), the loader that
 // reads and validates them, and the engine that checks a learner's progress
 // against the live cluster and its trace.
 //
@@ -45,6 +45,9 @@ type Lab struct {
 	Dir     string
 	Title   Text
 	Summary Text
+	// Topology is the cluster topology the lab needs (single-node,
+	// single-control-plane or ha); empty means any.
+	Topology string
 	// IntroHTML is intro.en.md / intro.zh.md rendered; empty if absent.
 	IntroHTML Text
 	Steps     []*Step
@@ -52,6 +55,9 @@ type Lab struct {
 	// has no solution.sh.
 	Solution []SolutionSection
 }
+
+// Topologies are the values a lab's topology may take.
+var Topologies = []string{"single-node", "single-control-plane", "ha"}
 
 // Step returns the step with the given id (its file stem), or nil.
 func (l *Lab) Step(id string) *Step {

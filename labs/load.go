@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -148,7 +149,7 @@ func (l *loader) lab(dir, id string, warns *[]LoadError) (*Lab, []LoadError) {
 	if root == nil {
 		return nil, errs
 	}
-	m := d.mapping(root, "lab.yaml", []string{"title", "summary", "steps"}, nil)
+	m := d.mapping(root, "lab.yaml", []string{"title", "summary", "steps", "topology"}, nil)
 	if m == nil {
 		return nil, errs
 	}
@@ -159,6 +160,15 @@ func (l *loader) lab(dir, id string, warns *[]LoadError) (*Lab, []LoadError) {
 	}
 	if e, has := m["summary"]; has {
 		lab.Summary, _ = d.text(e, "summary")
+	}
+	if e, has := m["topology"]; has {
+		if t, ok := d.str(e, "topology"); ok {
+			if !slices.Contains(Topologies, t) {
+				d.errorf(e.key.Line, "topology %q is not one of %s", t, strings.Join(Topologies, ", "))
+			} else {
+				lab.Topology = t
+			}
+		}
 	}
 	var stems []*yaml.Node
 	if e, has := m["steps"]; has {

@@ -102,7 +102,7 @@ func (opts Options) etcdValue(r *http.Request) (any, error) {
 		}
 		rev = n
 	}
-	v, err := opts.Etcd.Value(r.Context(), key, rev)
+	v, err := opts.Etcd.Value(r.Context(), key, rev, isAdmin(r, opts.AdminToken))
 	if err != nil {
 		return nil, apiError{http.StatusNotFound, err}
 	}

@@ -45,6 +45,10 @@ func (f *fakeComponents) Stop(_ context.Context, name string) error {
 	return f.move(name, "running", "stopped")
 }
 
+func (f *fakeComponents) Crash(_ context.Context, name string) error {
+	return f.move(name, "running", "crashed")
+}
+
 func (f *fakeComponents) Start(_ context.Context, name string) error {
 	return f.move(name, "stopped", "running")
 }
@@ -53,7 +57,7 @@ func TestComponentControlNeedsTheTokenAndSaysWhatFailed(t *testing.T) {
 	comps := &fakeComponents{state: map[string]string{"scheduler": "running", "kubelet/node-1": "running"}}
 	h := Handler(Options{Components: comps, AdminToken: "s3cret"})
 	post := func(path, token string) (int, string) {
-		req := httptest.NewRequest("POST", path, nil)
+		req := localRequest("POST", path, nil)
 		if token != "" {
 			req.Header.Set(TokenHeader, token)
 		}
@@ -90,10 +94,39 @@ func TestComponentControlNeedsTheTokenAndSaysWhatFailed(t *testing.T) {
 	// A server without a token refuses everything rather than allowing it.
 	h = Handler(Options{Components: comps})
 	rec := httptest.NewRecorder()
-	req := httptest.NewRequest("POST", "/api/components/scheduler/start", nil)
+	req := localRequest("POST", "/api/components/scheduler/start", nil)
 	req.Header.Set(TokenHeader, "")
 	h.ServeHTTP(rec, req)
 	if rec.Code != http.StatusUnauthorized {
 		t.Errorf("with no token configured, start = %d, want 401", rec.Code)
+	}
+}
+
+// A node's component is named with a slash; its URL is a plain path, and
+// the escaped form works the same.
+func TestComponentNamesWithASlashArePlainPaths(t *testing.T) {
+	comps := &fakeComponents{state: map[string]string{"kubelet/node-2": "running", "kube-proxy/node-2": "running"}}
+	h := Handler(Options{Components: comps, AdminToken: "s3cret"})
+	for _, tc := range []struct {
+		path string
+		code int
+	}{
+		{"/api/components/kubelet/node-2/stop", http.StatusOK},
+		{"/api/components/kubelet%2Fnode-2/start", http.StatusOK},
+		{"/api/components/kube-proxy/node-2/stop", http.StatusOK},
+		{"/api/components/kubelet/node-9/stop", http.StatusNotFound},
+		{"/api/components/kubelet/node-2/explode", http.StatusNotFound},
+		{"/api/components/stop", http.StatusNotFound},
+	} {
+		req := localRequest("POST", tc.path, nil)
+		req.Header.Set(TokenHeader, "s3cret")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != tc.code {
+			t.Errorf("POST %s: %d %s, want %d", tc.path, rec.Code, rec.Body.String(), tc.code)
+		}
+	}
+	if comps.state["kubelet/node-2"] != "running" || comps.state["kube-proxy/node-2"] != "stopped" {
+		t.Errorf("states: %v", comps.state)
 	}
 }

@@ -23,6 +23,10 @@ type Labs struct {
 	// Checker evaluates a step's checks (a *labs.Engine); nil, when there
 	// is no cluster (a replay), answers the check endpoint with 503.
 	Checker LabChecker
+	// Topology is the running cluster's (empty in a replay); a lab that
+	// needs another says so, with RestartCommand's command line for it.
+	Topology       string
+	RestartCommand func(topology string) string
 }
 
 // LabChecker evaluates a step's checks; *labs.Engine is one.
@@ -41,10 +45,11 @@ func (l *Labs) routes(r chi.Router) {
 }
 
 type labSummary struct {
-	ID      string `json:"id"`
-	Title   string `json:"title"`
-	Summary string `json:"summary"`
-	Steps   int    `json:"steps"`
+	ID       string `json:"id"`
+	Title    string `json:"title"`
+	Summary  string `json:"summary"`
+	Steps    int    `json:"steps"`
+	Topology string `json:"topology,omitempty"`
 }
 
 type labList struct {
@@ -53,11 +58,15 @@ type labList struct {
 }
 
 type labDetail struct {
-	ID        string       `json:"id"`
-	Title     string       `json:"title"`
-	Summary   string       `json:"summary"`
-	IntroHTML string       `json:"introHtml"`
-	Steps     []stepDetail `json:"steps"`
+	ID string `json:"id"`
+	// Topology is what the lab needs; TopologyNotice, when the cluster
+	// is of another, says so and how to start the right one.
+	Topology       string       `json:"topology,omitempty"`
+	TopologyNotice string       `json:"topologyNotice,omitempty"`
+	Title          string       `json:"title"`
+	Summary        string       `json:"summary"`
+	IntroHTML      string       `json:"introHtml"`
+	Steps          []stepDetail `json:"steps"`
 }
 
 type stepDetail struct {
@@ -85,7 +94,7 @@ func (l *Labs) list(r *http.Request) (any, error) {
 	if l.Catalog != nil {
 		for _, lab := range l.Catalog.Labs {
 			out.Labs = append(out.Labs, labSummary{
-				ID: lab.ID, Title: lab.Title.Get(lang), Summary: lab.Summary.Get(lang), Steps: len(lab.Steps),
+				ID: lab.ID, Title: lab.Title.Get(lang), Summary: lab.Summary.Get(lang), Steps: len(lab.Steps), Topology: lab.Topology,
 			})
 		}
 	}
@@ -101,7 +110,17 @@ func (l *Labs) get(r *http.Request) (any, error) {
 	}
 	out := labDetail{
 		ID: lab.ID, Title: lab.Title.Get(lang), Summary: lab.Summary.Get(lang),
-		IntroHTML: lab.IntroHTML.Get(lang), Steps: []stepDetail{},
+		IntroHTML: lab.IntroHTML.Get(lang), Steps: []stepDetail{}, Topology: lab.Topology,
+	}
+	if lab.Topology != "" && l.Topology != "" && lab.Topology != l.Topology {
+		cmd := "wheelhouse up --topology " + lab.Topology
+		if l.RestartCommand != nil {
+			cmd = l.RestartCommand(lab.Topology)
+		}
+		out.TopologyNotice = labs.Text{
+			EN: fmt.Sprintf("This lab needs the %s topology, and this cluster is %s. Stop Wheelhouse (Ctrl-C in its terminal) and start it again with:\n\n    %s\n\n(another data directory: each keeps the topology it was made in).", lab.Topology, l.Topology, cmd),
+			ZH: fmt.Sprintf("本实验需要 %s 拓扑，而当前集群是 %s。请停止 Wheelhouse（在其终端按 Ctrl-C），然后用下面的命令重新启动：\n\n    %s\n\n（使用另一个数据目录：每个数据目录都保持创建时的拓扑）。", lab.Topology, l.Topology, cmd),
+		}.Get(lang)
 	}
 	for _, s := range lab.Steps {
 		sd := stepDetail{

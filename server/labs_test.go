@@ -178,3 +178,41 @@ func TestLabsCheck(t *testing.T) {
 		}
 	}
 }
+
+// A lab that needs another topology says so, with the command to start
+// the right cluster; on its own topology (or in a replay) it says nothing.
+func TestLabTopologyNotice(t *testing.T) {
+	fsys := fstest.MapFS{
+		"09-ha/lab.yaml":    {Data: []byte("title: {en: HA}\ntopology: ha\nsteps: [01-x]\n")},
+		"09-ha/01-x.en.md":  {Data: []byte("x")},
+		"09-ha/01-x.yaml":   {Data: []byte("title: {en: X}\ngoal: {en: Do x}\nchecks:\n  - resource: {resource: pods, namespace: default, name: x}\n")},
+		"10-bad/lab.yaml":   {Data: []byte("title: {en: Bad}\ntopology: mesh\nsteps: [01-x]\n")},
+		"10-bad/01-x.en.md": {Data: []byte("x")},
+		"10-bad/01-x.yaml":  {Data: []byte("title: {en: X}\ngoal: {en: Do x}\nchecks:\n  - resource: {resource: pods, namespace: default, name: x}\n")},
+	}
+	cat, errs := labs.Load(fsys, "labs")
+	if len(cat.Labs) != 1 || len(errs) != 1 || !strings.Contains(errs[0].Error(), `topology "mesh" is not one of`) {
+		t.Fatalf("loaded %d labs, errors %v; want the ha lab and an error naming the bad topology", len(cat.Labs), errs)
+	}
+	restart := func(topology string) string {
+		return "wheelhouse up --topology " + topology + " --data-dir /d-" + topology
+	}
+	for _, tc := range []struct {
+		running, lang, want string
+	}{
+		{"single-control-plane", "en", "This lab needs the ha topology, and this cluster is single-control-plane"},
+		{"single-control-plane", "zh", "本实验需要 ha 拓扑"},
+		{"ha", "en", ""},
+		{"", "en", ""}, // a replay
+	} {
+		h := Handler(Options{Labs: &Labs{Catalog: cat, Topology: tc.running, RestartCommand: restart}})
+		code, body := get(t, h, "/api/labs/ha?lang="+tc.lang)
+		notice, _ := body["topologyNotice"].(string)
+		if code != 200 || body["topology"] != "ha" {
+			t.Fatalf("%s: %d %v", tc.running, code, body)
+		}
+		if tc.want == "" && notice != "" || tc.want != "" && (!strings.Contains(notice, tc.want) || !strings.Contains(notice, "wheelhouse up --topology ha --data-dir /d-ha")) {
+			t.Errorf("on %q in %s: notice %q, want one containing %q and the command", tc.running, tc.lang, notice, tc.want)
+		}
+	}
+}

@@ -20,7 +20,7 @@ func TestPagesSelectViewAndLanguage(t *testing.T) {
 		{"/present?lang=zh", []string{`data-view="present"`, `data-lang="zh"`, `lang="zh-Hans"`}, nil},
 	} {
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest("GET", tc.path, nil))
+		h.ServeHTTP(rec, localRequest("GET", tc.path, nil))
 		body := rec.Body.String()
 		if rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") {
 			t.Errorf("GET %s: %d %s, want 200 text/html", tc.path, rec.Code, rec.Header().Get("Content-Type"))
@@ -43,7 +43,7 @@ func TestPagesSelectViewAndLanguage(t *testing.T) {
 func TestPresenterPageCarriesTheServerMode(t *testing.T) {
 	h := Handler(Options{Mode: "replay"})
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/present", nil))
+	h.ServeHTTP(rec, localRequest("GET", "/present", nil))
 	body := rec.Body.String()
 	if rec.Code != 200 || !strings.Contains(body, `data-mode="replay"`) || !strings.Contains(body, `data-view="present"`) {
 		t.Errorf("GET /present on a replay server: %d\n%s\nwant 200 with data-mode=\"replay\" and data-view=\"present\"", rec.Code, body)
@@ -62,7 +62,7 @@ func TestUIModulesAreEmbedded(t *testing.T) {
 		"/assets/vendor/xterm/xterm.mjs", "/assets/vendor/xterm/addon-fit.mjs", "/assets/vendor/xterm/xterm.css",
 	} {
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		h.ServeHTTP(rec, localRequest("GET", path, nil))
 		if rec.Code != 200 || rec.Body.Len() == 0 {
 			t.Errorf("GET %s: %d with %d bytes, want 200 with the file", path, rec.Code, rec.Body.Len())
 		}

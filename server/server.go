@@ -22,8 +22,12 @@ import (
 // Options are what the server serves.
 type Options struct {
 	// Addr is host:port; loopback by default, so a lab machine does not
-	// expose its cluster to the network.
+	// expose its cluster to the network. Off loopback, every route but
+	// /healthz needs the admin token (see access.go).
 	Addr string
+	// Hosts are names, besides IP addresses and localhost, that browsers
+	// may use to reach the server (--ui-host); any other Host is refused.
+	Hosts []string
 	// Status reports the cluster for the status page; nil when there is
 	// no cluster (replaying a recording).
 	Status func(ctx context.Context) web.Status
@@ -36,6 +40,8 @@ type Options struct {
 	State func(ctx context.Context) (any, error)
 	// Etcd backs the etcd browser (GET /api/etcd/…); nil answers 404.
 	Etcd EtcdBrowser
+	// Without the admin token, Secret values are hidden from the etcd
+	// browser and the event inspector (their keys and sizes are shown).
 	// Components stops and starts components (/api/components); nil
 	// serves none.
 	Components Components
@@ -57,7 +63,8 @@ type Options struct {
 // remains etcd's only writer).
 type EtcdBrowser interface {
 	Keys(ctx context.Context, prefix string) (any, error)
-	Value(ctx context.Context, key string, rev int64) (any, error)
+	// Value hides a Secret's values unless reveal.
+	Value(ctx context.Context, key string, rev int64, reveal bool) (any, error)
 }
 
 // Server is a running HTTP server.
@@ -74,12 +81,16 @@ var ErrAddrInUse = errors.New("address in use")
 func Handler(opts Options) http.Handler {
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
+	r.Use(func(next http.Handler) http.Handler { return checkHost(opts.Hosts, next) })
+	if opts.Addr != "" && !IsLoopback(opts.Addr) {
+		r.Use(func(next http.Handler) http.Handler { return requireTokenEverywhere(opts.AdminToken, next) })
+	}
 	mode := opts.Mode
 	if mode == "" {
 		mode = "live"
 	}
-	r.Get("/", uiPage(mode, ""))
-	r.Get("/present", uiPage(mode, "present"))
+	r.Get("/", uiPage(mode, "", opts.AdminToken))
+	r.Get("/present", uiPage(mode, "present", opts.AdminToken))
 	r.Get("/api/state", jsonAPI(opts.state))
 	r.Get("/api/etcd/keys", jsonAPI(opts.etcdKeys))
 	r.Get("/api/etcd/value", jsonAPI(opts.etcdValue))
@@ -97,7 +108,7 @@ func Handler(opts Options) http.Handler {
 		}
 	})
 	if opts.Trace != nil {
-		opts.Trace.routes(r)
+		opts.Trace.routes(r, opts.AdminToken)
 	}
 	if opts.Labs != nil {
 		opts.Labs.routes(r)
@@ -106,6 +117,7 @@ func Handler(opts Options) http.Handler {
 		r.Get("/ws/terminal", opts.Terminal.handler(opts.AdminToken))
 	}
 	opts.componentRoutes(r)
+	opts.debugRoutes(r)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
@@ -116,9 +128,11 @@ func Handler(opts Options) http.Handler {
 }
 
 // uiPage serves the browser app in one of its views, in the language of
-// ?lang= (zh, else English).
-func uiPage(mode, view string) http.HandlerFunc {
+// ?lang= (zh, else English). Opened with the admin token, it also gives
+// the browser the token's cookie.
+func uiPage(mode, view, token string) http.HandlerFunc {
 	return func(w http.ResponseWriter, req *http.Request) {
+		rememberToken(w, req, token)
 		lang := "en"
 		if req.URL.Query().Get("lang") == "zh" {
 			lang = "zh"
@@ -155,6 +169,9 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 
 // Serve serves on l until ctx ends.
 func Serve(ctx context.Context, l net.Listener, opts Options) *Server {
+	if opts.Addr == "" {
+		opts.Addr = l.Addr().String()
+	}
 	s := &Server{
 		http: &http.Server{Handler: Handler(opts), ReadHeaderTimeout: 10 * time.Second},
 		addr: l.Addr().String(),
@@ -170,5 +187,14 @@ func Serve(ctx context.Context, l net.Listener, opts Options) *Server {
 	return s
 }
 
-// URL is the address a browser opens.
-func (s *Server) URL() string { return "http://" + s.addr + "/" }
+// URL is the address a browser on this machine opens: for a server on
+// every interface (0.0.0.0, ::), its loopback address.
+func (s *Server) URL() string {
+	addr := s.addr
+	if host, port, err := net.SplitHostPort(addr); err == nil {
+		if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+			addr = net.JoinHostPort("127.0.0.1", port)
+		}
+	}
+	return "http://" + addr + "/"
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -21,17 +22,25 @@ func (fakeEtcd) Keys(_ context.Context, prefix string) (any, error) {
 	return map[string]any{"keys": []string{prefix + "pods/default/a"}}, nil
 }
 
-func (fakeEtcd) Value(_ context.Context, key string, rev int64) (any, error) {
+func (fakeEtcd) Value(_ context.Context, key string, rev int64, reveal bool) (any, error) {
 	if key == "/registry/pods/default/gone" {
 		return nil, errors.New("no such key")
 	}
-	return map[string]any{"key": key, "revision": rev}, nil
+	return map[string]any{"key": key, "revision": rev, "revealed": reveal}, nil
+}
+
+// localRequest is a request as a browser on this machine sends it, with
+// a Host the server accepts (httptest's default, example.com, is not one).
+func localRequest(method, target string, body io.Reader) *http.Request {
+	r := httptest.NewRequest(method, target, body)
+	r.Host = "127.0.0.1:8080"
+	return r
 }
 
 func get(t *testing.T, h http.Handler, path string) (int, map[string]any) {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+	h.ServeHTTP(rec, localRequest("GET", path, nil))
 	var body map[string]any
 	_ = json.Unmarshal(rec.Body.Bytes(), &body)
 	return rec.Code, body

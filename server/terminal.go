@@ -24,7 +24,7 @@ import (
 
 // Terminal serves GET /ws/terminal: a shell in a pseudo-terminal that a
 // browser drives over a websocket (JSON frames in, raw PTY bytes out). The
-// contract is in notes/terminal-and-controls.md. A client presents the
+// contract is in docs/architecture.md ("Labs and the terminal"). A client presents the
 // server's admin token (Options.AdminToken) as ?token=; without one
 // configured every client is refused: a shell is never served
 // unauthenticated. A Terminal must not be copied after first use.

@@ -21,8 +21,9 @@ import (
 type Trace struct {
 	Bus *bus.Bus
 	// Detail adds kind-specific details to one event (for an etcd write:
-	// the stored object and what changed); nil serves the event alone.
-	Detail func(ctx context.Context, ev tracing.Event) (map[string]any, error)
+	// the stored object and what changed), hiding Secret values unless
+	// reveal; nil serves the event alone.
+	Detail func(ctx context.Context, ev tracing.Event, reveal bool) (map[string]any, error)
 	// Queue is each stream client's buffer (default bus.DefaultQueue).
 	Queue int
 }
@@ -36,10 +37,10 @@ const (
 	pingPeriod = 20 * time.Second
 )
 
-func (t *Trace) routes(r chi.Router) {
+func (t *Trace) routes(r chi.Router, token string) {
 	r.Get("/ws/trace", t.stream)
 	r.Get("/api/flows", t.flows)
-	r.Get("/api/events/{seq}", t.event)
+	r.Get("/api/events/{seq}", func(w http.ResponseWriter, r *http.Request) { t.event(w, r, isAdmin(r, token)) })
 }
 
 // upgrader accepts same-origin browsers and clients that send no Origin
@@ -50,6 +51,13 @@ var upgrader = websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 32 << 1
 // as JSON text frames.
 func (t *Trace) stream(w http.ResponseWriter, r *http.Request) {
 	filter, since, parseErr := bus.ParseQuery(r.URL.Query())
+	// Subscribe before the handshake completes, so that every event
+	// published after the client's dial returns reaches it.
+	var sub *bus.Subscription
+	if parseErr == nil {
+		sub = t.Bus.Subscribe(filter, since, t.Queue)
+		defer sub.Close()
+	}
 	conn, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader has answered (403 for a foreign Origin)
@@ -68,8 +76,6 @@ func (t *Trace) stream(w http.ResponseWriter, r *http.Request) {
 	if tcp, ok := conn.NetConn().(*net.TCPConn); ok {
 		_ = tcp.SetWriteBuffer(256 << 10)
 	}
-	sub := t.Bus.Subscribe(filter, since, t.Queue)
-	defer sub.Close()
 
 	// The reader notices the client going away; what it sends is ignored.
 	gone := make(chan struct{})
@@ -135,8 +141,9 @@ func (t *Trace) flows(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string]any{"object": filter.Object, "events": events})
 }
 
-// event serves GET /api/events/{seq}: one event with its details.
-func (t *Trace) event(w http.ResponseWriter, r *http.Request) {
+// event serves GET /api/events/{seq}: one event with its details, a
+// Secret's values hidden unless reveal.
+func (t *Trace) event(w http.ResponseWriter, r *http.Request, reveal bool) {
 	seq, err := strconv.ParseUint(chi.URLParam(r, "seq"), 10, 64)
 	if err != nil || seq == 0 {
 		writeError(w, http.StatusBadRequest, errors.New("seq must be a positive integer"))
@@ -149,7 +156,7 @@ func (t *Trace) event(w http.ResponseWriter, r *http.Request) {
 	}
 	out := map[string]any{"event": ev}
 	if t.Detail != nil {
-		details, err := t.Detail(r.Context(), ev)
+		details, err := t.Detail(r.Context(), ev, reveal)
 		if err != nil {
 			out["detailError"] = err.Error()
 		}

@@ -53,6 +53,7 @@ const (
 	KubeProxy         = "kube-proxy"
 	Runtime           = "runtime"
 	Kubectl           = "kubectl"
+	Etcdctl           = "etcdctl"
 	Wheelhouse        = "wheelhouse"
 )
 

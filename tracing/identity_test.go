@@ -17,11 +17,19 @@ func TestIdentity(t *testing.T) {
 		{"system:apiserver", "kube-apiserver/v1.37.2 (linux/amd64) kubernetes/abc", "apiserver", ""},
 		{"wheelhouse-admin", "kubectl/v1.37.2 (linux/amd64) kubernetes/abc", "kubectl", ""},
 		{"wheelhouse-admin", "curl/8.5.0", "curl", ""},
-		{"wheelhouse-admin", "wheelhouse.test/v0.0.0 (linux/amd64) kubernetes/$Format", "wheelhouse", ""},
+		// Only Wheelhouse's own certificate is Wheelhouse: the admin
+		// calling with Wheelhouse's user agent is still the admin.
+		{"wheelhouse-admin", "wheelhouse.test/v0.0.0 (linux/amd64) kubernetes/$Format", "wheelhouse-admin", ""},
+		{"wheelhouse-admin", "wheelhouse-ui", "wheelhouse-admin", ""},
+		{"system:anonymous", "wheelhouse/dev", "system:anonymous", ""},
+		{"wheelhouse", "wheelhouse-ui", "wheelhouse-ui", ""},
+		{"wheelhouse", "wheelhouse", "wheelhouse", ""},
+		{"wheelhouse", "kubectl/v1.37.2", "wheelhouse", ""},
 		{"wheelhouse-admin", "", "wheelhouse-admin", ""},
 		{"", "", "anonymous", ""},
+		{"system:anonymous", "load-balancer", "load-balancer", ""},
 	} {
-		c, ctl := Identity(tc.user, tc.ua)
+		c, ctl := Identity(tc.user, nil, tc.ua)
 		if c != tc.component || ctl != tc.controller {
 			t.Errorf("Identity(%q, %q) = %q, %q; want %q, %q", tc.user, tc.ua, c, ctl, tc.component, tc.controller)
 		}
@@ -41,6 +49,12 @@ func TestClassify(t *testing.T) {
 		{Event{Kind: KindHTTP, Verb: "get", Resource: "nodes", Name: "node-1", From: "kubelet/node-1"}, NoiseNodeStatus},
 		{Event{Kind: KindHTTP, Verb: "get", Resource: "nodes", Name: "node-2", From: "kubelet/node-1"}, ""},
 		{Event{Kind: KindHTTP, Verb: "create", Resource: "pods", From: "kubectl"}, ""},
+		// A leader-election Lease changing holder is news, not noise.
+		{Event{Kind: KindLifecycle, Verb: "LeaseAcquired", Resource: "leases", Name: "kube-scheduler", From: "scheduler/cp-2"}, ""},
+		{Event{Kind: KindHTTP, Verb: "get", From: LoadBalancer, To: "apiserver/cp-1"}, NoiseHealth},
+		{Event{Kind: KindLifecycle, Verb: "BackendDown", From: LoadBalancer, To: "apiserver/cp-1"}, ""},
+		{Event{Kind: KindHTTP, Verb: "get", Resource: "serviceaccounts", From: "wheelhouse"}, NoiseWheelhouse},
+		{Event{Kind: KindHTTP, Verb: "list", Resource: "pods", From: "wheelhouse-ui"}, NoiseUI},
 	} {
 		e := tc.e
 		Classify(&e)
@@ -65,6 +79,24 @@ func TestComponentIs(t *testing.T) {
 	} {
 		if got := ComponentIs(tc.id, tc.component); got != tc.want {
 			t.Errorf("ComponentIs(%q, %q) = %v, want %v", tc.id, tc.component, got, tc.want)
+		}
+	}
+}
+
+// On an HA control plane a scheduler's or controller manager's
+// certificate names its machine in a group.
+func TestIdentityOfAMachine(t *testing.T) {
+	for _, tc := range []struct {
+		user, group, want string
+	}{
+		{"system:kube-scheduler", MachineGroupPrefix + "cp-2", "scheduler/cp-2"},
+		{"system:kube-controller-manager", MachineGroupPrefix + "cp-3", "controller-manager/cp-3"},
+		{"system:kube-scheduler", "system:authenticated", "scheduler"},
+		// The group means nothing on another identity.
+		{"wheelhouse-admin", MachineGroupPrefix + "cp-1", "wheelhouse-admin"},
+	} {
+		if got, _ := Identity(tc.user, []string{"system:authenticated", tc.group}, ""); got != tc.want {
+			t.Errorf("Identity(%q, [%q]) = %q, want %q", tc.user, tc.group, got, tc.want)
 		}
 	}
 }

@@ -11,6 +11,8 @@ const (
 	NoiseBookmark   = "watch bookmark (progress marker)"
 	NoiseNodeStatus = "kubelet's periodic read of its own Node"
 	NoiseUI         = "Wheelhouse's own UI reading the cluster"
+	NoiseWheelhouse = "Wheelhouse's own check (start-up readiness)"
+	NoiseHealth     = "load balancer health check"
 )
 
 // UIClient is the component id of Wheelhouse's own UI, which watches nodes
@@ -38,8 +40,14 @@ func Classify(e *Event) {
 	switch {
 	case e.From == UIClient || e.To == UIClient:
 		e.Noise, e.NoiseReason = true, NoiseUI
-	case e.Resource == "leases":
+	case e.From == Wheelhouse || e.To == Wheelhouse:
+		e.Noise, e.NoiseReason = true, NoiseWheelhouse
+	case e.Resource == "leases" && e.Kind != KindLifecycle:
+		// A Lease's renewals are noise; its change of holder
+		// (LeaseAcquired, a lifecycle event) is not.
 		e.Noise, e.NoiseReason = true, NoiseLease
+	case e.Kind == KindHTTP && e.From == LoadBalancer:
+		e.Noise, e.NoiseReason = true, NoiseHealth
 	case e.Resource == "events":
 		e.Noise, e.NoiseReason = true, NoiseEvent
 	case e.Kind == KindWatch && e.Verb == "BOOKMARK":

@@ -3,7 +3,10 @@
 //
 // Rules:
 //  - Every event is a packet travelling from→to (lifecycle: a pulse on the
-//    component). Shape and colour come from its kind class.
+//    component; the load balancer's Routed, BackendDown and BackendUp
+//    travel to their apiserver). Shape and colour come from its kind
+//    class. A route may have several segments (HA: through the load
+//    balancer); the packet moves along all of them.
 //  - Causal order: an event starts only after its cause's packet has
 //    arrived, when the cause is in view (queued or moving). Causes that
 //    were filtered out, skipped or already arrived do not hold anything up.
@@ -61,6 +64,7 @@ export class Animator {
     this.minGapMs = 0; // minimum time between two starts (flow replays)
     this.lastStart = 0;
     this.totalPackets = 0;
+    this.replicated = 0; // Raft replication packets started (HA: leader → each follower)
   }
 
   // -------------------------------------------------------------------------
@@ -71,7 +75,7 @@ export class Animator {
     const kc = kindClass(ev);
     if (kc === 'marker' || kc === 'other') return;
     const from = ev.from || (ev.detail && ev.detail.component) || '';
-    const to = kc === 'lifecycle' ? '' : ev.to || '';
+    const to = kc === 'lifecycle' && !travels(ev) ? '' : ev.to || '';
     if (!from && !to) return;
     // age: how long it has waited while the animation played in real time
     // (paused and slow-motion time do not count: the user chose to be behind).
@@ -155,7 +159,7 @@ export class Animator {
     for (const it of this.pending) {
       if (it.session === 0) { m = Math.min(m, it.events[0].seq); break; }
     }
-    for (const p of this.flying) if (p.session === 0) m = Math.min(m, p.events[0].seq);
+    for (const p of this.flying) if (p.session === 0 && p.events.length) m = Math.min(m, p.events[0].seq);
     return m;
   }
 
@@ -335,12 +339,12 @@ export class Animator {
   start(it, now) {
     const d = this.diagram;
     let geom = null, center = null;
-    if (it.kc === 'lifecycle') center = d.center(it.from) || d.center(nodeComponent(it));
-    else geom = d.geom(it.from, it.to);
+    if (it.kc === 'lifecycle' && !it.to) center = d.center(it.from) || d.center(nodeComponent(it));
+    else geom = d.geom(it.from, it.to, it.ev);
     const el = this.acquire();
     const p = {
       ...it, el, progress: 0, startedAt: now, geom, center,
-      dur: it.kc === 'lifecycle' ? PULSE_MS : travelMs(geom),
+      dur: it.kc === 'lifecycle' && !it.to ? PULSE_MS : travelMs(geom),
     };
     // Each event in the item now maps to the moving packet.
     for (const ev of it.events) this.active.set(`${it.session}:${ev.seq}`, p);
@@ -375,6 +379,36 @@ export class Animator {
     }
     this.release(p);
     this.onArrive(p, now);
+    // (Not while paused: a step plays one event, and its replication
+    // would stand still halfway.)
+    if (p.kc === 'etcd' && !p.replica && !p.hidden && !this.paused) this.replicate(p, now);
+  }
+
+  /**
+   * An etcd write that reached the Raft leader goes on to every follower:
+   * one packet each along the Raft line, as the leader's append. They
+   * belong to the write's own event (detail.leader names the leader), so
+   * they have no seq of their own and hold nothing up.
+   */
+  replicate(p, now) {
+    const leader = p.ev.detail && p.ev.detail.leader;
+    for (const to of this.diagram.raftFollowers(p.ev)) {
+      if (this.flying.length >= POOL_SIZE) return;
+      const geom = this.diagram.geom(leader, to, null);
+      if (!geom) continue;
+      const r = {
+        session: p.session, events: [], causes: [], ev: p.ev, kc: 'etcd', from: leader, to, edge: `${leader}->${to}`,
+        label: '', failed: false, replica: true, el: this.acquire(), progress: 0, startedAt: now, geom, center: null,
+        dur: travelMs(geom),
+      };
+      this.dress(r);
+      r.el.g.removeAttribute('data-seq');
+      r.el.g.classList.add('replica');
+      r.el.label.style.display = 'none';
+      this.flying.push(r);
+      this.replicated++;
+      this.place(r);
+    }
   }
 
   skip(it, count = true) {
@@ -428,10 +462,12 @@ export class Animator {
     label.textContent = p.label + (p.failed && p.ev.status ? ` ${p.ev.status}` : '');
     label.style.display = '';
     p.labelShown = true;
-    ring.style.display = p.kc === 'lifecycle' ? '' : 'none';
+    ring.style.display = p.center ? '' : 'none';
     // The label sits on the packet's own side of the edge (see place()).
     if (p.geom) {
-      const { x1, y1, x2, y2, len } = p.geom;
+      const { x1, y1, x2, y2, pts } = p.geom;
+      // A route's label sits by its overall direction.
+      const len = pts ? Math.hypot(x2 - x1, y2 - y1) : p.geom.len;
       const nx = -(y2 - y1) / (len || 1), ny = (x2 - x1) / (len || 1);
       p.nx = nx; p.ny = ny;
       const side = Math.abs(nx) > 0.5 ? (nx > 0 ? 'start' : 'end') : 'middle';
@@ -459,8 +495,8 @@ export class Animator {
     const g = p.el.g;
     if (p.hidden) {
       // Its component may have been drawn since (a new client or node).
-      if (p.kc === 'lifecycle') p.center = this.diagram.center(p.from) || this.diagram.center(nodeComponent(p));
-      else p.geom = this.diagram.geom(p.from, p.to);
+      if (p.kc === 'lifecycle' && !p.to) p.center = this.diagram.center(p.from) || this.diagram.center(nodeComponent(p));
+      else p.geom = this.diagram.geom(p.from, p.to, p.ev);
       if (!p.geom && !p.center) { g.style.display = 'none'; return; }
       p.hidden = false;
       g.style.display = '';
@@ -474,12 +510,33 @@ export class Animator {
       g.setAttribute('transform', `translate(${p.center.x.toFixed(1)},${(p.center.y - 26).toFixed(1)})`);
       return;
     }
-    const { x1, y1, x2, y2 } = p.geom;
     const k = ease(p.progress);
-    const x = x1 + (x2 - x1) * k + p.nx * 6;
-    const y = y1 + (y2 - y1) * k + p.ny * 6;
+    let x, y;
+    if (p.geom.pts) {
+      // Along a route: the point at that share of its length, offset to
+      // the lane of the segment it is on.
+      const { pts, cum, len } = p.geom;
+      const at = k * len;
+      let i = 1;
+      while (i < pts.length - 1 && cum[i] < at) i++;
+      const seg = cum[i] - cum[i - 1] || 1;
+      const f = Math.min(1, Math.max(0, (at - cum[i - 1]) / seg));
+      const [ax, ay] = pts[i - 1], [bx, by] = pts[i];
+      const nx = -(by - ay) / seg, ny = (bx - ax) / seg;
+      x = ax + (bx - ax) * f + nx * 6;
+      y = ay + (by - ay) * f + ny * 6;
+    } else {
+      const { x1, y1, x2, y2 } = p.geom;
+      x = x1 + (x2 - x1) * k + p.nx * 6;
+      y = y1 + (y2 - y1) * k + p.ny * 6;
+    }
     g.setAttribute('transform', `translate(${x.toFixed(1)},${y.toFixed(1)})`);
   }
+}
+
+/** A lifecycle event that moves from one component to another: the load balancer's, about an apiserver. */
+function travels(ev) {
+  return ev.from === 'load-balancer' && typeof ev.to === 'string' && ev.to !== '';
 }
 
 function ease(k) {
@@ -489,7 +546,8 @@ function ease(k) {
 /** Travel time at 1× for an edge: long edges take a little longer. */
 function travelMs(geom) {
   if (!geom) return 600;
-  return Math.min(1300, 420 + geom.len * 1.6);
+  // A route through the load balancer is long; it may take a little longer.
+  return Math.min(geom.pts ? 1700 : 1300, 420 + geom.len * 1.6);
 }
 
 function nodeComponent(it) {

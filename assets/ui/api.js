@@ -13,7 +13,11 @@ export class HTTPError extends Error {
 }
 
 async function request(url, init = {}) {
-  const res = await fetch(url, { ...init, headers: { Accept: 'application/json', ...(init.headers || {}) } });
+  // The admin token goes with every request: it shows Secret values in the
+  // etcd browser and the inspector, and off loopback every API needs it.
+  const tok = token.get();
+  const headers = { Accept: 'application/json', ...(tok ? { 'X-Wheelhouse-Token': tok } : {}), ...(init.headers || {}) };
+  const res = await fetch(url, { ...init, headers });
   if (!res.ok) {
     let msg = `${res.status} ${res.statusText}`;
     try {
@@ -52,7 +56,7 @@ const real = {
   /** GET /api/components: {components:[{name,state,since}]} */
   components: () => getJSON('/api/components'),
   /** POST /api/components/{name}/{stop|start} with the admin token: {name, state}. */
-  componentAction: (name, action, tok) => request(`/api/components/${q(name)}/${q(action)}`, {
+  componentAction: (name, action, tok) => request(`/api/components/${name.split('/').map(q).join('/')}/${q(action)}`, {
     method: 'POST', headers: { 'X-Wheelhouse-Token': tok },
   }),
 

@@ -9,8 +9,21 @@
 //    and per-node component ids, pods from watch/etcd/http/cri events on
 //    pods. A phase that the trace does not tell stays "Unknown" (grey).
 // External clients (kubectl, curl, wheelhouse…) always come from the trace.
+//
+// The topology (single-node, single-control-plane, ha) and, in ha, the
+// control-plane machines (cp-1 …) come from /api/state, or from the
+// component ids of the trace when there is no state (etcd/cp-2 …). So do
+// the leaders of an HA control plane: the etcd Raft leader and the holders
+// of the kube-scheduler and kube-controller-manager Leases, kept up to date
+// from the lifecycle events LeaderElected, LeaderLost and LeaseAcquired as
+// they arrive and from every /api/state answer asked for after them.
 
-import { nodeOf, isExternal } from './util.js';
+import { nodeOf, isExternal, machineOf, LOAD_BALANCER } from './util.js';
+
+/** The roles that have a leader on an HA control plane. */
+export const LEADER_ROLES = ['etcd', 'scheduler', 'controller-manager'];
+
+const TOPOLOGIES = new Set(['single-node', 'single-control-plane', 'ha']);
 
 export class ClusterModel {
   constructor() {
@@ -25,6 +38,16 @@ export class ClusterModel {
     this.listeners = new Set();
     this.dirty = false;
     this.structureVersion = 0; // bumps when nodes or clients change (re-layout)
+    this.topology = ''; // single-node | single-control-plane | ha ('' until known)
+    this.controlPlanes = []; // HA machines, sorted: cp-1, cp-2, …
+    this.leaders = { etcd: '', scheduler: '', 'controller-manager': '' }; // role → component id ('' none)
+    this.etcdTerm = 0; // Raft term of the last LeaderElected
+    this.leaderSeq = {}; // role → seq of the last trace event that changed it
+  }
+
+  /** True on an HA control plane with its machines known. */
+  get ha() {
+    return this.topology === 'ha' && this.controlPlanes.length > 0;
   }
 
   onChange(fn) { this.listeners.add(fn); }
@@ -63,11 +86,21 @@ export class ClusterModel {
     this.applyPods(st.pods);
   }
 
-  /** Applies the nodes (and version) of a GET /api/state answer. */
-  applyNodes(st) {
+  /**
+   * Applies the nodes (and version, topology, leaders) of a GET /api/state
+   * answer. tag: the last seq the page had when it asked; a leader that a
+   * later trace event changed is kept (the answer may predate it).
+   */
+  applyNodes(st, tag = Infinity) {
     if (!st || typeof st !== 'object') return;
     this.source = 'state';
     this.version = typeof st.version === 'string' ? st.version : this.version;
+    const oldShape = this.shapeKey();
+    if (TOPOLOGIES.has(st.topology)) this.topology = st.topology;
+    const cps = Array.isArray(st.controlPlanes) ? st.controlPlanes.filter((c) => typeof c === 'string' && c) : [];
+    this.controlPlanes = sortNames(cps);
+    if (this.topology === 'ha') this.applyLeaders(st.leaders, tag);
+    const shapeChanged = oldShape !== this.shapeKey();
     const oldNodes = this.nodeNames().join(',');
     const nodes = new Map();
     for (const n of Array.isArray(st.nodes) ? st.nodes : []) {
@@ -83,7 +116,46 @@ export class ClusterModel {
       if (!nodes.has(name)) nodes.set(name, { name, ready: null, zone: '', podCIDR: '', runtime: '' });
     }
     this.nodes = nodes;
-    this.touch(oldNodes !== this.nodeNames().join(','));
+    this.touch(shapeChanged || oldNodes !== this.nodeNames().join(','));
+  }
+
+  /** What the diagram's layout depends on besides nodes and clients. */
+  shapeKey() {
+    return `${this.topology}:${this.controlPlanes.join(',')}`;
+  }
+
+  /** Leaders from /api/state ({etcd: "etcd/cp-2", …}; a role nobody leads is absent). */
+  applyLeaders(obj, tag) {
+    const leaders = obj && typeof obj === 'object' ? obj : {};
+    let changed = false;
+    for (const role of LEADER_ROLES) {
+      if ((this.leaderSeq[role] || 0) > tag) continue; // the trace said something newer
+      const v = typeof leaders[role] === 'string' ? leaders[role] : '';
+      if (v && v.split('/')[0] !== role) continue;
+      if (this.leaders[role] !== v) { this.leaders[role] = v; changed = true; }
+    }
+    if (changed) this.touch();
+  }
+
+  /** A leadership lifecycle event: the etcd leader or a Lease holder changed. */
+  observeLeader(ev) {
+    if (ev.kind !== 'lifecycle' || typeof ev.from !== 'string') return false;
+    const d = ev.detail || {};
+    let role = '', id = '';
+    if (ev.verb === 'LeaderElected' && ev.from.startsWith('etcd/')) {
+      role = 'etcd'; id = ev.from;
+      if (typeof d.term === 'number') this.etcdTerm = d.term;
+    } else if (ev.verb === 'LeaderLost' && ev.from.split('/')[0] === 'etcd') {
+      role = 'etcd'; id = '';
+    } else if (ev.verb === 'LeaseAcquired' && machineOf(ev.from)) {
+      role = ev.from.split('/')[0];
+      if (!LEADER_ROLES.includes(role) || role === 'etcd') return false;
+      id = ev.from;
+    } else return false;
+    this.leaderSeq[role] = Math.max(this.leaderSeq[role] || 0, ev.seq || 0);
+    if (this.leaders[role] === id) return false;
+    this.leaders[role] = id;
+    return true;
   }
 
   /** Applies the pods of a GET /api/state answer. */
@@ -107,8 +179,22 @@ export class ClusterModel {
   /** Notes what one event tells about the cluster. */
   observe(ev) {
     let structural = false;
+    if (this.observeLeader(ev)) this.touch();
     for (const id of [ev.from, ev.to]) {
       if (!id) continue;
+      // No /api/state (a replay, or before it answers): an HA machine's
+      // instance or the load balancer says the topology.
+      if (this.source === 'derived') {
+        const m = machineOf(id);
+        if (m && !this.controlPlanes.includes(m)) {
+          this.topology = 'ha';
+          this.controlPlanes = sortNames([...this.controlPlanes, m]);
+          structural = true;
+        } else if (id === LOAD_BALANCER && this.topology !== 'ha') {
+          this.topology = 'ha';
+          structural = true;
+        }
+      }
       if (isExternal(id)) {
         // A client seen only in noise (Wheelhouse's own UI, say) is drawn
         // only while noise is shown.
@@ -152,7 +238,12 @@ export class ClusterModel {
     if (this.source === 'derived') {
       this.nodes.clear();
       this.pods.clear();
+      this.topology = '';
+      this.controlPlanes = [];
+      this.leaders = { etcd: '', scheduler: '', 'controller-manager': '' };
+      this.etcdTerm = 0;
     }
+    this.leaderSeq = {};
     this.touch(true);
   }
 
@@ -240,6 +331,10 @@ export class ClusterModel {
     this.nodes.set(name, { name, ready: null, zone: '', podCIDR: '', runtime: '' });
     return true;
   }
+}
+
+function sortNames(list) {
+  return [...new Set(list)].sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
 }
 
 function str(v) {

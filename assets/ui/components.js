@@ -1,9 +1,10 @@
 // components.js: stopping and starting the cluster's own components
-// (scheduler, controller-manager, kubelet/<node>) so that learners can see
-// what the cluster does without one of them.
+// (scheduler, controller-manager, kubelet/<node>, kube-proxy/<node>) so
+// that learners can see what the cluster does without one of them.
 //
-//   GET  /api/components                 → {components:[{name, state, since}]}  (no token needed)
-//   POST /api/components/{name}/stop|start  with X-Wheelhouse-Token           → {name, state}
+//   GET  /api/components                 → {components:[{name, state, since, controllable, error}]}
+//   POST /api/components/{name}/stop|start  with X-Wheelhouse-Token → {name, state}
+//        ({name} is a plain path: /api/components/kubelet/node-2/stop)
 //
 // The state is polled with /api/state; the diagram marks stopped
 // components and the component panel shows Stop / Start buttons for every
@@ -19,7 +20,8 @@ export class Components {
    */
   constructor(o) {
     this.o = o;
-    this.states = new Map(); // name → running | stopped | starting
+    this.states = new Map(); // name → pending | starting | running | stopping | stopped | crashed
+    this.controls = new Set(); // names the server lets the page stop and start
     this.available = true; // false once the server says it has no such API
     this.busy = new Set(); // names with a request in flight
     this.inflight = false;
@@ -28,7 +30,7 @@ export class Components {
 
   /** True when the server lets the page stop and start this component. */
   controllable(id) {
-    return this.states.has(id);
+    return this.controls.has(id);
   }
 
   stateOf(id) {
@@ -43,9 +45,14 @@ export class Components {
       const res = await api.components();
       const list = Array.isArray(res && res.components) ? res.components : [];
       const next = new Map();
+      const controls = new Set();
       for (const c of list) {
-        if (c && typeof c.name === 'string' && typeof c.state === 'string') next.set(c.name, c.state);
+        if (c && typeof c.name === 'string' && typeof c.state === 'string') {
+          next.set(c.name, c.state);
+          if (c.controllable) controls.add(c.name);
+        }
       }
+      this.controls = controls;
       this.apply(next);
     } catch (e) {
       // 404: a server without component control (a replay, an older build).
@@ -68,7 +75,7 @@ export class Components {
    * says what happened in the page's language (also on failure).
    */
   async act(name, action) {
-    if (action !== 'stop' && action !== 'start') throw new Error(`unknown action ${action}`);
+    if (action !== 'stop' && action !== 'start' && action !== 'crash') throw new Error(`unknown action ${action}`);
     const tok = token.get();
     if (!tok) return { ok: false, status: 401, message: t('cc.noToken') };
     this.busy.add(name);

@@ -13,14 +13,35 @@
 // ↔ etcd, kubelet ↔ runtime. The diagram knows geometry (where a packet
 // travels for a from→to pair); the animator moves packets along it.
 //
+// Topologies (from the model): single-control-plane is the figure above.
+// single-node draws the control plane and the one node ("wheelhouse") in
+// one machine box. ha draws one box per control-plane machine (cp-1 …)
+// with its etcd member, apiserver, scheduler and controller manager, the
+// load balancer under the machines, and the nodes under it:
+//
+//   ┌ control plane ──────────────────────────── [unscheduled pods] ┐
+//   │ ┌ cp-1 ─────────┐ ┌ cp-2 ─────────┐ ┌ cp-3 ─────────┐       │
+//   │ │     etcd ·····Raft····· etcd ·····Raft····· etcd    │       │
+//   │ │  kube-apiserver │ │ kube-apiserver│ │ kube-apiserver│       │
+//   │ │ sched │ ctrl-mgr│ │ sched │ctrl-mgr│ │ sched │ctrl-mgr│     │
+//   kubectl ──▶ [ load balancer ··························· ] ◀── kubelets
+//
+// There a packet travels a route of several segments: client → load
+// balancer → the apiserver that served it (http), back the same way
+// (watch), apiserver → its machine's etcd member → the Raft leader (etcd),
+// load balancer → apiserver (Routed, BackendDown, BackendUp). Plain ids
+// of the trace ("etcd", "controller-manager": a controller's own
+// requests) stand for the leader. The leaders carry a mark
+// (data-testid="leader-mark", data-leader-of="etcd|scheduler|controller-manager").
+//
 // Elements carry data-component="<id>", data-node="<node>" and
 // data-pod="<ns>/<name>" (with data-phase) for tests and click handling.
 // Components the server can stop carry data-state="running|stopped|starting"
 // (setStates); a lab step's watch list gets a dashed halo (setWatch).
 
-import { s, clear, shorten, nodeOf, groupOf } from './util.js';
+import { s, clear, shorten, nodeOf, groupOf, machineOf, LOAD_BALANCER } from './util.js';
 import { t } from './i18n.js';
-import { displayPhase } from './cluster.js';
+import { displayPhase, LEADER_ROLES } from './cluster.js';
 
 export const VIEW_W = 900;
 export const VIEW_H = 700;
@@ -29,6 +50,10 @@ const CP = { x: 152, y: 34, w: 728, h: 262 }; // control-plane box
 const NODES_Y = 312; // top of the node row(s)
 const NODES_BOTTOM = 690;
 const EXT_X = 10, EXT_W = 118; // external column
+const SN_BOTTOM = 686; // single-node: the one machine's box ends here
+// HA: the control-plane frame, the machines in it, the load balancer under
+// them and the node row under that.
+const HA = { trayX: 420, machineY: 74, machineH: 194, cpBottom: 280, lbY: 292, lbH: 34, nodesY: 342 };
 
 const PHASE_GLYPH = { Pending: '◔', Running: '●', Succeeded: '✓', Failed: '✕', Unknown: '?', Terminating: '…' };
 
@@ -65,6 +90,13 @@ export class Diagram {
     this.focus = null;
     this.states = new Map(); // component id → running | stopped | starting (from /api/components)
     this.watch = []; // the open lab step's watch list: component ids, groups, "a->b" edges
+    this.ha = false; // drawing an HA control plane
+    this.machines = []; // its machines: cp-1, cp-2, …
+    this.routes = new Map(); // HA: "from|to" (resolved ids) → polyline geometry
+    this.leaders = {}; // role → component id (HA)
+    this.etcdTerm = 0;
+    this.leaderSig = '';
+    this.lookup = () => undefined; // seq → stored event (set by the app: an etcd write's serving apiserver)
 
     this.svg.addEventListener('click', (e) => this.handleClick(e));
     // Keyboard: Enter on a focused component or pod acts like a click.
@@ -88,34 +120,55 @@ export class Diagram {
   // -------------------------------------------------------------------------
   // Layout and rendering
 
-  /** Draws the model; re-lays out only when nodes or clients changed. */
+  /** Draws the model; re-lays out only when nodes, clients or the topology changed. */
   render(model) {
-    const key = model.nodeNames().join(',') + '#' + [...model.clients].join(',');
-    if (key !== this.layoutKey) {
-      this.layoutKey = key;
-      this.layout(model);
-    }
+    if (this.keyOf(model) !== this.layoutKey) this.layout(model);
     this.updateNodes(model);
+    this.setLeaders(model.leaders, model.etcdTerm);
     if (this.focus) this.applyFocus();
+  }
+
+  keyOf(model) {
+    return model.nodeNames().join(',') + '#' + [...model.clients].join(',') + '#' + (model.shapeKey ? model.shapeKey() : '');
   }
 
   /** Rebuilds every static element (called on structure or language change). */
   layout(model) {
     clear(this.gFrames); clear(this.gEdges); clear(this.gComps);
     this.rects.clear(); this.compEls.clear(); this.edges.clear(); this.nodeEls.clear(); this.liveEls.clear();
-    this.layoutKey = model.nodeNames().join(',') + '#' + [...model.clients].join(',');
+    this.routes.clear();
+    this.layoutKey = this.keyOf(model);
+    this.ha = !!model.ha;
+    this.machines = this.ha ? [...model.controlPlanes] : [];
+    if (this.ha) this.layoutHA(model);
+    else this.layoutSingle(model);
+    if (this.selected) this.setSelected(this.selected);
+    this.applyStates();
+    this.applyWatch();
+    this.leaderSig = '';
+    this.applyLeaders();
+  }
 
-    // Frames: outside column, cluster, control plane.
+  /**
+   * One control-plane machine: the textbook figure. In the single-node
+   * topology the control plane and the one node are the same machine: one
+   * box holds both.
+   */
+  layoutSingle(model) {
+    const sn = singleNodeName(model);
+    // Frames: outside column, cluster, control plane (or the one machine).
     this.gFrames.append(
       s('text', { x: EXT_X + EXT_W / 2, y: 24, class: 'frame-label', 'text-anchor': 'middle', text: t('diag.outside') }),
       s('line', { x1: 136, y1: 10, x2: 136, y2: 690, class: 'outside-divider' }),
       s('rect', { x: 142, y: 8, width: 748, height: 686, rx: 16, class: 'frame cluster-frame' }),
       s('text', { x: 158, y: 26, class: 'frame-label', text: t('diag.cluster') }),
-      s('rect', { x: CP.x, y: CP.y, width: CP.w, height: CP.h, rx: 12, class: 'frame cp-frame' }),
-      s('text', { x: CP.x + 14, y: CP.y + 20, class: 'frame-label cp-label', text: t('diag.controlPlane') }),
+      sn ? s('rect', { x: CP.x, y: CP.y, width: CP.w, height: SN_BOTTOM - CP.y, rx: 12, class: 'frame cp-frame machine-frame', 'data-machine': sn })
+        : s('rect', { x: CP.x, y: CP.y, width: CP.w, height: CP.h, rx: 12, class: 'frame cp-frame' }),
+      s('text', { x: CP.x + 14, y: CP.y + 20, class: 'frame-label cp-label', text: sn ? t('diag.singleNode', { name: sn }) : t('diag.controlPlane') }),
     );
 
     wrapText(this.gFrames.querySelector('.frame-label'), EXT_W - 4);
+    if (sn) fitText(this.gFrames.querySelector('.cp-label'), CP.w - 28);
 
     // Control plane components. Row 1: the pods waiting for the scheduler,
     // the scheduler, the controller manager, the absent cloud controller
@@ -137,34 +190,11 @@ export class Diagram {
     this.addEtcd(704, 166, 150, 94);
     this.addLive('apiserver', 340 + 136, 270);
 
-    // External clients, kubectl first with the user figure.
-    const clients = [...model.clients].sort((a, b) => (a === 'kubectl' ? -1 : b === 'kubectl' ? 1 : a.localeCompare(b)));
     const api = this.rects.get('apiserver');
-    let cy = api.y + api.h / 2;
-    const step = Math.min(64, (NODES_BOTTOM - cy - 30) / Math.max(1, clients.length - 1));
-    clients.forEach((id, i) => {
-      const h = 40, y = cy + i * step - h / 2;
-      if (i === 0) this.addUserFigure(EXT_X + EXT_W / 2, y - 8);
-      this.addComp(id, EXT_X + 6, y, EXT_W - 12, h, shorten(id, 14), '', 'client');
-    });
-
-    // Nodes.
+    const clients = this.layoutClients(model, api.y + api.h / 2);
     const names = model.nodeNames();
-    if (!names.length) {
-      this.gFrames.append(s('text', { x: CP.x + CP.w / 2, y: NODES_Y + 120, class: 'muted-big', 'text-anchor': 'middle', text: t('diag.noNodes') }));
-    }
-    const perRow = names.length <= 5 ? Math.max(1, names.length) : Math.ceil(names.length / 2);
-    const rows = Math.ceil(names.length / perRow) || 1;
-    const gap = 12;
-    const rowH = (NODES_BOTTOM - NODES_Y - (rows - 1) * gap) / rows;
-    const w = Math.min(300, (CP.w - (perRow - 1) * gap) / perRow);
-    names.forEach((name, i) => {
-      const row = Math.floor(i / perRow), col = i % perRow;
-      const inRow = Math.min(perRow, names.length - row * perRow);
-      const totalW = inRow * w + (inRow - 1) * gap;
-      const x0 = CP.x + (CP.w - totalW) / 2;
-      this.addNode(model.nodes.get(name), x0 + col * (w + gap), NODES_Y + row * (rowH + gap), w, rowH, i, names.length);
-    });
+    if (sn) this.layoutNodes(model, names, { x: CP.x + 12, w: CP.w - 24, y: NODES_Y, bottom: SN_BOTTOM - 10, maxW: CP.w - 24 });
+    else this.layoutNodes(model, names, { x: CP.x, w: CP.w, y: NODES_Y, bottom: NODES_BOTTOM, maxW: 300 });
 
     // Edges (real paths only).
     for (const id of clients) this.addEdge(id, 'apiserver');
@@ -176,11 +206,167 @@ export class Diagram {
       this.addEdge(`kube-proxy/${n}`, 'apiserver');
       this.addEdge(`kubelet/${n}`, `runtime/${n}`, 'CRI');
     });
-    if (this.selected) this.setSelected(this.selected);
     const kc = this.edges.get('kubectl|apiserver');
     if (kc) this.gEdges.append(s('text', { x: (kc.x1 + kc.x2) / 2, y: kc.y1 - 8, class: 'edge-label', 'text-anchor': 'middle', text: 'HTTPS' }));
-    this.applyStates();
-    this.applyWatch();
+  }
+
+  /** External clients, kubectl first with the user figure, from height cy down. Returns their ids. */
+  layoutClients(model, cy) {
+    const clients = [...model.clients].sort((a, b) => (a === 'kubectl' ? -1 : b === 'kubectl' ? 1 : a.localeCompare(b)));
+    const step = Math.min(64, (NODES_BOTTOM - cy - 30) / Math.max(1, clients.length - 1));
+    clients.forEach((id, i) => {
+      const h = 40, y = cy + i * step - h / 2;
+      if (i === 0) this.addUserFigure(EXT_X + EXT_W / 2, y - 8);
+      this.addComp(id, EXT_X + 6, y, EXT_W - 12, h, shorten(id, 14), '', 'client');
+    });
+    return clients;
+  }
+
+  /** The node boxes, in one or two rows inside box {x, w, y, bottom, maxW}. */
+  layoutNodes(model, names, box) {
+    if (!names.length) {
+      this.gFrames.append(s('text', { x: box.x + box.w / 2, y: box.y + 120, class: 'muted-big', 'text-anchor': 'middle', text: t('diag.noNodes') }));
+    }
+    const perRow = names.length <= 5 ? Math.max(1, names.length) : Math.ceil(names.length / 2);
+    const rows = Math.ceil(names.length / perRow) || 1;
+    const gap = 12;
+    const rowH = (box.bottom - box.y - (rows - 1) * gap) / rows;
+    const w = Math.min(box.maxW, (box.w - (perRow - 1) * gap) / perRow);
+    names.forEach((name, i) => {
+      const row = Math.floor(i / perRow), col = i % perRow;
+      const inRow = Math.min(perRow, names.length - row * perRow);
+      const totalW = inRow * w + (inRow - 1) * gap;
+      const x0 = box.x + (box.w - totalW) / 2;
+      this.addNode(model.nodes.get(name), x0 + col * (w + gap), box.y + row * (rowH + gap), w, rowH, i, names.length);
+    });
+  }
+
+  /**
+   * An HA control plane (kubeadm's stacked topology): one box per machine
+   * holding its etcd member, apiserver, scheduler and controller manager,
+   * the etcd members joined by Raft, and the load balancer between the
+   * machines and everyone else: every client, the nodes' components and
+   * the machines' own schedulers and controller managers reach an
+   * apiserver through it.
+   */
+  layoutHA(model) {
+    const cps = this.machines;
+    const n = cps.length;
+    this.gFrames.append(
+      s('text', { x: EXT_X + EXT_W / 2, y: 24, class: 'frame-label', 'text-anchor': 'middle', text: t('diag.outside') }),
+      s('line', { x1: 136, y1: 10, x2: 136, y2: 690, class: 'outside-divider' }),
+      s('rect', { x: 142, y: 8, width: 748, height: 686, rx: 16, class: 'frame cluster-frame' }),
+      s('text', { x: 158, y: 26, class: 'frame-label', text: t('diag.cluster') }),
+      s('rect', { x: CP.x, y: CP.y, width: CP.w, height: HA.cpBottom - CP.y, rx: 12, class: 'frame cp-frame' }),
+      s('text', { x: CP.x + 14, y: CP.y + 20, class: 'frame-label cp-label', text: t('diag.controlPlaneHA', { n }) }),
+    );
+    wrapText(this.gFrames.querySelector('.frame-label'), EXT_W - 4);
+    const cpLabel = this.gFrames.querySelector('.cp-label');
+    fitText(cpLabel, 240);
+
+    // The pods waiting for a scheduler: a strip along the top.
+    const tx = HA.trayX, ty = CP.y + 6, tw = CP.x + CP.w - 12 - HA.trayX, th = 28;
+    const tray = s('g', { class: 'tray strip', 'data-node': '' });
+    const trayLabel = s('text', { x: tx + 8, y: ty + 18, class: 'tray-label', text: t('diag.unscheduled') });
+    tray.append(s('rect', { x: tx, y: ty, width: tw, height: th, rx: 8, class: 'tray-box' }), trayLabel);
+    const trayPods = s('g', { class: 'pods' });
+    tray.append(trayPods);
+    this.gComps.append(tray);
+    fitText(trayLabel, 150);
+    let lw = 0;
+    try { lw = trayLabel.getComputedTextLength(); } catch { /* not in the document */ }
+    const ax = tx + 8 + Math.min(150, lw || 120) + 10;
+    this.nodeEls.set('', { g: tray, pods: trayPods, area: { x: ax, y: ty + 3, w: tx + tw - 6 - ax, h: 22 }, strip: true });
+
+    // The machines, side by side.
+    const x0 = CP.x + 14, span = CP.w - 28;
+    const gap = n > 3 ? 10 : 14;
+    const mw = (span - (n - 1) * gap) / n;
+    cps.forEach((cp, i) => this.addMachine(cp, x0 + i * (mw + gap), HA.machineY, mw, HA.machineH));
+
+    // The load balancer, across the machines' feet.
+    const lbRect = { x: x0, y: HA.lbY, w: span, h: HA.lbH };
+    const lb = this.addComp(LOAD_BALANCER, lbRect.x, lbRect.y, lbRect.w, lbRect.h, t('comp.load-balancer'), '', 'lb');
+    const lbSub = s('text', { x: lbRect.x + 12, y: lbRect.y + lbRect.h / 2 + 4, class: 'sub lb-sub', text: t('sub.load-balancer') });
+    lb.append(lbSub);
+    fitText(lbSub, lbRect.w / 2 - 90);
+    this.addLive('apiserver', lbRect.x + lbRect.w - 12, lbRect.y + lbRect.h / 2 + 4);
+    this.liveEls.get('apiserver').setAttribute('text-anchor', 'end');
+
+    const clients = this.layoutClients(model, lbRect.y + lbRect.h / 2);
+    const names = model.nodeNames();
+    this.layoutNodes(model, names, { x: CP.x, w: CP.w, y: HA.nodesY, bottom: NODES_BOTTOM, maxW: 300 });
+
+    // Edges: everyone → the load balancer → an apiserver → its own etcd
+    // member; the members to each other (Raft); kubelet → runtime.
+    const mid = (r) => r.x + r.w / 2;
+    for (const id of clients) {
+      const r = this.rects.get(id);
+      this.addLine(id, LOAD_BALANCER, { x: r.x + r.w, y: r.y + r.h / 2 }, { x: lbRect.x, y: clamp(r.y + r.h / 2, lbRect.y + 8, lbRect.y + lbRect.h - 8) });
+    }
+    const kc = this.edges.get(`kubectl|${LOAD_BALANCER}`);
+    if (kc) this.gEdges.append(s('text', { x: (kc.x1 + kc.x2) / 2, y: Math.min(kc.y1, kc.y2) - 8, class: 'edge-label', 'text-anchor': 'middle', text: 'HTTPS' }));
+    cps.forEach((cp, i) => {
+      const api = this.rects.get(`apiserver/${cp}`), etcd = this.rects.get(`etcd/${cp}`);
+      for (const kind of ['scheduler', 'controller-manager']) {
+        const r = this.rects.get(`${kind}/${cp}`);
+        this.addLine(`${kind}/${cp}`, LOAD_BALANCER, { x: mid(r), y: r.y + r.h }, { x: mid(r), y: lbRect.y });
+      }
+      this.addLine(LOAD_BALANCER, `apiserver/${cp}`, { x: mid(api), y: lbRect.y }, { x: mid(api), y: api.y + api.h });
+      this.addLine(`apiserver/${cp}`, `etcd/${cp}`, { x: mid(api), y: api.y }, { x: mid(etcd), y: etcd.y + etcd.h });
+      if (i + 1 < n) {
+        const next = this.rects.get(`etcd/${cps[i + 1]}`);
+        const p1 = { x: etcd.x + etcd.w, y: etcd.y + etcd.h / 2 + 4 }, p2 = { x: next.x, y: next.y + next.h / 2 + 4 };
+        this.addLine(`etcd/${cp}`, `etcd/${cps[i + 1]}`, p1, p2, 'raft');
+        if (i === 0) this.gEdges.append(s('text', { x: (p1.x + p2.x) / 2, y: p1.y - 7, class: 'edge-label raft-label', 'text-anchor': 'middle', text: t('diag.raft') }));
+      }
+    });
+    names.forEach((nm, i) => {
+      for (const kind of ['kubelet', 'kube-proxy']) {
+        const id = `${kind}/${nm}`;
+        const r = this.rects.get(id);
+        if (!r) continue;
+        const slots = names.length * 2, slot = i * 2 + (kind === 'kube-proxy' ? 1 : 0);
+        const bx = lbRect.x + 24 + (lbRect.w - 48) * (slots === 1 ? 0.5 : slot / (slots - 1));
+        this.addLine(id, LOAD_BALANCER, { x: mid(r), y: r.y }, { x: bx, y: lbRect.y + lbRect.h });
+      }
+      this.addEdge(`kubelet/${nm}`, `runtime/${nm}`, 'CRI');
+    });
+  }
+
+  /** One HA control-plane machine: its box and its four components. */
+  addMachine(cp, x, y, w, h) {
+    const g = s('g', { class: 'machine', 'data-machine': cp });
+    g.append(s('title', { text: t('diag.machine.tooltip', { name: cp }) }));
+    g.append(s('rect', { x, y, width: w, height: h, rx: 10, class: 'machine-box' }));
+    g.append(s('text', { x: x + 9, y: y + 15, class: 'machine-name', text: cp }));
+    this.gFrames.append(g);
+    const pad = 8;
+    const ew = Math.min(w - 2 * pad - 16, 132);
+    this.addEtcd(x + (w - ew) / 2, y + 20, ew, 56, `etcd/${cp}`, t('sub.etcdMember'));
+    // The apiserver's subtitle is its share of the traffic (live numbers).
+    const api = this.addComp(`apiserver/${cp}`, x + pad, y + 88, w - 2 * pad, 44, t('comp.apiserver'), ' ', 'api api-ha');
+    const live = api.querySelector('.sub');
+    live.dataset.fit = String(w - 2 * pad - 10);
+    this.liveEls.set(`apiserver/${cp}`, live);
+    const sg = 12, sw = (w - 2 * pad - sg) / 2;
+    this.addComp(`scheduler/${cp}`, x + pad, y + 144, sw, 40, t('comp.short.scheduler'), '', 'small');
+    this.addComp(`controller-manager/${cp}`, x + pad + sw + sg, y + 144, sw, 40, t('comp.short.controller-manager'), '', 'small');
+  }
+
+  /** Adds the edge a↔b as a straight line from p1 to p2; its geometry is where packets travel. */
+  addLine(a, b, p1, p2, cls = '', label = '') {
+    const el = s('line', { x1: p1.x, y1: p1.y, x2: p2.x, y2: p2.y, class: `edge ${cls}`.trim(), 'data-edge': `${a}|${b}` });
+    this.gEdges.append(el);
+    if (label) {
+      const horiz = Math.abs(p2.x - p1.x) > Math.abs(p2.y - p1.y);
+      this.gEdges.append(s('text', {
+        x: (p1.x + p2.x) / 2 + (horiz ? 0 : 8), y: (p1.y + p2.y) / 2 + (horiz ? -8 : 4),
+        class: 'edge-label', 'text-anchor': horiz ? 'middle' : 'start', text: label,
+      }));
+    }
+    const len = Math.hypot(p2.x - p1.x, p2.y - p1.y);
+    this.edges.set(`${a}|${b}`, { x1: p1.x, y1: p1.y, x2: p2.x, y2: p2.y, len, el });
   }
 
   /** A rounded component box with a title and subtitle. */
@@ -217,22 +403,25 @@ export class Diagram {
     this.compEls.set('cloud-controller-manager', g);
   }
 
-  /** etcd drawn as the usual database cylinder. */
-  addEtcd(x, y, w, h) {
-    const g = s('g', { class: 'comp etcd', 'data-component': 'etcd', tabindex: 0, role: 'button' });
+  /** etcd drawn as the usual database cylinder (an HA member: id etcd/cp-N, small, no live numbers). */
+  addEtcd(x, y, w, h, id = 'etcd', sub = t('sub.etcd')) {
+    const g = s('g', { class: 'comp etcd', 'data-component': id, tabindex: 0, role: 'button' });
     const ry = 11;
-    g.append(s('title', { text: t('comp.etcd') }));
+    const small = h < 70;
+    g.append(s('title', { text: id === 'etcd' ? t('comp.etcd') : `${t('comp.etcd')} · ${machineOf(id)}` }));
     g.append(s('path', {
       class: 'box',
       d: `M${x},${y + ry} a${w / 2},${ry} 0 0,1 ${w},0 V${y + h - ry} a${w / 2},${ry} 0 0,1 ${-w},0 Z`,
     }));
     g.append(s('path', { class: 'box-line', d: `M${x},${y + ry} a${w / 2},${ry} 0 0,0 ${w},0` }));
-    g.append(s('text', { x: x + w / 2, y: y + h / 2 + 6, 'text-anchor': 'middle', class: 'title', text: t('comp.etcd') }));
-    g.append(s('text', { x: x + w / 2, y: y + h / 2 + 23, 'text-anchor': 'middle', class: 'sub', text: t('sub.etcd') }));
+    g.append(s('text', { x: x + w / 2, y: small ? y + h * 0.57 : y + h / 2 + 6, 'text-anchor': 'middle', class: 'title', text: t('comp.etcd') }));
+    const st = s('text', { x: x + w / 2, y: small ? y + h * 0.57 + 12.5 : y + h / 2 + 23, 'text-anchor': 'middle', class: 'sub', text: sub });
+    g.append(st);
     this.gComps.append(g);
-    this.rects.set('etcd', { x, y, w, h });
-    this.compEls.set('etcd', g);
-    this.addLive('etcd', x + w / 2, y + h + 18);
+    if (small) fitText(st, w - 24);
+    this.rects.set(id, { x, y, w, h });
+    this.compEls.set(id, g);
+    if (id === 'etcd') this.addLive('etcd', x + w / 2, y + h + 18);
   }
 
   /** A small person above kubectl: the user at the keyboard. */
@@ -312,17 +501,7 @@ export class Diagram {
       p1 = { x: ra.x + ra.w / 2, y: ra.y + ra.h };
       p2 = { x: rb.x + rb.w / 2, y: rb.y };
     }
-    const el = s('line', { x1: p1.x, y1: p1.y, x2: p2.x, y2: p2.y, class: 'edge', 'data-edge': `${a}|${b}` });
-    this.gEdges.append(el);
-    if (label) {
-      const horiz = Math.abs(p2.x - p1.x) > Math.abs(p2.y - p1.y);
-      this.gEdges.append(s('text', {
-        x: (p1.x + p2.x) / 2 + (horiz ? 0 : 8), y: (p1.y + p2.y) / 2 + (horiz ? -8 : 4),
-        class: 'edge-label', 'text-anchor': horiz ? 'middle' : 'start', text: label,
-      }));
-    }
-    const len = Math.hypot(p2.x - p1.x, p2.y - p1.y);
-    this.edges.set(`${a}|${b}`, { x1: p1.x, y1: p1.y, x2: p2.x, y2: p2.y, len, el });
+    this.addLine(a, b, p1, p2, '', label);
   }
 
   /** Updates node status text and pod chips. */
@@ -353,7 +532,7 @@ export class Diagram {
     const { x, y, w, h } = ne.area;
     if (h < 10) return;
     const isTray = ne.g.classList.contains('tray');
-    let cols = isTray ? 1 : w >= 200 ? 2 : 1;
+    let cols = ne.strip ? Math.max(1, Math.floor((w + 6) / 116)) : isTray ? 1 : w >= 200 ? 2 : 1;
     let chipH = 22, gapY = 5;
     let rows = Math.max(1, Math.floor((h + gapY) / (chipH + gapY)));
     let dots = false;
@@ -395,10 +574,17 @@ export class Diagram {
   // Geometry for the animator
 
   /**
-   * Where a packet from→to travels: {x1,y1,x2,y2,len}, or null when the
-   * diagram has no such edge (a component it does not draw).
+   * Where a packet from→to travels: {x1,y1,x2,y2,len} (one segment) or,
+   * on an HA control plane, {pts: [[x,y]…], x1,y1,x2,y2,len} (a route of
+   * several); null when the diagram has no such path (a component it does
+   * not draw). ev, the event, picks the route of an etcd write.
    */
-  geom(from, to) {
+  geom(from, to, ev) {
+    if (this.ha) return this.haGeom(from, to, ev);
+    return this.edgeGeom(from, to);
+  }
+
+  edgeGeom(from, to) {
     const e = this.edges.get(`${from}|${to}`);
     if (e) return e;
     const r = this.edges.get(`${to}|${from}`);
@@ -414,14 +600,139 @@ export class Diagram {
     return null;
   }
 
+  /** The points of the drawn edge a→b (either way round), or null. */
+  edgePts(a, b) {
+    const g = this.edgeGeom(a, b);
+    return g ? [[g.x1, g.y1], [g.x2, g.y2]] : null;
+  }
+
+  /**
+   * The component a trace id is drawn as. On an HA control plane the plain
+   * ids stand for an instance: "etcd" the Raft leader, "scheduler" and
+   * "controller-manager" their Lease holders (only the leading controller
+   * manager runs controllers), "apiserver" the one that served the request
+   * behind the event; failing that, the first that runs.
+   */
+  resolve(id, ev) {
+    if (!id || !this.ha || this.rects.has(id)) return id;
+    const base = id.split('/')[0];
+    const pick = (kind, prefer) => {
+      if (prefer && this.rects.has(prefer)) return prefer;
+      const ids = this.machines.map((m) => `${kind}/${m}`);
+      return ids.find((c) => !this.isDown(c)) || ids[0] || '';
+    };
+    switch (base) {
+      case 'etcd': return pick('etcd', this.leaders.etcd);
+      case 'scheduler': case 'controller-manager': return pick(base, this.leaders[base]);
+      case 'apiserver': {
+        const lead = this.leaders.etcd ? `apiserver/${machineOf(this.leaders.etcd)}` : '';
+        return pick('apiserver', this.servingAPIServer(ev) || lead);
+      }
+      default: return id;
+    }
+  }
+
+  /** The apiserver behind an event: the nearest in its causal chain (an etcd write's request). */
+  servingAPIServer(ev) {
+    let c = ev && ev.cause;
+    for (let depth = 0; c && depth < 6; depth++) {
+      const up = this.lookup(c);
+      if (!up) return '';
+      for (const id of [up.to, up.from]) if (id && id.startsWith('apiserver/')) return id;
+      c = up.cause;
+    }
+    return '';
+  }
+
+  /** An HA route: through the load balancer, or to the Raft leader via the apiserver's own member. */
+  haGeom(from, to, ev) {
+    const f = this.resolve(from, ev);
+    let tt = this.resolve(to, ev);
+    // An etcd write taken by a member that does not lead goes on to the
+    // Raft leader (detail.leader), which every write passes through.
+    const leader = ev && ev.kind === 'etcd' && ev.detail && ev.detail.leader;
+    if (leader && leader !== tt && tt.startsWith('etcd/') && !f.startsWith('etcd/') && this.rects.has(leader)) tt = leader;
+    if (!f || !tt || f === tt) return null;
+    const key = `${f}|${tt}`;
+    const known = this.routes.get(key);
+    if (known) return known;
+    const isAPI = (id) => id.startsWith('apiserver/');
+    const isEtcd = (id) => id.startsWith('etcd/');
+    let pts = null;
+    if (isEtcd(f) || isEtcd(tt)) pts = this.etcdPts(f, tt);
+    else if (isAPI(tt) && f !== LOAD_BALANCER && !isAPI(f)) pts = this.viaLB(f, tt);
+    else if (isAPI(f) && tt !== LOAD_BALANCER && !isAPI(tt)) pts = this.viaLB(f, tt);
+    else pts = this.edgePts(f, tt);
+    if (!pts) return null;
+    const g = polyline(pts);
+    this.routes.set(key, g);
+    return g;
+  }
+
+  /** a → load balancer → b: in at a's edge, along the balancer, out on b's. */
+  viaLB(a, b) {
+    const p = this.edgePts(a, LOAD_BALANCER), q = this.edgePts(LOAD_BALANCER, b);
+    const lb = this.rects.get(LOAD_BALANCER);
+    if (!p || !q || !lb) return null;
+    const mid = lb.y + lb.h / 2;
+    const inAt = p[p.length - 1], outAt = q[0];
+    return [...p, [inAt[0], mid], [outAt[0], mid], ...q];
+  }
+
+  /** apiserver/cp-K → etcd/cp-K (its own member) → etcd/cp-L over Raft; or member → member. */
+  etcdPts(f, tt) {
+    const isEtcd = (id) => id.startsWith('etcd/');
+    if (!isEtcd(tt)) { // from a member to an apiserver: the way back
+      const back = this.etcdPts(tt, f);
+      return back ? back.slice().reverse() : null;
+    }
+    if (isEtcd(f)) return this.raftPts(f, tt);
+    if (!f.startsWith('apiserver/')) return null;
+    const own = `etcd/${machineOf(f)}`;
+    const first = this.edgePts(f, own);
+    if (!first) return null;
+    if (own === tt) return first;
+    const rest = this.raftPts(own, tt);
+    return rest ? [...first, ...rest] : null;
+  }
+
+  /**
+   * The members an etcd write reaches over Raft after the leader: every
+   * other member that runs (the leader replicates each write to them).
+   * Empty off an HA control plane or without a known leader.
+   */
+  raftFollowers(ev) {
+    const leader = this.ha && ev && ev.kind === 'etcd' && ev.detail && ev.detail.leader;
+    if (!leader || !this.rects.has(leader)) return [];
+    return this.machines.map((m) => `etcd/${m}`)
+      .filter((id) => id !== leader && this.rects.has(id) && !this.isDown(id));
+  }
+
+  /** Whether a component is drawn stopped or crashed. */
+  isDown(id) {
+    return ['stopped', 'crashed'].includes(this.states.get(id));
+  }
+
+  /** Member to member: along the Raft line to a neighbour, over the machines' tops to another. */
+  raftPts(a, b) {
+    const direct = this.edgePts(a, b);
+    if (direct) return direct;
+    const ra = this.rects.get(a), rb = this.rects.get(b);
+    if (!ra || !rb) return null;
+    const top = HA.machineY - 4;
+    const ax = ra.x + ra.w / 2, bx = rb.x + rb.w / 2;
+    return [[ax, ra.y], [ax, top], [bx, top], [bx, rb.y]];
+  }
+
   /** Centre of a component (lifecycle pulses), or null. */
   center(id) {
-    const r = this.rects.get(id);
+    const r = this.rects.get(this.resolve(id));
     return r ? { x: r.x + r.w / 2, y: r.y + r.h / 2 } : null;
   }
 
   /** Lights a component's border in a kind's colour for a moment. */
   flash(id, kc, now, ms = 450) {
+    id = this.resolve(id);
     const g = this.compEls.get(id);
     if (!g) return;
     g.classList.remove('hit-write', 'hit-read', 'hit-watch', 'hit-etcd', 'hit-cri', 'hit-lifecycle');
@@ -440,6 +751,51 @@ export class Diagram {
     }
   }
 
+  // -------------------------------------------------------------------------
+  // Leaders (HA)
+
+  /** The leaders to mark: {etcd, scheduler, controller-manager} → component id ('' none). */
+  setLeaders(leaders, term = 0) {
+    this.leaders = { ...(leaders || {}) };
+    this.etcdTerm = term || 0;
+    this.applyLeaders();
+  }
+
+  /**
+   * Puts a leader mark (♛) on each leading component's element: the etcd
+   * Raft leader and the holders of the scheduler's and controller
+   * manager's Leases. Rebuilt only when a leader changed.
+   */
+  applyLeaders() {
+    const roles = this.ha ? LEADER_ROLES : [];
+    const sig = roles.map((r) => `${r}=${this.leaders[r] || ''}`).join(',') + `#${this.etcdTerm}`;
+    if (sig === this.leaderSig) return;
+    this.leaderSig = sig;
+    for (const el of this.svg.querySelectorAll('.leader-mark')) el.remove();
+    for (const g of this.compEls.values()) g.classList.remove('leader');
+    // Routes picked for plain ids ("etcd") follow the leader.
+    this.routes.clear();
+    for (const role of roles) {
+      const id = this.leaders[role];
+      const g = id && this.compEls.get(id), r = id && this.rects.get(id);
+      if (!g || !r) continue;
+      g.classList.add('leader');
+      const tip = role === 'etcd'
+        ? (this.etcdTerm ? t('leader.etcd.term', { term: this.etcdTerm }) : t('leader.etcd'))
+        : t('leader.lease', { lease: role === 'scheduler' ? 'kube-scheduler' : 'kube-controller-manager' });
+      const mark = s('g', { class: 'leader-mark', 'data-testid': 'leader-mark', 'data-leader-of': role });
+      // A tag on the box's bottom edge (the state badge is on its top).
+      const cx = r.x + r.w / 2, y = r.y + r.h - 6.5;
+      const bg = s('rect', { x: cx - 29, y, width: 58, height: 15, rx: 7.5 });
+      const text = s('text', { x: cx, y: y + 11, 'text-anchor': 'middle', text: `♛ ${t('leader.mark')}` });
+      mark.append(s('title', { text: tip }), bg, text);
+      g.append(mark);
+      let w = 0;
+      try { w = text.getComputedTextLength(); } catch { /* not in the document */ }
+      if (w) { bg.setAttribute('x', String(cx - w / 2 - 6)); bg.setAttribute('width', String(w + 12)); }
+    }
+  }
+
   /** Marks the component whose panel is open (null: none). */
   setSelected(id) {
     this.selected = id;
@@ -450,7 +806,10 @@ export class Diagram {
   setLive(values) {
     for (const [id, el] of this.liveEls) {
       const v = values[id] ?? '';
-      if (el.textContent !== v) el.textContent = v;
+      if (el.textContent === v) continue;
+      el.textContent = v;
+      // Numbers inside a narrow box shrink to fit it.
+      if (el.dataset.fit) { el.style.fontSize = ''; fitText(el, Number(el.dataset.fit)); }
     }
   }
 
@@ -468,15 +827,17 @@ export class Diagram {
     for (const [id, g] of this.compEls) {
       const st = this.states.get(id) || '';
       if (st) g.dataset.state = st; else delete g.dataset.state;
-      g.classList.toggle('stopped', st === 'stopped');
+      // A crashed component is down as much as a stopped one.
+      const down = st === 'stopped' || st === 'crashed';
+      g.classList.toggle('stopped', down);
       // Stopping and starting are both on their way: drawn alike.
       const moving = st === 'starting' || st === 'stopping';
       g.classList.toggle('starting', moving);
       const old = g.querySelector(':scope > .state-badge');
       if (old) old.remove();
       const r = this.rects.get(id);
-      if (!r || (st !== 'stopped' && !moving)) continue;
-      const badge = s('g', { class: `state-badge ${moving ? 'starting' : st}` });
+      if (!r || (!down && !moving)) continue;
+      const badge = s('g', { class: `state-badge ${moving ? 'starting' : 'stopped'}` });
       const text = s('text', { x: r.x + r.w - 9, y: r.y + 4, 'text-anchor': 'end', text: t('state.' + st) });
       const bg = s('rect', { x: r.x + r.w - 60, y: r.y - 7, width: 56, height: 15, rx: 7.5 });
       badge.append(bg, text);
@@ -488,7 +849,7 @@ export class Diagram {
     for (const [key, e] of this.edges) {
       if (key.startsWith('rev:')) continue;
       const [a, b] = key.split('|');
-      e.el.classList.toggle('stopped', this.states.get(a) === 'stopped' || this.states.get(b) === 'stopped');
+      e.el.classList.toggle('stopped', this.isDown(a) || this.isDown(b));
     }
   }
 
@@ -538,16 +899,29 @@ export class Diagram {
 
   applyFocus() {
     this.svg.classList.toggle('dimming', !!this.focus);
-    for (const [id, g] of this.compEls) g.classList.toggle('involved', !!this.focus && this.involved.has(id));
+    const involved = this.ha ? this.haInvolved() : this.involved;
+    for (const [id, g] of this.compEls) g.classList.toggle('involved', !!this.focus && involved.has(id));
     for (const [key, e] of this.edges) {
       if (key.startsWith('rev:')) continue;
       const [a, b] = key.split('|');
-      e.el.classList.toggle('involved', !!this.focus && this.involved.has(a) && this.involved.has(b));
+      e.el.classList.toggle('involved', !!this.focus && involved.has(a) && involved.has(b));
     }
     for (const el of this.svg.querySelectorAll('[data-pod]')) {
       el.classList.toggle('focused', !!this.focus && this.focus === 'pods/' + el.dataset.pod);
     }
   }
+  /** HA: the drawn components a followed flow involves (plain ids as resolved, the load balancer on the way). */
+  haInvolved() {
+    const out = new Set();
+    for (const id of this.involved) {
+      out.add(id);
+      const r = this.resolve(id);
+      if (r) out.add(r);
+      if (id.startsWith('apiserver/')) out.add(LOAD_BALANCER);
+    }
+    return out;
+  }
+
 }
 
 /**
@@ -593,6 +967,32 @@ function watchMatch(pattern, id) {
   if (pattern.endsWith('*')) return id.startsWith(pattern.slice(0, -1));
   if (pattern.includes('/')) return false;
   return id.split('/')[0] === pattern || groupOf(id) === pattern;
+}
+
+/** The name of the one machine of a single-node cluster, or ''. */
+function singleNodeName(model) {
+  const names = model.nodeNames();
+  // A replay has no /api/state: one node called wheelhouse is that topology.
+  if (!model.topology && model.source === 'derived' && names.length === 1 && names[0] === 'wheelhouse') return 'wheelhouse';
+  if (model.topology !== 'single-node') return '';
+  return names.length === 1 ? names[0] : 'wheelhouse';
+}
+
+/** A route of several straight segments, as the animator moves along it. */
+function polyline(points) {
+  const pts = [];
+  for (const p of points) {
+    const last = pts[pts.length - 1];
+    if (!last || Math.hypot(p[0] - last[0], p[1] - last[1]) > 0.5) pts.push(p);
+  }
+  if (pts.length === 2) {
+    const [[x1, y1], [x2, y2]] = pts;
+    return { x1, y1, x2, y2, len: Math.hypot(x2 - x1, y2 - y1) };
+  }
+  const cum = [0];
+  for (let i = 1; i < pts.length; i++) cum.push(cum[i - 1] + Math.hypot(pts[i][0] - pts[i - 1][0], pts[i][1] - pts[i - 1][1]));
+  const [x1, y1] = pts[0], [x2, y2] = pts[pts.length - 1];
+  return { pts, cum, x1, y1, x2, y2, len: cum[cum.length - 1] };
 }
 
 function clamp(v, lo, hi) {

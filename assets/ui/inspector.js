@@ -110,7 +110,8 @@ export class Inspector {
         break;
       case 'etcd':
         rows.push(['insp.key', d.key], ['insp.revision', d.revision], ['insp.prevRevision', d.prevRevision],
-          ['insp.valueSize', typeof d.valueSize === 'number' ? t('insp.bytes', { n: d.valueSize.toLocaleString() }) : ''], ['insp.leaseId', d.leaseId]);
+          ['insp.valueSize', typeof d.valueSize === 'number' ? t('insp.bytes', { n: d.valueSize.toLocaleString() }) : ''], ['insp.leaseId', d.leaseId],
+          ['insp.member', d.member], ['insp.raftLeader', d.leader]);
         break;
       case 'cri':
         rows.push(['insp.method', d.method], ['insp.image', d.image], ['insp.sandbox', d.podSandboxId],

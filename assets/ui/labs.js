@@ -2,7 +2,7 @@
 // a goal, Markdown text (rendered by the server), commands to paste into
 // the terminal, hints revealed one at a time, components and edges to
 // watch on the diagram, and checks the server evaluates against the live
-// cluster and the trace (docs: notes/labs-format.md):
+// cluster and the trace (docs: labs/content/README.md):
 //
 //   GET /api/labs?lang=…                                → the list (+ load errors)
 //   GET /api/labs/{id}?lang=…                           → one lab with its steps
@@ -390,6 +390,11 @@ export class LabsPanel {
     if (!this.lab) { root.append(h('p', { class: 'labs-empty muted', text: t('labs.loading') })); return; }
     if (this.layout === 'caption') { root.append(this.renderCaption()); return; }
     const scroll = h('div', { class: 'labs-scroll' });
+    // A lab made for another topology says so, with the command to start
+    // the right cluster (the server writes it in the page's language).
+    if (this.lab.topologyNotice) {
+      scroll.append(h('pre', { class: 'lab-topology-notice', 'data-testid': 'lab-topology-notice', role: 'alert', text: this.lab.topologyNotice }));
+    }
     if (this.lab.summary || this.lab.introHtml) scroll.append(this.renderIntro());
     scroll.append(this.renderStepList(), this.renderStep());
     root.append(scroll);

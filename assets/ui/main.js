@@ -42,6 +42,9 @@
 //   terminal.reconnect()      a new shell
 //   components.states         {name: running|stopped|starting} from GET /api/components
 //   components.stop(name), components.start(name) → Promise<{ok, status, message}>
+//   topology, controlPlanes   the cluster's shape (ha: ["cp-1", …])
+//   leaders                   HA: {etcd, scheduler, controller-manager} → the leading component id ('' none)
+//   route(from, to)           the points a packet from→to travels through (diagram coordinates), or null
 // localStorage: wheelhouse.labs (lab progress), wheelhouse.token (admin
 // token, taken from ?token= and removed from the address bar),
 // wheelhouse.ui (which panels are collapsed).
@@ -168,11 +171,12 @@ class App {
       lookup: (seq) => this.store.get(seq),
       onStart: (ev, info) => this.recordAnimated(ev, info),
       onArrive: (p, now) => {
-        if (p.kc === 'lifecycle') this.diagram.flash(p.from, p.kc, now, 700);
+        if (p.kc === 'lifecycle' && !p.to) this.diagram.flash(p.from, p.kc, now, 700);
         else this.diagram.flash(p.to, p.kc, now);
         this.provisionalPods(p);
       },
     });
+    this.diagram.lookup = (seq) => this.store.get(seq); // an etcd write's request, for its route
     this.timeline = new Timeline(this.side, {
       store: this.store,
       onSelect: (seq) => this.select(seq),
@@ -462,7 +466,7 @@ class App {
       // Nodes change at once; pods wait until the animation has played the
       // events that led to this snapshot, so a chip turns Running when the
       // packets that made it Running have arrived, not seconds before.
-      this.model.applyNodes(st);
+      this.model.applyNodes(st, tag);
       this.heldPods.push({ tag, pods: st && st.pods });
       this.applyHeldPods();
       if (st && typeof st.version === 'string' && st.version !== this.version) { this.version = st.version; this.renderStatus(); }
@@ -852,11 +856,19 @@ class App {
 
   updateLiveNumbers() {
     const now = this.statsNow();
-    const a = this.stats.numbers('apiserver', now);
-    this.diagram.setLive({
-      apiserver: `${t('diag.reqps', { n: fmtRate(a.reqps) })} · ${t('diag.watchps', { n: fmtRate(a.watchps) })}`,
-      etcd: this.stats.etcdRevision ? t('diag.rev', { n: this.stats.etcdRevision }) : '',
-    });
+    const rates = (a) => `${t('diag.reqps', { n: fmtRate(a.reqps) })} · ${t('diag.watchps', { n: fmtRate(a.watchps) })}`;
+    const values = { etcd: this.stats.etcdRevision ? t('diag.rev', { n: this.stats.etcdRevision }) : '' };
+    if (this.model.ha) {
+      // Each apiserver's share, and in the load balancer all of them.
+      const sum = { reqps: 0, watchps: 0 };
+      for (const cp of this.model.controlPlanes) {
+        const a = this.stats.numbers(`apiserver/${cp}`, now);
+        sum.reqps += a.reqps; sum.watchps += a.watchps;
+        values[`apiserver/${cp}`] = rates(a);
+      }
+      values.apiserver = rates(sum);
+    } else values.apiserver = rates(this.stats.numbers('apiserver', now));
+    this.diagram.setLive(values);
     this.updateScrubber();
   }
 
@@ -912,7 +924,16 @@ if (root) {
     get stored() { return app.store.size; },
     get queued() { return app.animator.pending.length; },
     get inFlight() { return app.animator.flying.length; },
+    get replicated() { return app.animator.replicated; },
     get cursor() { return app.mode === 'replay' && !app.replay.atHead ? app.replay.cursor : app.lastSeq; },
+    get topology() { return app.model.topology; },
+    get controlPlanes() { return [...app.model.controlPlanes]; },
+    get leaders() { return { ...app.model.leaders }; },
+    // Where a packet from→to travels: [[x, y], …] in diagram coordinates, or null.
+    route: (from, to) => {
+      const g = app.diagram.geom(String(from), String(to));
+      return g ? (g.pts || [[g.x1, g.y1], [g.x2, g.y2]]).map((p) => [p[0], p[1]]) : null;
+    },
     pause: () => app.pause(),
     resume: () => app.resume(),
     step: () => app.step(),

@@ -4,8 +4,12 @@
 // events (clickable). Nodes get a short panel of their own facts.
 // Components the server can stop and start (components.js: the scheduler,
 // the controller manager, each node's kubelet) get Stop / Start buttons.
+// On an HA control plane a machine's instance also says where it stands:
+// the etcd member's Raft role, the scheduler's or controller manager's
+// Lease (and how fast a standby takes over), the apiserver's place behind
+// the load balancer.
 
-import { h, clear, groupOf, kindClass, shapeIcon, fmtRate } from './util.js';
+import { h, clear, groupOf, kindClass, shapeIcon, fmtRate, machineOf, LOAD_BALANCER } from './util.js';
 import { t, has, onLangChange } from './i18n.js';
 import { api } from './api.js';
 
@@ -62,7 +66,7 @@ export class ComponentPanel {
 
   /** The i18n key base for a component id: kubelet/node-1 → kubelet, curl → client. */
   roleKey(id) {
-    if (id === 'cloud-controller-manager' || id === 'kubectl' || id === 'wheelhouse') return id;
+    if (id === 'cloud-controller-manager' || id === 'kubectl' || id === 'wheelhouse' || id === LOAD_BALANCER) return id;
     const g = groupOf(id);
     return has('role.' + g) ? g : 'client';
   }
@@ -89,6 +93,11 @@ export class ComponentPanel {
       h('h2', {}, name, node ? h('span', { class: 'tl-node', text: node }) : null), close));
     root.append(h('h3', { text: t('panel.role') }), h('p', { class: 'role', text: t('role.' + key) }));
     if (key === 'cloud-controller-manager') return;
+    this.haEl = null;
+    if (this.o.model.ha && (machineOf(this.id) || this.id === LOAD_BALANCER)) {
+      this.haEl = h('div', { class: 'ha-facts', 'data-testid': 'ha-facts' });
+      root.append(h('h3', { text: t('panel.ha.title') }), this.haEl);
+    }
     this.appendControl(this.id);
     root.append(h('h3', { text: t('panel.live') }));
     this.numbersEl = h('dl', { class: 'facts numbers' });
@@ -118,7 +127,9 @@ export class ComponentPanel {
     for (const [id, box] of this.ctlBoxes) {
       const st = comps.stateOf(id);
       const busy = comps.busy.has(id);
-      const why = 'cc.why.' + (id.startsWith('kubelet/') ? 'kubelet' : id);
+      // An HA machine's instance has others to take over: its own text.
+      const base = id.split('/')[0];
+      const why = this.o.model.ha && machineOf(id) && has('cc.whyHA.' + base) ? 'cc.whyHA.' + base : 'cc.why.' + base;
       clear(box);
       box.dataset.state = st;
       const act = (action) => async () => {
@@ -131,7 +142,9 @@ export class ComponentPanel {
         h('p', { class: 'ctl-state' }, h('span', { class: `state-dot s-${st}` }), t('cc.state') + ' ', h('b', { 'data-testid': 'component-state', text: t('state.' + st) })),
         h('div', { class: 'ctl-buttons' },
           h('button', { type: 'button', class: 'btn small danger', 'data-testid': 'component-stop', disabled: busy || st !== 'running', text: '■ ' + t('cc.stop'), onclick: act('stop') }),
-          h('button', { type: 'button', class: 'btn small', 'data-testid': 'component-start', disabled: busy || st !== 'stopped', text: '▶ ' + t('cc.start'), onclick: act('start') })),
+          h('button', { type: 'button', class: 'btn small', 'data-testid': 'component-start', disabled: busy || (st !== 'stopped' && st !== 'crashed'), text: '▶ ' + t('cc.start'), onclick: act('start') }),
+          // kill -9 rather than a request to end: nothing is handed over.
+          h('button', { type: 'button', class: 'btn small danger', 'data-testid': 'component-crash', disabled: busy || st !== 'running', text: '✖ ' + t('cc.crash'), title: t('cc.crashWhy'), onclick: act('crash') })),
         has(why) ? h('p', { class: 'muted ctl-why', text: t(why) }) : null);
       if (this.ctlMsg && this.ctlMsg.id === id) box.append(h('p', { class: `ctl-msg${this.ctlMsg.ok ? '' : ' error'}`, 'data-testid': 'component-message', text: this.ctlMsg.text }));
     }
@@ -163,8 +176,43 @@ export class ComponentPanel {
     box.append(seen, h('h3', { text: t('panel.ctrdKubelet') }), rep);
   }
 
+  /**
+   * The HA facts of the open component: what leads now, and for the
+   * Lease holders how the election is timed.
+   */
+  renderHA() {
+    const el = this.haEl;
+    if (!el || !el.isConnected) return;
+    const m = this.o.model;
+    const id = this.id, kind = id.split('/')[0];
+    const leader = (m.leaders && m.leaders[kind]) || '';
+    const n = m.controlPlanes.length;
+    const lines = [];
+    if (kind === 'etcd') {
+      const quorum = Math.floor(n / 2) + 1;
+      lines.push(!leader ? t('panel.ha.etcd.none', { n, q: quorum })
+        : leader === id ? t('panel.ha.etcd.leader', { n, q: quorum, term: m.etcdTerm || '–' })
+          : t('panel.ha.etcd.follower', { leader, n, q: quorum }));
+    } else if (kind === 'scheduler' || kind === 'controller-manager') {
+      const lease = kind === 'scheduler' ? 'kube-scheduler' : 'kube-controller-manager';
+      lines.push(!leader ? t('panel.ha.lease.none', { lease })
+        : leader === id ? t('panel.ha.lease.holder', { lease }) : t('panel.ha.lease.standby', { lease, holder: leader }));
+      lines.push(t('panel.ha.lease.timing', { lease }));
+    } else if (kind === 'apiserver') {
+      lines.push(t('panel.ha.apiserver', { n, etcd: `etcd/${machineOf(id)}` }));
+    } else if (id === LOAD_BALANCER) {
+      lines.push(t('panel.ha.lb', { n }));
+    }
+    const sig = lines.join('\n');
+    if (el.dataset.sig === sig) return;
+    el.dataset.sig = sig;
+    clear(el);
+    for (const line of lines) el.append(h('p', { text: line }));
+  }
+
   /** Recomputes the live numbers (twice a second while open). */
   refresh() {
+    this.renderHA();
     if (!this.id || !this.numbersEl) return;
     const n = this.o.stats.numbers(this.id, this.o.now());
     const g = groupOf(this.id);

@@ -1,6 +1,6 @@
 // terminal.js: a shell in the page. xterm.js (vendored under
 // /assets/vendor/xterm/, loaded on first use) connected to
-// /ws/terminal?token=…&cols=…&rows=… (docs: notes/terminal-and-controls.md):
+// /ws/terminal?token=…&cols=…&rows=… (docs: docs/architecture.md ("Labs and the terminal")):
 //
 //   page → server  text frames {"type":"input","data":"…"} and
 //                  {"type":"resize","cols":N,"rows":M} (sent when a fit changes the size)

@@ -136,9 +136,17 @@ export const GROUPS = ['client', 'apiserver', 'etcd', 'scheduler', 'controller-m
 const CORE = new Set(['apiserver', 'etcd', 'scheduler', 'controller-manager']);
 const PER_NODE = new Set(['kubelet', 'kube-proxy', 'runtime']);
 
-/** The group of a component id: kubelet/node-1 → kubelet; kubectl, curl → client. */
+/** The HA load balancer's component id (in front of the apiservers). */
+export const LOAD_BALANCER = 'load-balancer';
+
+/**
+ * The group of a component id: kubelet/node-1 → kubelet; kubectl, curl →
+ * client. An HA machine's instance is in its kind's group (etcd/cp-2 →
+ * etcd); the load balancer, the apiservers' front door, in the apiserver's.
+ */
 export function groupOf(id) {
   if (!id) return '';
+  if (id === LOAD_BALANCER) return 'apiserver';
   const base = id.split('/')[0];
   if (CORE.has(base)) return base;
   if (PER_NODE.has(base) && id.includes('/')) return base;
@@ -151,6 +159,14 @@ export function nodeOf(id) {
   const i = id.indexOf('/');
   if (i < 0) return '';
   return PER_NODE.has(id.slice(0, i)) ? id.slice(i + 1) : '';
+}
+
+/** The HA control-plane machine of a control-plane instance (apiserver/cp-2 → cp-2), or ''. */
+export function machineOf(id) {
+  if (!id) return '';
+  const i = id.indexOf('/');
+  if (i < 0) return '';
+  return CORE.has(id.slice(0, i)) ? id.slice(i + 1) : '';
 }
 
 /** True for component ids drawn outside the cluster (kubectl, curl, wheelhouse…). */

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wheelhouse-k8s/wheelhouse/components/cluster"
+	"github.com/wheelhouse-k8s/wheelhouse/components/component"
 	"github.com/wheelhouse-k8s/wheelhouse/server"
 )
 
@@ -34,11 +34,15 @@ func (cc clusterComponents) Start(ctx context.Context, name string) error {
 	return serverError(cc.c.StartComponent(ctx, name))
 }
 
+func (cc clusterComponents) Crash(ctx context.Context, name string) error {
+	return serverError(cc.c.CrashComponent(ctx, name))
+}
+
 func serverError(err error) error {
 	switch {
-	case errors.Is(err, cluster.ErrUnknownComponent):
+	case errors.Is(err, component.ErrUnknown):
 		return kindOf{server.ErrNotFound, err}
-	case errors.Is(err, cluster.ErrWrongState):
+	case errors.Is(err, component.ErrWrongState), errors.Is(err, component.ErrNotStoppable), errors.Is(err, component.ErrClosed):
 		return kindOf{server.ErrConflict, err}
 	}
 	return err
@@ -77,11 +81,16 @@ func readUIInfo(dataDir string) (uiInfo, error) {
 
 func newComponentCommand() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "component (list | stop NAME | start NAME)",
-		Short: "Stop or start the scheduler, the controller manager or a node's kubelet",
-		Long: `Stops a component of the running cluster as if its process had died, or starts
-it again; the rest of the cluster keeps running. NAME is scheduler,
-controller-manager or kubelet/<node> (e.g. kubelet/node-1). It talks to the
+		Use:   "component (list | stop NAME | start NAME | crash NAME)",
+		Short: "Stop or start a component: etcd, the apiserver, the scheduler, the controller manager, a node's kubelet, kube-proxy or runtime",
+		Long: `Stops a component of the running cluster as its process would stop when asked
+to (stop) or when killed (crash), or starts it again; the rest of the cluster
+keeps running. NAME is a component id:
+etcd, apiserver, scheduler, controller-manager, kubelet/<node>,
+kube-proxy/<node> or runtime/<node> (e.g. kubelet/node-1); on an HA control
+plane etcd/cp-1, apiserver/cp-2, scheduler/cp-3, controller-manager/cp-1 …,
+load-balancer, or a whole control-plane machine (cp-2: stop shuts it down,
+crash pulls its plug, start boots it). "wheelhouse component list" shows every component. It talks to the
 running "wheelhouse up" whose data directory is $WHEELHOUSE_DATA_DIR (or the
 default one).`,
 	}
@@ -111,14 +120,18 @@ default one).`,
 			return fmt.Errorf("%s %s: %s", method, path, resp.Status)
 		}
 		if method == http.MethodGet {
-			var list struct{ Components []cluster.ComponentStatus }
+			var list struct{ Components []component.Status }
 			if err := json.Unmarshal(body, &list); err != nil {
 				return fmt.Errorf("reading the component list: %w", err)
 			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tSTATE\tSINCE")
+			fmt.Fprintln(tw, "NAME\tSTATE\tSINCE\tSTOP/START")
 			for _, c := range list.Components {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Name, c.State, c.Since.Local().Format(time.TimeOnly))
+				control := "no"
+				if c.Controllable {
+					control = "yes"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Name, c.State, c.Since.Local().Format(time.TimeOnly), control)
 			}
 			return tw.Flush()
 		}
@@ -135,13 +148,17 @@ default one).`,
 			return call(http.MethodGet, "/api/components", cmd.OutOrStdout())
 		},
 	})
-	for _, verb := range []string{"stop", "start"} {
+	for verb, short := range map[string]string{
+		"stop":  "Stop a component as a process asked to end does (SIGTERM): an etcd leader hands its leadership over, a leading scheduler gives its Lease up",
+		"start": "Start a stopped or crashed component",
+		"crash": "End a component as a killed process ends (kill -9): it hands nothing over, so the others must notice it gone",
+	} {
 		cmd.AddCommand(&cobra.Command{
 			Use:   verb + " NAME",
-			Short: strings.ToUpper(verb[:1]) + verb[1:] + " a component (scheduler, controller-manager, kubelet/<node>)",
+			Short: short,
 			Args:  cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				return call(http.MethodPost, "/api/components/"+url.PathEscape(args[0])+"/"+verb, cmd.OutOrStdout())
+				return call(http.MethodPost, "/api/components/"+args[0]+"/"+verb, cmd.OutOrStdout())
 			},
 		})
 	}

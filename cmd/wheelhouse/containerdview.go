@@ -39,14 +39,15 @@ func containerdViewOf(ctx context.Context, c *cluster.Cluster, state *clusterSta
 	if n == nil {
 		return nil, fmt.Errorf("no node %s: %w", node, server.ErrNotFound)
 	}
-	if n.Containerd == nil {
+	cd := n.Containerd()
+	if cd == nil {
 		return nil, fmt.Errorf("%s runs simulated containers, not containerd: %w", node, server.ErrNotFound)
 	}
-	cs, err := n.Containerd.Containers(ctx)
+	cs, err := cd.Containers(ctx)
 	if err != nil {
 		return nil, err
 	}
-	v := containerdView{Node: node, Runtime: "containerd " + n.Containerd.Version(), Address: n.Containerd.Address(),
+	v := containerdView{Node: node, Runtime: "containerd " + cd.Version(), Address: cd.Address(),
 		Namespace: containerd.Namespace, Containers: cs, Kubelet: []kubeletContainer{}}
 	pods, err := state.pods.List(labels.Everything())
 	if err != nil {

@@ -56,20 +56,19 @@ func (o *upOptions) loadLabs() (*labs.Catalog, []labs.LoadError, error) {
 // labChecker gives the labs API an engine that reads the cluster (as the
 // admin) and the trace.
 func labChecker(c *cluster.Cluster, cat *labs.Catalog, errs []labs.LoadError, tracer *collect.Tracer) (*server.Labs, error) {
-	l := &server.Labs{Catalog: cat, Errors: errs}
+	l := &server.Labs{Catalog: cat, Errors: errs, Topology: c.Topology(),
+		RestartCommand: func(topology string) string {
+			return fmt.Sprintf("wheelhouse up --topology %s --data-dir %s", topology, shellQuote(c.DataDir()+"-"+topology))
+		}}
 	if tracer == nil {
 		// Without a trace, trace checks cannot pass; resource checks
 		// still could, but a lab half-checked would mislead.
 		return l, nil
 	}
-	cfg, err := c.AdminConfig()
-	if err != nil {
-		return nil, fmt.Errorf("configuring the lab checker's client: %w", err)
-	}
-	// The checks' reads are the UI's own, not the cluster's: the trace
-	// marks them as noise so a polling lab does not fill the diagram.
-	cfg.UserAgent = tracing.UIClient
-	objects, err := kubesource.New(cfg)
+	// The checks' reads are the UI's own, not the cluster's: they go with
+	// Wheelhouse's identity, and the trace marks them as noise so a
+	// polling lab does not fill the diagram.
+	objects, err := kubesource.New(c.WheelhouseConfig(tracing.UIClient))
 	if err != nil {
 		return nil, fmt.Errorf("creating the lab checker's client: %w", err)
 	}

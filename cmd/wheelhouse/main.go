@@ -37,10 +37,11 @@ Without a command it runs "up".`,
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			up.nodesSet = cmd.Flags().Changed("nodes")
 			return up.run(cmd.Context(), cmd.OutOrStdout())
 		},
 	}
 	up.addFlags(root.Flags())
-	root.AddCommand(newUpCommand(), newKubectlCommand(), newComponentCommand(), newImagesCommand(), newReplayCommand(), newVersionCommand())
+	root.AddCommand(newUpCommand(), newKubectlCommand(), newComponentCommand(), newImagesCommand(), newReplayCommand(), newVersionCommand(), newEtcdctlCommand())
 	return root
 }

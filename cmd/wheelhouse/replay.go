@@ -18,8 +18,9 @@ import (
 )
 
 type replayOptions struct {
-	speed  float64
-	uiAddr string
+	speed   float64
+	uiAddr  string
+	uiHosts []string
 }
 
 func newReplayCommand() *cobra.Command {
@@ -36,7 +37,8 @@ with no cluster running.`,
 		},
 	}
 	cmd.Flags().Float64Var(&o.speed, "speed", 1, "replay speed: 1 is the recorded pace, 4 four times faster, 0 as fast as possible")
-	cmd.Flags().StringVar(&o.uiAddr, "ui-addr", "127.0.0.1:8080", "address of the web UI")
+	cmd.Flags().StringVar(&o.uiAddr, "ui-addr", "127.0.0.1:8080", "address of the web UI (off loopback, every page needs the token printed)")
+	cmd.Flags().StringSliceVar(&o.uiHosts, "ui-host", nil, "a host name browsers use to reach the UI, besides IP addresses and localhost (repeatable)")
 	return cmd
 }
 
@@ -54,15 +56,25 @@ func (o *replayOptions) run(ctx context.Context, out io.Writer, file string) err
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	b := bus.New(len(rec.Events) + 1)
-	ui, err := server.Start(ctx, server.Options{Addr: o.uiAddr, Mode: "replay", Trace: &server.Trace{Bus: b}})
+	token, err := newAdminToken()
 	if err != nil {
 		return err
+	}
+	ui, err := server.Start(ctx, server.Options{Addr: o.uiAddr, Hosts: o.uiHosts, Mode: "replay", AdminToken: token, Trace: &server.Trace{Bus: b}})
+	if err != nil {
+		return err
+	}
+	page := ui.URL()
+	if !server.IsLoopback(o.uiAddr) {
+		// Others may reach this address; only those given the token see
+		// the recording.
+		page += "?token=" + token
 	}
 	fmt.Fprintf(out, "Replaying %s: %d events", file, len(rec.Events))
 	if o.speed > 0 {
 		fmt.Fprintf(out, " at %gx the recorded pace", o.speed)
 	}
-	fmt.Fprintf(out, "\nUI:    %s\nTrace: %sws/trace\nPress Ctrl-C to stop.\n", ui.URL(), strings.Replace(ui.URL(), "http://", "ws://", 1))
+	fmt.Fprintf(out, "\nUI:    %s\nTrace: %sws/trace\nPress Ctrl-C to stop.\n", page, strings.Replace(ui.URL(), "http://", "ws://", 1))
 	if err := record.Replay(ctx, rec, b, o.speed); err != nil && ctx.Err() == nil {
 		return fmt.Errorf("replaying %s: %w", file, err)
 	}

@@ -7,9 +7,11 @@ import (
 	"strings"
 
 	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	coordinationlisters "k8s.io/client-go/listers/coordination/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 
@@ -24,24 +26,35 @@ import (
 type clusterState struct {
 	nodes  corelisters.NodeLister
 	pods   corelisters.PodLister
+	leases coordinationlisters.LeaseNamespaceLister // kube-system's
 	synced []cache.InformerSynced
+	// topology and controlPlanes describe the cluster's shape;
+	// etcdLeader says which etcd member leads (HA only).
+	topology      string
+	controlPlanes []string
+	etcdLeader    func() string
 }
 
 func startClusterState(ctx context.Context, c *cluster.Cluster) (*clusterState, error) {
-	cfg, err := c.AdminConfig()
-	if err != nil {
-		return nil, err
-	}
-	cfg.UserAgent = tracing.UIClient
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := kubernetes.NewForConfig(c.WheelhouseConfig(tracing.UIClient))
 	if err != nil {
 		return nil, fmt.Errorf("creating the UI's client: %w", err)
 	}
 	factory := informers.NewSharedInformerFactory(client, 0)
 	nodes, pods := factory.Core().V1().Nodes(), factory.Core().V1().Pods()
 	s := &clusterState{nodes: nodes.Lister(), pods: pods.Lister(),
-		synced: []cache.InformerSynced{nodes.Informer().HasSynced, pods.Informer().HasSynced}}
+		synced:   []cache.InformerSynced{nodes.Informer().HasSynced, pods.Informer().HasSynced},
+		topology: c.Topology(), controlPlanes: c.ControlPlaneNames(), etcdLeader: func() string { return "" }}
 	factory.Start(ctx.Done())
+	if c.Topology() == cluster.HA {
+		// The leader-election Leases, for the leader marks (kube-system
+		// only: the nodes' heartbeat Leases are elsewhere).
+		ks := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(metav1.NamespaceSystem))
+		leases := ks.Coordination().V1().Leases()
+		s.leases = leases.Lister().Leases(metav1.NamespaceSystem)
+		s.synced = append(s.synced, leases.Informer().HasSynced)
+		ks.Start(ctx.Done())
+	}
 	return s, nil
 }
 
@@ -70,6 +83,14 @@ type stateView struct {
 	Version string      `json:"version"`
 	Nodes   []nodeState `json:"nodes"`
 	Pods    []podState  `json:"pods"`
+	// Topology is single-node, single-control-plane or ha; ControlPlanes
+	// are the HA control-plane machines (cp-1 …).
+	Topology      string   `json:"topology"`
+	ControlPlanes []string `json:"controlPlanes,omitempty"`
+	// Leaders, in HA, are the component ids that lead: "etcd" (the Raft
+	// leader), "scheduler" and "controller-manager" (their Lease holders);
+	// a role nobody leads is absent.
+	Leaders map[string]string `json:"leaders,omitempty"`
 }
 
 // snapshot serves GET /api/state.
@@ -89,7 +110,22 @@ func (s *clusterState) view() (stateView, error) {
 	if err != nil {
 		return stateView{}, err
 	}
-	out := stateView{Mode: "live", Version: kubeversion.Version(), Nodes: []nodeState{}, Pods: []podState{}}
+	out := stateView{Mode: "live", Version: kubeversion.Version(), Nodes: []nodeState{}, Pods: []podState{},
+		Topology: s.topology, ControlPlanes: s.controlPlanes}
+	if s.topology == cluster.HA {
+		out.Leaders = map[string]string{}
+		if l := s.etcdLeader(); l != "" {
+			out.Leaders[tracing.Etcd] = l
+		}
+		for lease, kind := range map[string]string{"kube-scheduler": tracing.Scheduler, "kube-controller-manager": tracing.ControllerManager} {
+			l, err := s.leases.Get(lease)
+			if err != nil || l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity == "" {
+				continue
+			}
+			machine, _, _ := strings.Cut(*l.Spec.HolderIdentity, "_")
+			out.Leaders[kind] = tracing.NodeComponent(kind, machine)
+		}
+	}
 	for _, n := range nodes {
 		ready := false
 		for _, c := range n.Status.Conditions {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -14,11 +15,13 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"google.golang.org/grpc"
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/wheelhouse-k8s/wheelhouse/components/cluster"
 	"github.com/wheelhouse-k8s/wheelhouse/components/containerd"
 	"github.com/wheelhouse-k8s/wheelhouse/components/kubeversion"
+	"github.com/wheelhouse-k8s/wheelhouse/components/loadbalancer"
 	"github.com/wheelhouse-k8s/wheelhouse/components/runtime"
 	"github.com/wheelhouse-k8s/wheelhouse/server"
 	"github.com/wheelhouse-k8s/wheelhouse/tracing/collect"
@@ -28,11 +31,17 @@ import (
 )
 
 type upOptions struct {
-	dataDir     string
-	apiPort     int
-	etcdPort    int
-	kubeletPort int
-	nodes       int
+	dataDir               string
+	apiPort               int
+	etcdPort              int
+	kubeletPort           int
+	schedulerPort         int
+	controllerManagerPort int
+	nodes                 int
+	nodesSet              bool // --nodes was given
+	topology              string
+	controlPlanes         int
+	leaseDuration         time.Duration
 	// runtime is "simulated" or "containerd"; containerdNodes how many
 	// nodes use containerd (-1: all, with --runtime containerd).
 	runtime           string
@@ -40,6 +49,7 @@ type upOptions struct {
 	containerdAddress string
 	pullSpeed         string
 	uiAddr            string
+	uiHosts           []string
 	verbose           bool
 	trace             bool
 	traceBuffer       int
@@ -51,8 +61,15 @@ func (o *upOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.dataDir, "data-dir", dataDirFromEnv(), "where the cluster keeps its data (etcd, certificates, logs); also $WHEELHOUSE_DATA_DIR")
 	fs.IntVar(&o.apiPort, "api-port", 6443, "kube-apiserver's HTTPS port on 127.0.0.1")
 	fs.IntVar(&o.etcdPort, "etcd-port", 2379, "etcd's client port on 127.0.0.1 (the peer port is the next one)")
-	fs.IntVar(&o.kubeletPort, "kubelet-port", 10250, "node-1's kubelet API port; node-2 takes the next one, and so on")
-	fs.IntVar(&o.nodes, "nodes", 3, "number of compute nodes")
+	fs.IntVar(&o.kubeletPort, "kubelet-port", 10250, "node-1's kubelet API port on 127.0.0.1; node-2 takes the next one, and so on")
+	fs.IntVar(&o.schedulerPort, "scheduler-port", 10259, "kube-scheduler's secure port (/healthz, /metrics) on 127.0.0.1, where `kubectl get componentstatuses` looks")
+	fs.IntVar(&o.controllerManagerPort, "controller-manager-port", 10257, "kube-controller-manager's secure port (/healthz, /metrics) on 127.0.0.1, where `kubectl get componentstatuses` looks")
+	fs.IntVar(&o.nodes, "nodes", 3, "number of compute nodes (the single-node topology has one, called wheelhouse)")
+	fs.StringVar(&o.topology, "topology", cluster.SingleControlPlane,
+		"the cluster's shape: single-node (one machine is control plane and node), single-control-plane (one control-plane machine and --nodes nodes) or ha (--control-planes machines, each with an etcd member, an apiserver, a scheduler and a controller manager, behind a load balancer)")
+	fs.IntVar(&o.controlPlanes, "control-planes", 0, "with --topology ha: how many control-plane machines, 3 or 5 (default 3)")
+	fs.DurationVar(&o.leaseDuration, "leader-lease-duration", cluster.DefaultLeaderElection.LeaseDuration,
+		"with --topology ha: how long a scheduler's or controller manager's leader Lease lasts unrenewed before a standby takes over (renew deadline 3/4 of it, retry period 1/4; Kubernetes' default is 15s)")
 	fs.StringVar(&o.runtime, "runtime", "simulated",
 		"where containers run: simulated (in Wheelhouse, no root needed) or containerd (real containers: Linux, root, containerd 2.x, runc and the CNI plugins)")
 	fs.IntVar(&o.containerdNodes, "containerd-nodes", -1,
@@ -61,7 +78,8 @@ func (o *upOptions) addFlags(fs *pflag.FlagSet) {
 		"use this already running containerd's socket (for a one-node cluster) instead of starting one per node")
 	fs.StringVar(&o.pullSpeed, "pull-speed", "",
 		"simulated image registry speed in bytes per second, e.g. 10Mi (default: nginx pulls in about 1s; 0: images pull at once)")
-	fs.StringVar(&o.uiAddr, "ui-addr", "127.0.0.1:8080", "address of the web UI")
+	fs.StringVar(&o.uiAddr, "ui-addr", "127.0.0.1:8080", "address of the web UI (off loopback, every page and API needs the admin token)")
+	fs.StringSliceVar(&o.uiHosts, "ui-host", nil, "a host name browsers use to reach the UI, besides IP addresses and localhost (repeatable); requests naming any other host are refused, against DNS rebinding")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "also print every component's log to the terminal")
 	fs.BoolVar(&o.trace, "trace", true, "record every request, watch event, etcd write and CRI call (the UI shows them)")
 	fs.IntVar(&o.traceBuffer, "trace-buffer", 200_000, "how many trace events to keep in memory for the UI and reconnecting clients")
@@ -76,6 +94,7 @@ func newUpCommand() *cobra.Command {
 		Short: "Start the cluster and the UI (the default command)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.nodesSet = cmd.Flags().Changed("nodes")
 			return o.run(cmd.Context(), cmd.OutOrStdout())
 		},
 	}
@@ -114,14 +133,54 @@ func (o *upOptions) containerdNodeCount() (int, error) {
 	n := o.containerdNodes
 	if n < 0 {
 		n = o.nodes
+		if o.topology == cluster.SingleNode {
+			n = 1
+		}
 		if o.containerdAddress != "" {
 			n = 1
 		}
 	}
-	if n > o.nodes {
-		return 0, fmt.Errorf("--containerd-nodes %d is more than --nodes %d", n, o.nodes)
+	return n, nil // cluster.Config.Validate says what is out of range
+}
+
+// flagOf names the flag that sets each cluster.Config field.
+var flagOf = map[string]string{
+	"DataDir": "--data-dir", "APIPort": "--api-port", "EtcdPort": "--etcd-port", "KubeletPort": "--kubelet-port",
+	"SchedulerPort": "--scheduler-port", "ControllerManagerPort": "--controller-manager-port", "Nodes": "--nodes",
+	"Topology": "--topology", "ControlPlanes": "--control-planes", "LeaderElection": "--leader-lease-duration",
+	"ContainerdNodes": "--containerd-nodes", "ContainerdAddress": "--containerd-address", "PullBytesPerSecond": "--pull-speed",
+}
+
+// flagErrors rewrites the configuration's field errors in the words of the
+// command line: "--nodes must be from 1 to 100, not 0".
+func flagErrors(err error) error {
+	var fields []*cluster.FieldError
+	var walk func(error)
+	walk = func(e error) {
+		var fe *cluster.FieldError
+		if errors.As(e, &fe) && fe == e {
+			fields = append(fields, fe)
+			return
+		}
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+		}
 	}
-	return n, nil
+	walk(err)
+	if len(fields) == 0 {
+		return err
+	}
+	var msgs []string
+	for _, fe := range fields {
+		name := flagOf[fe.Field]
+		if name == "" {
+			name = fe.Field
+		}
+		msgs = append(msgs, name+" "+fe.Message)
+	}
+	return errors.New(strings.Join(msgs, "\n"))
 }
 
 func (o *upOptions) run(ctx context.Context, out io.Writer) error {
@@ -136,15 +195,6 @@ func (o *upOptions) run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// Say what a containerd node lacks before anything else happens.
-	if o.containerdAddress != "" {
-		err = containerd.ThisHost().CheckExternal(ctx, o.containerdAddress)
-	} else if containerdNodes > 0 {
-		_, err = containerd.ThisHost().Check(ctx)
-	}
-	if err != nil {
-		return err
-	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	catalog, labErrs, err := o.loadLabs()
@@ -152,8 +202,6 @@ func (o *upOptions) run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 
-	fmt.Fprintf(out, "Wheelhouse %s: a real Kubernetes %s cluster in one process\n", wheelhouseVersion(), kubeversion.Version())
-	fmt.Fprintf(out, "data: %s\n\n", o.dataDir)
 	var (
 		mu      sync.Mutex
 		readyIn []web.Component
@@ -161,19 +209,29 @@ func (o *upOptions) run(ctx context.Context, out io.Writer) error {
 	progress := func(p cluster.Progress) {
 		mu.Lock()
 		defer mu.Unlock()
-		if p.Component == "cluster usable" {
-			return
-		}
 		readyIn = append(readyIn, web.Component{Name: p.Component, ReadyIn: fmt.Sprintf("%.2fs", p.Elapsed.Seconds())})
 		fmt.Fprintf(out, "  ✓ %-26s ready in %6.2fs   (at %5.2fs)\n", p.Component, p.Took.Seconds(), p.Elapsed.Seconds())
 	}
 	started := time.Now()
+	nodes := o.nodes
+	if o.topology == cluster.SingleNode && !o.nodesSet {
+		nodes = 0 // its one machine
+	}
 	cfg := cluster.Config{
-		DataDir:            o.dataDir,
-		APIPort:            o.apiPort,
-		EtcdPort:           o.etcdPort,
-		KubeletPort:        o.kubeletPort,
-		Nodes:              o.nodes,
+		DataDir:               o.dataDir,
+		APIPort:               o.apiPort,
+		EtcdPort:              o.etcdPort,
+		KubeletPort:           o.kubeletPort,
+		SchedulerPort:         o.schedulerPort,
+		ControllerManagerPort: o.controllerManagerPort,
+		Nodes:                 nodes,
+		Topology:              o.topology,
+		ControlPlanes:         o.controlPlanes,
+		LeaderElection: cluster.LeaderElection{
+			LeaseDuration: o.leaseDuration,
+			RenewDeadline: o.leaseDuration * 3 / 4,
+			RetryPeriod:   o.leaseDuration / 4,
+		},
 		ContainerdNodes:    containerdNodes,
 		ContainerdAddress:  o.containerdAddress,
 		PullBytesPerSecond: speed,
@@ -181,6 +239,13 @@ func (o *upOptions) run(ctx context.Context, out io.Writer) error {
 		LogTerminal:        os.Stderr,
 		Progress:           progress,
 	}
+	// Wrong flags are said before anything prints or starts.
+	if err := cfg.Validate(); err != nil {
+		return flagErrors(err)
+	}
+	fmt.Fprintf(out, "Wheelhouse %s: a real Kubernetes %s cluster in one process\n", wheelhouseVersion(), kubeversion.Version())
+	fmt.Fprintf(out, "data: %s\n\n", o.dataDir)
+
 	// The tracer outlives the cluster by a moment, to record it stopping.
 	traceCtx, stopTracing := context.WithCancel(context.Background())
 	defer stopTracing()
@@ -226,12 +291,16 @@ func (o *upOptions) run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if tracer != nil {
+		state.etcdLeader = tracer.Etcd.Leader
+	}
 	token, err := newAdminToken()
 	if err != nil {
 		return err
 	}
 	opts := server.Options{
 		Addr:       o.uiAddr,
+		Hosts:      o.uiHosts,
 		Mode:       "live",
 		Status:     func(ctx context.Context) web.Status { return statusOf(ctx, c, state, snapshot(&mu, readyIn)) },
 		State:      state.snapshot,
@@ -262,20 +331,27 @@ func (o *upOptions) run(ctx context.Context, out io.Writer) error {
 	}
 	defer os.Remove(uiInfoPath(c.DataDir()))
 
-	fmt.Fprintf(out, "\nCluster usable after %.1fs: %d nodes Ready, default ServiceAccount present.\n\n", time.Since(started).Seconds(), o.nodes)
+	fmt.Fprintf(out, "\nCluster usable after %.1fs: %s, %d %s Ready, default ServiceAccount present.\n\n",
+		time.Since(started).Seconds(), c.Topology(), len(c.Nodes()), plural(len(c.Nodes()), "node", "nodes"))
 	fmt.Fprintf(out, "  export KUBECONFIG=%s\n", c.AdminKubeconfig())
 	fmt.Fprintf(out, "  kubectl get nodes            (or: wheelhouse kubectl get nodes)\n\n")
 	if containerdNodes > 0 {
 		for _, n := range c.Nodes() {
-			if n.Containerd != nil {
-				fmt.Fprintf(out, "%s runs real containers in containerd %s (%s)\n", n.Name, n.Containerd.Version(), n.Containerd.Address())
+			if cd := n.Containerd(); cd != nil {
+				fmt.Fprintf(out, "%s runs real containers in containerd %s (%s)\n", n.Name, cd.Version(), cd.Address())
 			}
 		}
 		fmt.Fprintf(out, "  try: kubectl run hello --image %s -- sh -c \"echo hello; sleep 3600\"\n", containerd.BusyboxImage)
 		fmt.Fprintf(out, "  more images: wheelhouse images import FILE.tar\n\n")
 	}
 	fmt.Fprintf(out, "UI:   %s?token=%s\n", ui.URL(), token)
-	fmt.Fprintf(out, "      (the token lets that browser open a terminal and stop components)\n")
+	if server.IsLoopback(o.uiAddr) {
+		fmt.Fprintf(out, "      (the token lets that browser open a terminal, stop components and see Secret values)\n")
+	} else {
+		fmt.Fprintf(out, "      Warning: the UI listens on %s, which other machines may reach. Every page and API\n", o.uiAddr)
+		fmt.Fprintf(out, "      except /healthz needs the admin token, so share this address with no one. Names\n")
+		fmt.Fprintf(out, "      browsers use other than an IP address must be allowed with --ui-host NAME.\n")
+	}
 	if tracer != nil {
 		fmt.Fprintf(out, "Trace: %sws/trace (websocket, JSON events)\n", strings.Replace(ui.URL(), "http://", "ws://", 1))
 	}
@@ -330,13 +406,21 @@ func (o *upOptions) startTracing(ctx context.Context, cfg *cluster.Config) (*col
 	}
 	tracer := collect.New(collect.Options{Capacity: o.traceBuffer, Decoder: kjson.NewDecoder()})
 	go tracer.Run(ctx)
-	cfg.APIServerInnerFilter = tracer.APIServer.Inner
-	cfg.APIServerOuterFilter = tracer.APIServer.Outer
+	cfg.APIServerFilters = tracer.APIServer.Filters
+	cfg.LoadBalancerHooks = func() (func(net.Addr, loadbalancer.Backend), func(loadbalancer.Backend, bool, string)) {
+		return func(client net.Addr, b loadbalancer.Backend) { tracer.LoadBalancerRoute(client.String(), b.ID) },
+			func(b loadbalancer.Backend, healthy bool, reason string) {
+				tracer.LoadBalancerHealth(b.ID, healthy, reason)
+			}
+	}
 	cfg.RuntimeServerOptions = tracer.RuntimeServerOptions
+	cfg.EtcdServerOptions = func(member string, clients map[string]string) []grpc.ServerOption {
+		return tracer.Etcd.ServerOptions(member, clients)
+	}
 	cfg.Lifecycle = tracer.Lifecycle
-	cfg.EtcdReady = func(endpoint string) {
+	cfg.EtcdReady = func(etcd cluster.EtcdAccess) {
 		go func() {
-			if err := tracer.Etcd.Run(ctx, endpoint); err != nil {
+			if err := tracer.Etcd.Run(ctx, etcd.Endpoints, etcd.TLS); err != nil {
 				tracer.Lifecycle("etcd collector", "crashed", err)
 			}
 		}()
@@ -357,4 +441,11 @@ func (o *upOptions) startTracing(ctx context.Context, cfg *cluster.Config) (*col
 		done <- err
 	}()
 	return tracer, done, nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -62,11 +62,16 @@ func prepareShellWorkspace(dataDir, kubeconfig string) (shellWorkspace, error) {
 		"kubectl": fmt.Sprintf("#!/bin/sh\n# Wheelhouse's embedded kubectl, in kubectl's own kubeconfig order.\nexport %s=1\nexec %s kubectl \"$@\"\n",
 			kubectl.UsesHomeEnv, shellQuote(exe)),
 		"wheelhouse": fmt.Sprintf("#!/bin/sh\nexec %s \"$@\"\n", shellQuote(exe)),
+		"etcdctl": fmt.Sprintf("#!/bin/sh\n# Wheelhouse's embedded etcdctl, with the members and the etcd admin certificate preset.\nexec %s etcdctl \"$@\"\n",
+			shellQuote(exe)),
 	}
 	for name, body := range scripts {
 		if err := os.WriteFile(filepath.Join(ws.Bin, name), []byte(body), 0o755); err != nil {
 			return ws, fmt.Errorf("writing the terminal's %s: %w", name, err)
 		}
+	}
+	if err := writeShellRC(ws.Home); err != nil {
+		return ws, err
 	}
 	ws.Env = []string{
 		"KUBECONFIG=" + kubeconfig,
@@ -81,4 +86,49 @@ func prepareShellWorkspace(dataDir, kubeconfig string) (shellWorkspace, error) {
 // shellQuote quotes s for sh, single quotes and all.
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// rcMarker starts the shell start-up files Wheelhouse writes, so it
+// rewrites its own (after an upgrade) but never one the learner replaced.
+const rcMarker = "# Written by Wheelhouse for the browser terminal."
+
+// shellRCs are the terminal's start-up files: Tab completes kubectl's
+// commands, resources and names, as the chapter's section on kubectl's
+// autocompletion has the learner set up. bash's completion needs the
+// bash-completion package; without it the shell says so once.
+var shellRCs = map[string]string{
+	".bashrc": rcMarker + `
+# Wheelhouse rewrites this file at each start while its first line is the one
+# above; change or delete that line to keep edits of your own.
+PS1='\u@wheelhouse:\w\$ '
+if ! declare -F _get_comp_words_by_ref >/dev/null 2>&1; then
+  for f in /usr/share/bash-completion/bash_completion /etc/bash_completion; do
+    [ -r "$f" ] && . "$f" && break
+  done
+fi
+if declare -F _get_comp_words_by_ref >/dev/null 2>&1; then
+  source <(kubectl completion bash)
+else
+  echo "(Tab completion of kubectl needs the bash-completion package: apt-get install bash-completion)"
+fi
+`,
+	".zshrc": rcMarker + `
+# Wheelhouse rewrites this file at each start while its first line is the one
+# above; change or delete that line to keep edits of your own.
+autoload -Uz compinit && compinit -u
+source <(kubectl completion zsh)
+`,
+}
+
+func writeShellRC(home string) error {
+	for name, body := range shellRCs {
+		path := filepath.Join(home, name)
+		if old, err := os.ReadFile(path); err == nil && !strings.HasPrefix(string(old), rcMarker) {
+			continue // the learner's own
+		}
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			return fmt.Errorf("writing the terminal's %s: %w", name, err)
+		}
+	}
+	return nil
 }

@@ -6,15 +6,21 @@ package apiserver
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base32"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
+	"golang.org/x/crypto/cryptobyte"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/apiserver/pkg/server/egressselector"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
@@ -26,6 +32,9 @@ import (
 // Config says how the apiserver is wired into the cluster.
 type Config struct {
 	EtcdServers []string
+	// EtcdCAFile, EtcdCertFile and EtcdKeyFile are how it reaches etcd:
+	// the etcd CA and its own etcd client certificate.
+	EtcdCAFile, EtcdCertFile, EtcdKeyFile string
 	// BindAddress and Port are where it serves HTTPS.
 	BindAddress string
 	Port        int
@@ -41,6 +50,18 @@ type Config struct {
 	KubeletClientKeyFile    string
 	ServiceClusterIPRange   string
 	ServiceAccountIssuerURL string
+	// KubeletCAFile verifies the kubelets' serving certificates.
+	KubeletCAFile string
+	// DialKubelet, when set, is how the apiserver connects to a kubelet
+	// (logs, exec, attach, port-forward). It is given the
+	// node's Hostname address and the kubelet's port, as a real
+	// apiserver's resolver would be; the cluster maps node names to the
+	// loopback address its kubelets listen on, as /etc/hosts would.
+	DialKubelet func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Observer is Wheelhouse's own client configuration, for the readiness
+	// check (GET /readyz), so it is not traced as the apiserver's own
+	// loopback traffic.
+	Observer *rest.Config
 
 	// InnerFilter, when set, wraps the apiserver's API handler inside the
 	// generic filter chain: it runs after authentication and authorization,
@@ -51,6 +72,11 @@ type Config struct {
 	// sees requests refused by authentication, authorization or priority
 	// and fairness (401, 403, 429).
 	OuterFilter func(http.Handler) http.Handler
+
+	// Hostname, if set, stands for the host's name where the apiserver
+	// derives its identity (its Lease in kube-system, apiserver-<hash>)
+	// from it: several apiservers in this one process share a host name.
+	Hostname string
 
 	// ExtraFlags are appended to the kube-apiserver flags (for tests and
 	// experiments; e.g. "--audit-log-path=…").
@@ -70,6 +96,9 @@ type Server struct {
 func (c Config) Flags() []string {
 	flags := []string{
 		"--etcd-servers=" + strings.Join(c.EtcdServers, ","),
+		"--etcd-cafile=" + c.EtcdCAFile,
+		"--etcd-certfile=" + c.EtcdCertFile,
+		"--etcd-keyfile=" + c.EtcdKeyFile,
 		"--bind-address=" + c.BindAddress,
 		fmt.Sprintf("--secure-port=%d", c.Port),
 		"--advertise-address=" + c.BindAddress,
@@ -83,7 +112,11 @@ func (c Config) Flags() []string {
 		"--service-cluster-ip-range=" + c.ServiceClusterIPRange,
 		"--kubelet-client-certificate=" + c.KubeletClientCertFile,
 		"--kubelet-client-key=" + c.KubeletClientKeyFile,
-		"--kubelet-preferred-address-types=InternalIP,Hostname",
+		// Every kubelet serves on loopback under its own port; the node's
+		// InternalIP is the host's address, which must be on one of its
+		// interfaces, so the apiserver reaches a kubelet by its hostname.
+		"--kubelet-preferred-address-types=Hostname,InternalIP",
+		"--kubelet-certificate-authority=" + c.KubeletCAFile,
 		"--authorization-mode=Node,RBAC",
 		"--allow-privileged=true",
 		"--profiling=false",
@@ -121,7 +154,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("validating kube-apiserver options: %w", utilerrors.NewAggregate(errs))
 	}
 	// app.Run names its informers; calling NewConfig directly we must.
-	name, err := cache.NewInformerName("kube-apiserver")
+	informerName := "kube-apiserver"
+	if cfg.Hostname != "" {
+		informerName += "-" + cfg.Hostname // several run at once
+	}
+	name, err := cache.NewInformerName(informerName)
 	if err != nil {
 		return nil, fmt.Errorf("naming kube-apiserver informers: %w", err)
 	}
@@ -130,6 +167,23 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	config, err := app.NewConfig(completed)
 	if err != nil {
 		return nil, fmt.Errorf("building kube-apiserver config: %w", err)
+	}
+	if cfg.Hostname != "" {
+		id := identity(cfg.Hostname)
+		config.KubeAPIs.ControlPlane.Generic.APIServerID = id
+		config.ApiExtensions.GenericConfig.APIServerID = id
+		config.Aggregator.GenericConfig.APIServerID = id
+	}
+	if cfg.DialKubelet != nil {
+		// Where kube-apiserver would use an egress selector's dialer for
+		// the cluster network (cmd/kube-apiserver/app/server.go), its
+		// kubelet client uses this one. (nodes/proxy is not served: the
+		// apiserver refuses to proxy to an address that is not global
+		// unicast, and the kubelets are on loopback.)
+		dial := cfg.DialKubelet
+		config.KubeAPIs.Extra.KubeletClientConfig.Lookup = func(egressselector.NetworkContext) (utilnet.DialFunc, error) {
+			return dial, nil
+		}
 	}
 	if cfg.InnerFilter != nil || cfg.OuterFilter != nil {
 		// The aggregator's chain is the outermost one that every request
@@ -157,6 +211,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating kube-apiserver server chain: %w", err)
 	}
+	// A stopped apiserver goes as a killed process goes: its open
+	// requests (the watches above all) end at once instead of being given
+	// the request timeout (60 s) to drain.
+	chain.GenericAPIServer.ShutdownTimeout = 2 * time.Second
 	prepared, err := chain.PrepareRun()
 	if err != nil {
 		return nil, fmt.Errorf("preparing kube-apiserver: %w", err)
@@ -171,14 +229,17 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			logger.Error(err, "kube-apiserver stopped")
 		}
 	}()
-	if err := srv.waitReady(ctx); err != nil {
+	if err := srv.waitReady(ctx, cfg.Observer); err != nil {
 		return nil, err
 	}
 	return srv, nil
 }
 
-func (s *Server) waitReady(ctx context.Context) error {
-	client, err := kubernetes.NewForConfig(s.Loopback)
+func (s *Server) waitReady(ctx context.Context, observer *rest.Config) error {
+	if observer == nil {
+		observer = s.Loopback
+	}
+	client, err := kubernetes.NewForConfig(observer)
 	if err != nil {
 		return fmt.Errorf("creating readiness client: %w", err)
 	}
@@ -210,3 +271,15 @@ func (s *Server) Done() <-chan struct{} { return s.done }
 
 // Err is the reason the apiserver stopped, if it failed.
 func (s *Server) Err() error { return s.err }
+
+// identity is the apiserver id k8s.io/apiserver's NewConfig derives from a
+// host name: "apiserver-" and the base32 of the first 16 bytes of the
+// SHA-256 of the length-prefixed host name and "kube-apiserver".
+func identity(hostname string) string {
+	b := cryptobyte.NewBuilder(nil)
+	for _, part := range []string{hostname, "kube-apiserver"} {
+		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(part)) })
+	}
+	hash := sha256.Sum256(b.BytesOrPanic())
+	return "apiserver-" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(hash[:16]))
+}

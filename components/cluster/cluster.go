@@ -1,42 +1,42 @@
 // Package cluster starts, wires and stops the embedded Kubernetes cluster:
 // etcd, kube-apiserver, kube-scheduler, kube-controller-manager and, per
-// compute node, a container runtime, a kubelet and a kube-proxy. Each
-// component starts only once what it needs is ready, and they stop in the
-// reverse order, etcd last, so no data is lost.
+// compute node, a container runtime, a kubelet and a kube-proxy.
+//
+// Every component runs under one model (package component): it is
+// registered with what it needs, started as soon as that is ready, and
+// stopped in the reverse order, etcd last, so no data is lost. The same
+// registry stops and starts one component on its own (components.go has
+// one start function per component).
 package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
-	"google.golang.org/grpc"
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
 	"github.com/wheelhouse-k8s/wheelhouse/components/apiserver"
+	"github.com/wheelhouse-k8s/wheelhouse/components/component"
 	"github.com/wheelhouse-k8s/wheelhouse/components/containerd"
-	"github.com/wheelhouse-k8s/wheelhouse/components/controllermanager"
-	"github.com/wheelhouse-k8s/wheelhouse/components/criproxy"
-	"github.com/wheelhouse-k8s/wheelhouse/components/etcd"
-	"github.com/wheelhouse-k8s/wheelhouse/components/kubelet"
-	"github.com/wheelhouse-k8s/wheelhouse/components/kubeproxy"
 	_ "github.com/wheelhouse-k8s/wheelhouse/components/kubeversion" // report v1.37.2
+	"github.com/wheelhouse-k8s/wheelhouse/components/loadbalancer"
 	"github.com/wheelhouse-k8s/wheelhouse/components/logs"
 	"github.com/wheelhouse-k8s/wheelhouse/components/pki"
-	"github.com/wheelhouse-k8s/wheelhouse/components/runtime"
-	"github.com/wheelhouse-k8s/wheelhouse/components/scheduler"
-
 	"github.com/wheelhouse-k8s/wheelhouse/components/unixsocket"
+	"github.com/wheelhouse-k8s/wheelhouse/tracing"
 )
 
 // Network layout, as a kubeadm cluster with a flannel-style pod network
@@ -50,81 +50,22 @@ const (
 	// not installed.
 	ClusterDNSIP = "10.96.0.10"
 	nodeMaskSize = 24
+
+	// loopback is where every component listens.
+	loopback = "127.0.0.1"
+	// The secure-port serving certificates' names.
+	schedulerServing         = "kube-scheduler"
+	controllerManagerServing = "kube-controller-manager"
+	// stopBound bounds the wait for one component to stop.
+	stopBound = 15 * time.Second
 )
 
-// Config is everything `wheelhouse up` decides.
-type Config struct {
-	DataDir     string
-	APIPort     int
-	EtcdPort    int // the peer port is EtcdPort+1
-	KubeletPort int // node-1 listens here, node-2 on the next port, …
-	Nodes       int
-	// ContainerdNodes is how many nodes (the first ones: node-1, node-2…)
-	// run their containers in containerd; the others are simulated.
-	ContainerdNodes int
-	// ContainerdAddress, if set, is the socket of a containerd that is
-	// already running; the one containerd node uses it instead of a
-	// containerd of its own.
-	ContainerdAddress string
-	// PullBytesPerSecond is the simulated registry speed (0: default).
-	PullBytesPerSecond int64
-	// Verbose mirrors component logs to LogTerminal at klog -v=2.
-	Verbose     bool
-	LogTerminal io.Writer
-	// Progress, if set, hears about each component as it becomes ready.
-	Progress func(Progress)
-	// The tracing layer's hooks. APIServerInnerFilter wraps the
-	// apiserver's handler after authentication, APIServerOuterFilter its
-	// whole handler chain (see apiserver.Config). RuntimeServerOptions
-	// returns a node's CRI server options (interceptors). EtcdReady hears
-	// etcd's client URL as soon as etcd serves, before anything writes.
-	APIServerInnerFilter func(next http.Handler) http.Handler
-	APIServerOuterFilter func(next http.Handler) http.Handler
-	RuntimeServerOptions func(node string) []grpc.ServerOption
-	EtcdReady            func(endpoint string)
-	// Lifecycle, if set, hears each component start, become ready, stop,
-	// or crash (verb "started", "ready", "stopped", "crashed").
-	Lifecycle func(component, verb string, err error)
-}
-
-// Progress reports one component reaching a state during start-up.
-type Progress struct {
-	Component string
-	// Elapsed is the time from the start of Start to this moment.
-	Elapsed time.Duration
-	// Took is how long this component took itself, from its own start.
-	Took time.Duration
-}
-
-// Node is one compute node. Its containers run either in the simulated
-// Runtime or in Containerd, which the kubelet reaches through CRIProxy.
-type Node struct {
-	Name       string
-	Runtime    *runtime.Runtime
-	Containerd *containerd.Containerd
-	CRIProxy   *criproxy.Proxy
-	Proxy      *kubeproxy.Proxy
-	zone       string
-}
-
-// RuntimeEndpoint is the CRI endpoint the node's kubelet uses.
-func (n *Node) RuntimeEndpoint() string {
-	if n.CRIProxy != nil {
-		return n.CRIProxy.Endpoint()
-	}
-	return n.Runtime.Endpoint()
-}
-
-func (n *Node) closeRuntime() {
-	if n.Runtime != nil {
-		_ = n.Runtime.Close()
-	}
-	if n.CRIProxy != nil {
-		_ = n.CRIProxy.Close()
-	}
-	if n.Containerd != nil {
-		_ = n.Containerd.Close()
-	}
+// EtcdAccess is how Wheelhouse's own etcd reader (the trace's etcd watch
+// and the etcd browser) reaches etcd: its client URLs and a TLS
+// configuration with the read-only client certificate of the etcd CA.
+type EtcdAccess struct {
+	Endpoints []string
+	TLS       *tls.Config
 }
 
 // Cluster is a running cluster.
@@ -135,18 +76,22 @@ type Cluster struct {
 	restoreKlog func()
 	pki         *pki.PKI
 	started     time.Time
+	nodeIP      net.IP
+	// observer is Wheelhouse's own client configuration (its readiness
+	// checks); its requests are traced as Wheelhouse's.
+	observer *rest.Config
+	// containerdBinary is the containerd the containerd nodes run.
+	containerdBinary string
 
-	etcd      *etcd.Server
-	apiserver *apiserver.Server
-	nodes     []*Node
-	nodeIP    net.IP
+	components *component.Registry
+	machines   []machine
+	nodes      []*Node
 
-	mu       sync.Mutex // guards cancels, stopping, controls and nodes' Kubelet
-	cancels  map[string]context.CancelFunc
-	stopping bool
-	stopOnce sync.Once
-	// controls are the components a lab may stop and start (see control.go).
-	controls map[string]*control
+	stopOnce      sync.Once
+	etcdReadyOnce sync.Once
+
+	lbMu sync.Mutex
+	lb   *loadbalancer.LoadBalancer // the HA load balancer while it runs
 }
 
 // DefaultDataDir is $XDG_DATA_HOME/wheelhouse or ~/.local/share/wheelhouse.
@@ -164,54 +109,24 @@ func DefaultDataDir() string {
 // NodeName is the name of compute node i (1-based).
 func NodeName(i int) string { return fmt.Sprintf("node-%d", i) }
 
-func (c *Cluster) componentContext(parent context.Context, name string) context.Context {
-	ctx, cancel := context.WithCancel(parent)
-	c.mu.Lock()
-	c.cancels[name] = cancel
-	c.mu.Unlock()
-	c.lifecycle(name, "started", nil)
-	return klog.NewContext(ctx, c.logs.Logger(name))
-}
-
-func (c *Cluster) lifecycle(component, verb string, err error) {
-	if c.cfg.Lifecycle != nil {
-		c.cfg.Lifecycle(component, verb, err)
-	}
-}
-
-func (c *Cluster) report(component string, since time.Time) {
-	switch component {
-	case "certificates", "cluster usable": // steps, not components
-	default:
-		c.lifecycle(component, "ready", nil)
-	}
-	if c.cfg.Progress != nil {
-		now := time.Now()
-		c.cfg.Progress(Progress{Component: component, Elapsed: now.Sub(c.started), Took: now.Sub(since)})
-	}
-}
-
 // Start brings the whole cluster up and returns once it is usable: every
 // node Ready and the default ServiceAccount present. The cluster runs until
 // Stop is called; ctx bounds start-up only.
 func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
-	if cfg.Nodes < 1 {
-		return nil, fmt.Errorf("--nodes must be at least 1, got %d", cfg.Nodes)
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
+	c := &Cluster{cfg: cfg, started: time.Now()}
 	// containerd nodes need things only root and an installed containerd
 	// give; say what is missing before anything starts.
-	var containerdBinary string
 	switch {
-	case cfg.ContainerdNodes < 0 || cfg.ContainerdNodes > cfg.Nodes:
-		return nil, fmt.Errorf("--containerd-nodes must be between 0 and --nodes (%d), got %d", cfg.Nodes, cfg.ContainerdNodes)
-	case cfg.ContainerdAddress != "" && cfg.ContainerdNodes != 1:
-		return nil, fmt.Errorf("--containerd-address serves one node, but %d nodes would use containerd (use --nodes 1, or --containerd-nodes 1)", cfg.ContainerdNodes)
 	case cfg.ContainerdAddress != "":
 		if err := containerd.ThisHost().CheckExternal(ctx, cfg.ContainerdAddress); err != nil {
 			return nil, err
 		}
 	case cfg.ContainerdNodes > 0:
-		if containerdBinary, err = containerd.ThisHost().Check(ctx); err != nil {
+		if c.containerdBinary, err = containerd.ThisHost().Check(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -219,14 +134,13 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolving data directory: %w", err)
 	}
-	cfg.DataDir = dataDir
-	if err := checkSocketPaths(dataDir, cfg.Nodes); err != nil {
+	c.cfg.DataDir = dataDir
+	if err := checkSocketPaths(dataDir, cfg.NodeNames()); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data directory: %w", err)
 	}
-	c := &Cluster{cfg: cfg, started: time.Now(), cancels: map[string]context.CancelFunc{}, controls: map[string]*control{}}
 	if c.lock, err = lockDataDir(dataDir); err != nil {
 		return nil, err
 	}
@@ -235,205 +149,162 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 			c.Stop()
 		}
 	}()
+	if err := checkTopology(dataDir, c.cfg); err != nil {
+		return nil, err
+	}
+	c.machines = c.cfg.machines()
 
 	verbosity := 0
 	if cfg.Verbose {
 		verbosity = 2
 	}
-	var term io.Writer
+	c.components = component.New(component.Hooks{
+		Lifecycle: cfg.Lifecycle,
+		Ready:     func(id string, took time.Duration) { c.progress(id, time.Now().Add(-took)) },
+		Context: func(ctx context.Context, id string) context.Context {
+			return klog.NewContext(ctx, c.logs.Logger(id))
+		},
+	})
+	logOpts := logs.Options{Dir: c.path("logs"), Verbosity: verbosity, OnFatal: c.fatal}
 	if cfg.Verbose {
-		term = cfg.LogTerminal
+		logOpts.Terminal = cfg.LogTerminal
 	}
-	if c.logs, err = logs.New(logs.Options{Dir: c.path("logs"), Verbosity: verbosity, Terminal: term}); err != nil {
+	if c.logs, err = logs.New(logOpts); err != nil {
 		return nil, err
 	}
-	c.restoreKlog = c.logs.Install()
+	restoreKlog := c.logs.Install()
+	// The apiservers' etcd clients log to the apiserver's log, not the
+	// terminal (see apiserver.RouteEtcdClientLog).
+	restoreEtcdClientLog := apiserver.RouteEtcdClientLog(c.logs.Logger(tracing.APIServer))
+	c.restoreKlog = func() {
+		restoreEtcdClientLog()
+		restoreKlog()
+	}
 
-	nodeIP, err := utilnet.ChooseHostInterface()
-	if err != nil {
+	if c.nodeIP, err = utilnet.ChooseHostInterface(); err != nil {
 		return nil, fmt.Errorf("finding this machine's address (each node reports it as its InternalIP): %w", err)
 	}
-	claims := []portClaim{
-		{"127.0.0.1", cfg.APIPort, "kube-apiserver", "--api-port"},
-		{"127.0.0.1", cfg.EtcdPort, "etcd clients", "--etcd-port"},
-		{"127.0.0.1", cfg.EtcdPort + 1, "etcd peers", "--etcd-port"},
-	}
-	for i := 1; i <= cfg.Nodes; i++ {
-		claims = append(claims, portClaim{nodeIP.String(), cfg.KubeletPort + i - 1, "kubelet API of " + NodeName(i), "--kubelet-port"})
-	}
-	if err := checkPorts(claims); err != nil {
+	if err := checkPorts(c.portClaims()); err != nil {
 		return nil, err
 	}
 
-	// Identities first: every component authenticates with its own.
+	// Identities first: every component authenticates with its own, and
+	// Wheelhouse with its own.
 	t := time.Now()
-	nodeNames := make([]string, cfg.Nodes)
-	ids := []pki.Identity{pki.Admin, pki.Scheduler, pki.ControllerManager, pki.KubeProxy, pki.APIServerKubeletClient}
-	for i := range nodeNames {
-		nodeNames[i] = NodeName(i + 1)
-		ids = append(ids, pki.Node(nodeNames[i]))
-	}
-	c.pki, err = pki.Ensure(pki.Config{
-		Dir:            c.path("pki"),
-		Server:         fmt.Sprintf("https://127.0.0.1:%d", cfg.APIPort),
-		ServingIPs:     []net.IP{net.ParseIP("10.96.0.1")},
-		Identities:     ids,
-		KubeletServing: nodeNames,
-		KubeletIPs:     []net.IP{nodeIP},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("preparing certificates: %w", err)
-	}
-	c.report("certificates", t)
-
-	t = time.Now()
-	c.lifecycle("etcd", "started", nil)
-	c.etcd, err = etcd.Start(ctx, etcd.Config{
-		DataDir:    c.path("etcd"),
-		ClientPort: cfg.EtcdPort,
-		PeerPort:   cfg.EtcdPort + 1,
-		LogFile:    c.logs.Path("etcd"),
-		Verbose:    cfg.Verbose,
-	})
-	if err != nil {
+	if err := c.ensurePKI(); err != nil {
 		return nil, err
 	}
-	c.report("etcd", t)
-	if cfg.EtcdReady != nil {
-		cfg.EtcdReady(c.etcd.Endpoint())
-	}
+	c.progress("certificates", t)
 
-	// The runtimes need nothing from the control plane; they start first,
-	// so each kubelet finds its runtime serving.
-	c.nodeIP = nodeIP
 	// A run that crashed left its containerd addresses behind; they must
 	// not send `wheelhouse images import` to a containerd of that run.
-	for _, name := range nodeNames {
+	names := c.cfg.NodeNames()
+	c.nodes = make([]*Node, len(names))
+	ports := c.cfg.kubeletPorts()
+	for i, name := range names {
+		c.nodes[i] = &Node{Name: name, zone: zones[i%len(zones)], port: ports[i], containerd: i < cfg.ContainerdNodes,
+			controlPlane: cfg.Topology == SingleNode}
 		c.forgetContainerdAddress(name)
 	}
-	c.nodes = make([]*Node, cfg.Nodes)
-	for i, name := range nodeNames {
-		var opts []grpc.ServerOption
-		if cfg.RuntimeServerOptions != nil {
-			opts = cfg.RuntimeServerOptions(name)
-		}
-		if i < cfg.ContainerdNodes {
-			n, err := c.startContainerdNode(ctx, name, containerdBinary, opts)
-			if err != nil {
-				return nil, err
-			}
-			n.zone = zones[i%len(zones)]
-			c.nodes[i] = n
-			continue
-		}
-		rt, err := runtime.Start(c.componentContext(context.Background(), "runtime/"+name), runtime.Config{
-			NodeName:           name,
-			SocketPath:         filepath.Join(c.nodeDir(name), "runtime.sock"),
-			PullBytesPerSecond: cfg.PullBytesPerSecond,
-			ServerOptions:      opts,
-			Logger:             c.logs.Logger("runtime/" + name),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("starting the container runtime of %s: %w", name, err)
-		}
-		c.nodes[i] = &Node{Name: name, Runtime: rt, zone: zones[i%len(zones)]}
-	}
 
-	t = time.Now()
-	c.apiserver, err = apiserver.Start(c.componentContext(context.Background(), "apiserver"), apiserver.Config{
-		EtcdServers:             []string{c.etcd.Endpoint()},
-		BindAddress:             "127.0.0.1",
-		Port:                    cfg.APIPort,
-		CertDir:                 c.path("apiserver"),
-		ClientCAFile:            c.pki.CAFile(),
-		ServingCertFile:         c.pki.ServingCertFile(),
-		ServingKeyFile:          c.pki.ServingKeyFile(),
-		ServiceAccountKeyFile:   c.pki.ServiceAccountKeyFile(),
-		ServiceAccountPubFile:   c.pki.ServiceAccountPubFile(),
-		KubeletClientCertFile:   c.pki.CertFile(pki.APIServerKubeletClient),
-		KubeletClientKeyFile:    c.pki.KeyFile(pki.APIServerKubeletClient),
-		ServiceClusterIPRange:   ServiceCIDR,
-		ServiceAccountIssuerURL: "https://kubernetes.default.svc." + ClusterDomain,
-		InnerFilter:             cfg.APIServerInnerFilter,
-		OuterFilter:             cfg.APIServerOuterFilter,
-	})
-	if err != nil {
+	if err := c.register(); err != nil {
 		return nil, err
 	}
-	c.report("apiserver", t)
-	go func() {
-		// The apiserver cannot be stopped alone, but it can crash.
-		<-c.apiserver.Done()
-		c.mu.Lock()
-		stopping := c.stopping
-		c.mu.Unlock()
-		if !stopping {
-			c.lifecycle("apiserver", "crashed", c.apiserver.Err())
+	// Where `wheelhouse etcdctl` finds the members.
+	if err := os.WriteFile(filepath.Join(dataDir, EtcdEndpointsFile), []byte(strings.Join(c.etcdEndpoints(), ",")+"\n"), 0o644); err != nil {
+		return nil, fmt.Errorf("recording etcd's endpoints: %w", err)
+	}
+	if err := c.components.StartAll(ctx); err != nil {
+		if errors.Is(err, context.Canceled) {
+			return nil, fmt.Errorf("starting the cluster: %w", context.Canceled)
 		}
-	}()
-
-	// Everything else only needs the apiserver: start it all at once.
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-	)
-	fail := func(err error) {
-		mu.Lock()
-		errs = append(errs, err)
-		mu.Unlock()
+		return nil, err
 	}
-	wg.Go(func() {
-		if err := c.startScheduler(); err != nil {
-			fail(err)
-		}
-	})
-	wg.Go(func() {
-		if err := c.startControllerManager(); err != nil {
-			fail(err)
-		}
-	})
-	for i, node := range c.nodes {
-		wg.Go(func() {
-			if err := c.startKubelet(node, cfg.KubeletPort+i); err != nil {
-				fail(err)
-			}
-		})
-		wg.Go(func() {
-			t := time.Now()
-			p, err := kubeproxy.Start(c.componentContext(context.Background(), "kube-proxy/"+node.Name), kubeproxy.Config{
-				NodeName:    node.Name,
-				NodeIP:      nodeIP,
-				Kubeconfig:  c.pki.Kubeconfig(pki.KubeProxy),
-				ClusterCIDR: ClusterCIDR,
-			})
-			if err != nil {
-				fail(fmt.Errorf("starting kube-proxy on %s: %w", node.Name, err))
-				return
-			}
-			node.Proxy = p
-			c.report("kube-proxy/"+node.Name, t)
-		})
-	}
-	wait := make(chan struct{})
-	go func() { wg.Wait(); close(wait) }()
-	select {
-	case <-wait:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("starting the cluster: %w", ctx.Err())
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	c.report("cluster usable", c.started)
 	return c, nil
 }
 
+// fatal hears that a goroutine of a component called klog's fatal exit:
+// the component is reported crashed and what is left of it stopped.
+func (c *Cluster) fatal(component, message string) {
+	err := errors.New(message)
+	if component != "" {
+		c.components.Crash(component, err)
+		return
+	}
+	if c.cfg.Lifecycle != nil {
+		c.cfg.Lifecycle(tracing.Wheelhouse, "crashed", fmt.Errorf("a goroutine of no component %w", err))
+	}
+}
+
+// portClaims are the ports the cluster listens on, with their flags.
+func (c *Cluster) portClaims() []portClaim {
+	cfg := c.cfg
+	var claims []portClaim
+	if cfg.Topology == HA {
+		claims = append(claims, portClaim{loopback, cfg.APIPort, "the apiservers' load balancer", "--api-port"})
+	}
+	for _, m := range cfg.machines() {
+		claims = append(claims, m.portClaims()...)
+	}
+	names := cfg.NodeNames()
+	for i, port := range cfg.kubeletPorts() {
+		claims = append(claims, portClaim{loopback, port, "kubelet API of " + names[i], "--kubelet-port"})
+	}
+	return claims
+}
+
+func (c *Cluster) ensurePKI() (err error) {
+	ids := []pki.Identity{pki.Admin, pki.Wheelhouse, pki.KubeProxy, pki.APIServerKubeletClient}
+	for _, m := range c.cfg.machines() {
+		ids = append(ids, c.schedulerIdentity(m), c.controllerManagerIdentity(m))
+	}
+	names := c.cfg.NodeNames()
+	for _, n := range names {
+		ids = append(ids, pki.Node(n))
+	}
+	var members []string
+	for _, m := range c.cfg.machines() {
+		members = append(members, m.etcdMember())
+	}
+	c.pki, err = pki.Ensure(pki.Config{
+		Dir:             c.path("pki"),
+		Server:          fmt.Sprintf("https://127.0.0.1:%d", c.cfg.APIPort),
+		ServingIPs:      []net.IP{net.ParseIP("10.96.0.1")},
+		Identities:      ids,
+		KubeletServing:  names,
+		KubeletIPs:      []net.IP{c.nodeIP},
+		LoopbackServing: []string{schedulerServing, controllerManagerServing},
+		EtcdMembers:     members,
+		EtcdClients:     []pki.EtcdClient{pki.EtcdAPIServerClient, pki.EtcdTraceClient, pki.EtcdAdmin},
+	})
+	if err != nil {
+		return fmt.Errorf("preparing certificates: %w", err)
+	}
+	if c.observer, err = clientcmd.BuildConfigFromFlags("", c.pki.Kubeconfig(pki.Wheelhouse)); err != nil {
+		return fmt.Errorf("loading Wheelhouse's own kubeconfig: %w", err)
+	}
+	c.observer.UserAgent = tracing.WheelhouseUserAgent
+	return nil
+}
+
+func (c *Cluster) progress(component string, since time.Time) {
+	if c.cfg.Progress != nil {
+		now := time.Now()
+		c.cfg.Progress(Progress{Component: component, Elapsed: now.Sub(c.started), Took: now.Sub(since)})
+	}
+}
+
 // checkSocketPaths refuses a data directory too deep for the sockets the
-// nodes create in it. The kubelet's own socket servers exit the whole
-// process when they cannot listen, so this must be caught before.
-func checkSocketPaths(dataDir string, nodes int) error {
-	longest := filepath.Join(dataDir, "nodes", NodeName(nodes), "kubelet", "pod-resources", "kubelet.sock")
+// nodes create in it (the longest: a containerd node's ttrpc socket), so
+// that no component finds out halfway through start-up.
+func checkSocketPaths(dataDir string, nodes []string) error {
+	name := ""
+	for _, n := range nodes {
+		if len(n) > len(name) {
+			name = n
+		}
+	}
+	longest := filepath.Join(dataDir, "nodes", name, "containerd", "containerd.sock.ttrpc")
 	if len(longest) > unixsocket.MaxPathLen {
 		return fmt.Errorf("the data directory %s is too deep: the kubelets' sockets under it (such as %s, %d characters) must fit in %d characters; choose a shorter --data-dir",
 			dataDir, longest, len(longest), unixsocket.MaxPathLen)
@@ -444,121 +315,59 @@ func checkSocketPaths(dataDir string, nodes int) error {
 // zones spread the nodes over three failure domains, as a cloud would.
 var zones = []string{"zone-a", "zone-b", "zone-c"}
 
-func (c *Cluster) startScheduler() error {
-	t := time.Now()
-	s, err := scheduler.Start(c.componentContext(context.Background(), "scheduler"), scheduler.Config{Kubeconfig: c.pki.Kubeconfig(pki.Scheduler)})
-	if err != nil {
-		c.cancel("scheduler")
-		return err
+// etcdAccess is how a client holding id's certificate reaches etcd.
+func (c *Cluster) etcdAccess(id pki.EtcdClient) (EtcdAccess, error) {
+	tlsInfo := transport.TLSInfo{
+		CertFile:      c.pki.EtcdClientCertFile(id),
+		KeyFile:       c.pki.EtcdClientKeyFile(id),
+		TrustedCAFile: c.pki.EtcdCAFile(),
 	}
-	c.setControl("scheduler", s.Done(), s.Err)
-	c.report("scheduler", t)
-	return nil
+	tc, err := tlsInfo.ClientConfig()
+	if err != nil {
+		return EtcdAccess{}, fmt.Errorf("loading the etcd client certificate %s: %w", id.Name, err)
+	}
+	return EtcdAccess{Endpoints: c.etcdEndpoints(), TLS: tc}, nil
 }
 
-func (c *Cluster) startControllerManager() error {
-	t := time.Now()
-	cm, err := controllermanager.Start(c.componentContext(context.Background(), "controller-manager"), controllermanager.Config{
-		Kubeconfig:             c.pki.Kubeconfig(pki.ControllerManager),
-		RootCAFile:             c.pki.CAFile(),
-		ServiceAccountKeyFile:  c.pki.ServiceAccountKeyFile(),
-		ClusterSigningCertFile: c.pki.CAFile(),
-		ClusterSigningKeyFile:  c.pki.CAKeyFile(),
-		ClusterCIDR:            ClusterCIDR,
-		NodeCIDRMaskSize:       nodeMaskSize,
-		ServiceClusterIPRange:  ServiceCIDR,
-		FlexVolumePluginDir:    c.path("controller-manager", "flexvolume"),
-	})
-	if err != nil {
-		c.cancel("controller-manager")
-		return err
+// etcdEndpoints are every etcd member's client URL.
+func (c *Cluster) etcdEndpoints() []string {
+	var out []string
+	for _, m := range c.machines {
+		out = append(out, m.etcdURL())
 	}
-	c.setControl("controller-manager", cm.Done(), cm.Err)
-	c.report("controller-manager", t)
-	return nil
+	return out
 }
 
-// startKubelet starts node's kubelet serving on port.
-func (c *Cluster) startKubelet(node *Node, port int) error {
-	t := time.Now()
-	name := "kubelet/" + node.Name
-	_, err := kubelet.Start(c.componentContext(context.Background(), name), kubelet.Config{
-		NodeName:        node.Name,
-		Dir:             c.nodeDir(node.Name),
-		Address:         c.nodeIP,
-		Port:            port,
-		Kubeconfig:      c.pki.Kubeconfig(pki.Node(node.Name)),
-		ClientCAFile:    c.pki.CAFile(),
-		ServingCertFile: c.pki.KubeletServingCertFile(node.Name),
-		ServingKeyFile:  c.pki.KubeletServingKeyFile(node.Name),
-		RuntimeEndpoint: node.RuntimeEndpoint(),
-		RealContainers:  node.Containerd != nil,
-		Labels:          map[string]string{"topology.kubernetes.io/zone": node.zone},
-		CPUCores:        4,
-		MemoryBytes:     8 << 30,
-		DiskBytes:       100 << 30,
-		MaxPods:         110,
-		ClusterDNS:      []string{ClusterDNSIP},
-		ClusterDomain:   ClusterDomain,
-	})
-	if err != nil {
-		c.cancel(name)
-		return fmt.Errorf("starting kubelet on %s: %w", node.Name, err)
+// dialKubelet is how the apiserver connects to a kubelet. It is given the
+// node's Hostname address ("node-2:10251"): every kubelet listens on
+// loopback, so a node's name resolves to 127.0.0.1 here, as /etc/hosts
+// would make it on a real machine. Other addresses are dialled as given.
+func (c *Cluster) dialKubelet(ctx context.Context, network, addr string) (net.Conn, error) {
+	if host, port, err := net.SplitHostPort(addr); err == nil && c.Node(host) != nil {
+		addr = net.JoinHostPort(loopback, port)
 	}
-	c.setControl(name, nil, nil)
-	c.report(name, t)
-	return nil
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
 }
 
-// startContainerdNode starts a node's containerd (or connects to the one
-// given) with the busybox and pause images in it, and the CRI proxy in
-// front of it that the kubelet talks to, served with the same options
-// (tracing interceptors) as a simulated runtime.
-func (c *Cluster) startContainerdNode(ctx context.Context, name, binary string, opts []grpc.ServerOption) (_ *Node, err error) {
-	n := &Node{Name: name}
-	defer func() {
-		if err != nil {
-			n.closeRuntime()
+// EtcdEndpointsFile, in the data directory, lists the etcd members' client
+// URLs, comma-separated, as etcdctl's --endpoints takes them.
+const EtcdEndpointsFile = "etcd.endpoints"
+
+// ControlPlaneNames are the HA control-plane machines (cp-1 …); none in
+// the other topologies.
+func (c *Cluster) ControlPlaneNames() []string {
+	var out []string
+	for _, m := range c.machines {
+		if m.name != "" {
+			out = append(out, m.name)
 		}
-	}()
-	component := "runtime/" + name
-	c.lifecycle(component, "started", nil)
-	if err := os.MkdirAll(c.nodeDir(name), 0o755); err != nil {
-		return nil, err
 	}
-	if c.cfg.ContainerdAddress != "" {
-		n.Containerd, err = containerd.Connect(ctx, c.cfg.ContainerdAddress)
-	} else {
-		n.Containerd, err = containerd.Start(ctx, containerd.Config{
-			NodeName:    name,
-			Dir:         filepath.Join(c.nodeDir(name), "containerd"),
-			Binary:      binary,
-			ClusterCIDR: ClusterCIDR,
-			LogFile:     c.logs.Path("containerd/" + name),
-			Logger:      c.logs.Logger(component),
-		})
-	}
-	if err != nil {
-		return nil, fmt.Errorf("starting containerd for %s: %w", name, err)
-	}
-	if err := n.Containerd.EnsureImages(ctx); err != nil {
-		return nil, fmt.Errorf("containerd of %s: %w", name, err)
-	}
-	// Where `wheelhouse images import` finds this node's containerd.
-	if err := os.WriteFile(filepath.Join(c.nodeDir(name), ContainerdAddressFile), []byte(n.Containerd.Address()+"\n"), 0o644); err != nil {
-		return nil, fmt.Errorf("recording the containerd address of %s: %w", name, err)
-	}
-	n.CRIProxy, err = criproxy.Start(ctx, criproxy.Config{
-		SocketPath:    filepath.Join(c.nodeDir(name), "runtime.sock"),
-		Upstream:      n.Containerd.Address(),
-		ServerOptions: append(opts, grpc.ChainUnaryInterceptor(n.Containerd.Interceptor())),
-		Logger:        c.logs.Logger(component),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("starting the CRI proxy of %s: %w", name, err)
-	}
-	return n, nil
+	return out
 }
+
+// Topology is the cluster's topology (SingleNode, SingleControlPlane, HA).
+func (c *Cluster) Topology() string { return c.cfg.Topology }
 
 // ContainerdAddressFile, in a node's directory, holds the socket of the
 // node's containerd while the cluster runs.
@@ -591,8 +400,28 @@ func (c *Cluster) AdminConfig() (*rest.Config, error) {
 	return clientcmd.BuildConfigFromFlags("", c.AdminKubeconfig())
 }
 
+// WheelhouseConfig is a client configuration with Wheelhouse's own
+// identity, for Wheelhouse's own reads of the cluster (the UI's cache, the
+// lab checks); the trace names that traffic as Wheelhouse's. userAgent
+// says which part of Wheelhouse calls.
+func (c *Cluster) WheelhouseConfig(userAgent string) *rest.Config {
+	cfg := rest.CopyConfig(c.observer)
+	cfg.UserAgent = userAgent
+	return cfg
+}
+
 // Nodes are the compute nodes.
 func (c *Cluster) Nodes() []*Node { return c.nodes }
+
+// Node is the compute node called name, or nil.
+func (c *Cluster) Node(name string) *Node {
+	for _, n := range c.nodes {
+		if n.Name == name {
+			return n
+		}
+	}
+	return nil
+}
 
 // Stop stops every component in order (nodes, controllers, scheduler,
 // apiserver, etcd last) and keeps the data. It is safe to call twice.
@@ -601,87 +430,25 @@ func (c *Cluster) Stop() {
 }
 
 func (c *Cluster) stop() {
-	const bound = 15 * time.Second
-	c.mu.Lock()
-	c.stopping = true
-	c.mu.Unlock()
 	log := klog.Background()
 	if c.logs != nil {
 		log = c.logs.Logger("wheelhouse")
 	}
-	step := func(what string, f func()) {
+	if c.components != nil {
 		t := time.Now()
-		f()
-		log.Info("Stopped", "what", what, "took", time.Since(t).Round(time.Millisecond).String())
-		if what == "nodes" {
-			for _, n := range c.nodes {
-				if n != nil {
-					for _, comp := range []string{"kubelet/", "kube-proxy/", "runtime/"} {
-						c.lifecycle(comp+n.Name, "stopped", nil)
-					}
-				}
-			}
-			return
-		}
-		c.lifecycle(what, "stopped", nil)
+		c.components.StopAll(stopBound)
+		log.Info("Stopped every component", "took", time.Since(t).Round(time.Millisecond).String())
 	}
-	waitFor := func(done <-chan struct{}) {
-		if done == nil {
-			return
-		}
-		select {
-		case <-done:
-		case <-time.After(bound):
+	privateContainerd := false
+	for _, n := range c.nodes {
+		privateContainerd = privateContainerd || (n.containerd && c.cfg.ContainerdAddress == "")
+		c.forgetContainerdAddress(n.Name)
+	}
+	if privateContainerd {
+		if err := containerd.RemoveBridge(containerd.BridgeName); err != nil {
+			log.Error(err, "Removing the pod bridge")
 		}
 	}
-	step("nodes", func() {
-		for _, n := range c.nodes {
-			if n == nil {
-				continue
-			}
-			c.cancel("kubelet/" + n.Name)
-			c.cancel("kube-proxy/" + n.Name)
-		}
-		var wg sync.WaitGroup
-		privateContainerd := false
-		for _, n := range c.nodes {
-			if n != nil {
-				privateContainerd = privateContainerd || (n.Containerd != nil && n.Containerd.Owned())
-				wg.Go(n.closeRuntime)
-				c.forgetContainerdAddress(n.Name)
-			}
-		}
-		wg.Wait()
-		if privateContainerd {
-			if err := containerd.RemoveBridge(containerd.BridgeName); err != nil {
-				log.Error(err, "Removing the pod bridge")
-			}
-		}
-	})
-	step("controller-manager", func() {
-		c.cancel("controller-manager")
-		waitFor(c.done("controller-manager"))
-	})
-	step("scheduler", func() {
-		c.cancel("scheduler")
-		waitFor(c.done("scheduler"))
-	})
-	step("apiserver", func() {
-		c.cancel("apiserver")
-		if c.apiserver != nil {
-			waitFor(c.apiserver.Done())
-		}
-	})
-	step("etcd", func() {
-		if c.etcd != nil {
-			c.etcd.Close()
-		}
-	})
-	c.mu.Lock()
-	for _, cancel := range c.cancels {
-		cancel()
-	}
-	c.mu.Unlock()
 	if c.restoreKlog != nil {
 		klog.Flush()
 		c.restoreKlog()
@@ -694,11 +461,26 @@ func (c *Cluster) stop() {
 	}
 }
 
-func (c *Cluster) cancel(name string) {
-	c.mu.Lock()
-	cancel, ok := c.cancels[name]
-	c.mu.Unlock()
-	if ok {
-		cancel()
+// schedulerIdentity is machine m's scheduler's client certificate. On an
+// HA control plane every scheduler is system:kube-scheduler, as kubeadm
+// makes them, with one more group naming its machine
+// (tracing.MachineGroupPrefix + "cp-2"), so the trace can tell which
+// scheduler sent a request; no RBAC rule refers to that group.
+func (c *Cluster) schedulerIdentity(m machine) pki.Identity {
+	return machineIdentity(pki.Scheduler, m)
+}
+
+// controllerManagerIdentity is machine m's controller manager's, as
+// schedulerIdentity.
+func (c *Cluster) controllerManagerIdentity(m machine) pki.Identity {
+	return machineIdentity(pki.ControllerManager, m)
+}
+
+func machineIdentity(id pki.Identity, m machine) pki.Identity {
+	if m.name == "" {
+		return id
 	}
+	id.Name += "-" + m.name
+	id.Groups = append(slices.Clone(id.Groups), tracing.MachineGroupPrefix+m.name)
+	return id
 }

@@ -20,17 +20,25 @@ type portClaim struct {
 // ErrPortInUse is returned when a port the cluster needs is taken.
 var ErrPortInUse = errors.New("port in use")
 
+// listen claims a port for a component to serve on.
+func listen(c portClaim) (net.Listener, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(c.host, strconv.Itoa(c.port)))
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("%w: port %d (%s) is already in use on %s; choose another with %s", ErrPortInUse, c.port, c.what, c.host, c.flag)
+		}
+		return nil, fmt.Errorf("cannot listen on %s:%d for %s: %w", c.host, c.port, c.what, err)
+	}
+	return l, nil
+}
+
 // checkPorts fails at once, before anything starts, if a port is taken:
 // a clear message now beats a component failing halfway through start-up.
 func checkPorts(claims []portClaim) error {
 	for _, c := range claims {
-		addr := net.JoinHostPort(c.host, strconv.Itoa(c.port))
-		l, err := net.Listen("tcp", addr)
+		l, err := listen(c)
 		if err != nil {
-			if errors.Is(err, syscall.EADDRINUSE) {
-				return fmt.Errorf("%w: port %d (%s) is already in use on %s; choose another with %s", ErrPortInUse, c.port, c.what, c.host, c.flag)
-			}
-			return fmt.Errorf("cannot listen on %s for %s: %w", addr, c.what, err)
+			return err
 		}
 		l.Close()
 	}

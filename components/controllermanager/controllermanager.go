@@ -8,21 +8,37 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"sync"
 	"time"
 
 	"github.com/spf13/pflag"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/component-base/configz"
 	"k8s.io/klog/v2"
 	"k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	"k8s.io/kubernetes/cmd/kube-controller-manager/app/options"
+
+	"github.com/wheelhouse-k8s/wheelhouse/components/leader"
 )
 
 // Config says how the controller manager is wired.
 type Config struct {
 	Kubeconfig string
+	// Listener is its secure port (on loopback, 10257 by default), where
+	// it serves /healthz (which componentstatuses reads) and /metrics with
+	// delegated authentication and authorization. The caller opens it; the
+	// controller manager closes it when it stops, so a restart can listen
+	// again (app.Run does not wait for its server to stop).
+	Listener net.Listener
+	// CertFile and KeyFile are its serving certificate.
+	CertFile, KeyFile string
+	// Observer is Wheelhouse's own client configuration, for the readiness
+	// check, so that check is not traced as the controller manager's.
+	Observer *rest.Config
 	// RootCAFile is published into every namespace (kube-root-ca.crt) and
 	// put in service-account token secrets.
 	RootCAFile string
@@ -40,8 +56,18 @@ type Config struct {
 	// FlexVolumePluginDir must be under the data dir: the default is a
 	// host path the controller manager would create.
 	FlexVolumePluginDir string
-	ExtraFlags          []string
+	// LeaderElection, if set, runs this controller manager as one of
+	// several: it waits for the kube-controller-manager Lease and runs
+	// its controllers while it holds it.
+	LeaderElection *leader.Config
+	ExtraFlags     []string
 }
+
+// runMu lets one kube-controller-manager run at a time in this process,
+// which an HA control plane needs during a handover: app.Run registers
+// the process-wide /configz name and informer name, and fails if either
+// is taken. Only leaders run.
+var runMu sync.Mutex
 
 // Flags renders the configuration as kube-controller-manager flags.
 func (c Config) Flags() []string {
@@ -49,8 +75,12 @@ func (c Config) Flags() []string {
 		"--kubeconfig=" + c.Kubeconfig,
 		"--authentication-kubeconfig=" + c.Kubeconfig,
 		"--authorization-kubeconfig=" + c.Kubeconfig,
+		"--bind-address=127.0.0.1",
+		"--tls-cert-file=" + c.CertFile,
+		"--tls-private-key-file=" + c.KeyFile,
+		// Its own leader election ends the process when it stops (see
+		// package leader); LeaderElection elects around it instead.
 		"--leader-elect=false",
-		"--secure-port=0",
 		"--use-service-account-credentials=true",
 		"--root-ca-file=" + c.RootCAFile,
 		"--service-account-private-key-file=" + c.ServiceAccountKeyFile,
@@ -102,33 +132,56 @@ func Start(ctx context.Context, cfg Config) (*ControllerManager, error) {
 		fs.AddFlagSet(f)
 	}
 	if err := fs.Parse(cfg.Flags()); err != nil {
+		cfg.Listener.Close()
 		return nil, fmt.Errorf("parsing kube-controller-manager flags: %w", err)
 	}
+	s.SecureServing.Listener = cfg.Listener
 	s.ParsedFlags = &named
 	if err := s.ComponentGlobalsRegistry.Set(); err != nil {
+		cfg.Listener.Close()
 		return nil, fmt.Errorf("applying kube-controller-manager feature gates: %w", err)
 	}
 	c, err := s.Config(ctx, all, disabled, aliases)
 	if err != nil {
+		cfg.Listener.Close()
 		return nil, fmt.Errorf("building kube-controller-manager config: %w", err)
 	}
-	client, err := kubernetes.NewForConfig(c.Kubeconfig)
+	client, err := kubernetes.NewForConfig(cfg.Observer)
 	if err != nil {
+		cfg.Listener.Close()
 		return nil, fmt.Errorf("creating readiness client: %w", err)
 	}
 
 	cm := &ControllerManager{done: make(chan struct{})}
+	completed := c.Complete()
 	go func() {
 		defer close(cm.done)
-		// Run registers its configuration under /configz; a controller
-		// manager started again in the same process must find it free.
-		defer configz.Delete(app.ConfigzName)
-		defer releaseInformerName()
-		if err := app.Run(ctx, c.Complete()); err != nil && !errors.Is(err, context.Canceled) {
+		defer cfg.Listener.Close()
+		run := func(ctx context.Context) error {
+			runMu.Lock()
+			defer runMu.Unlock()
+			if ctx.Err() != nil {
+				return nil
+			}
+			// Run registers its configuration under /configz and its
+			// informer name; one started again in the same process must
+			// find both free.
+			defer configz.Delete(app.ConfigzName)
+			defer releaseInformerName()
+			if err := app.Run(ctx, completed); err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
+				return err
+			}
+			return nil
+		}
+		if err := leader.RunOrLead(ctx, cfg.LeaderElection, c.Kubeconfig, "kube-controller-manager", run); err != nil {
 			cm.err = err
 			logger.Error(err, "kube-controller-manager stopped")
 		}
 	}()
+	if cfg.LeaderElection != nil {
+		// A standby is ready once it takes part in the election.
+		return cm, nil
+	}
 
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	noopoteltrace "go.opentelemetry.io/otel/trace/noop"
@@ -20,19 +21,23 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 	"k8s.io/mount-utils"
 
 	kubeletapp "k8s.io/kubernetes/cmd/kubelet/app"
+	"k8s.io/kubernetes/pkg/api/legacyscheme"
+	"k8s.io/kubernetes/pkg/capabilities"
+	"k8s.io/kubernetes/pkg/credentialprovider"
+	"k8s.io/kubernetes/pkg/kubelet/config"
 
 	"github.com/wheelhouse-k8s/wheelhouse/components/stopdial"
 	"k8s.io/kubernetes/cmd/kubelet/app/options"
 	"k8s.io/kubernetes/pkg/kubelet"
 	kubeletconfig "k8s.io/kubernetes/pkg/kubelet/apis/config"
-	"k8s.io/kubernetes/pkg/kubelet/cm"
-	probetest "k8s.io/kubernetes/pkg/kubelet/prober/testing"
 	"k8s.io/kubernetes/pkg/kubelet/server"
 	kubetypes "k8s.io/kubernetes/pkg/kubelet/types"
 	kubeletutil "k8s.io/kubernetes/pkg/kubelet/util"
@@ -47,11 +52,23 @@ type Config struct {
 	// Dir is the node's own directory; everything the kubelet writes goes
 	// under it.
 	Dir string
-	// Address is where the kubelet API listens. The apiserver reaches it
-	// at the node's InternalIP, which the kubelet takes from the host's
-	// default interface, so this is that address.
+	// Address is where the kubelet API listens: loopback, like every
+	// listener of Wheelhouse's. The node's InternalIP is still the host's
+	// address (the kubelet refuses one that is not on an interface of the
+	// host, and loopback); the apiserver reaches the kubelet by the node's
+	// Hostname address instead (see apiserver.Config.DialKubelet).
 	Address net.IP
 	Port    int
+	// NodeIP is the node's InternalIP, an address of one of the host's
+	// interfaces (the kubelet refuses any other). Given, as --node-ip would
+	// be: otherwise the kubelet looks the node's name up in DNS on every
+	// status update, which with many nodes at once waits for the
+	// resolver's timeout (a node took 5 s more to register per lookup) and
+	// sends queries off the machine.
+	NodeIP net.IP
+	// Observer is Wheelhouse's own client configuration, for the readiness
+	// check, so that check is not traced as the kubelet's own traffic.
+	Observer *rest.Config
 
 	Kubeconfig      string
 	ClientCAFile    string
@@ -72,20 +89,40 @@ type Config struct {
 	ClusterDomain string
 
 	// RealContainers is set when the runtime runs real containers
-	// (containerd): the kubelet then probes them for real, and the node
-	// says so in its OS image.
+	// (containerd); the node says so in its OS image.
 	RealContainers bool
 }
 
 // Kubelet is a running node. It runs until the context given to Start
 // ends, as if its process had died then: the node stops heartbeating and
-// the control plane eventually marks it NotReady.
+// the control plane eventually marks it NotReady. Done is closed once it
+// has stopped and given back what it held (its connections to the
+// apiserver and the runtime, its API listener, its watches).
 type Kubelet struct {
-	name   string
+	name string
+	// client is Wheelhouse's, not the kubelet's.
 	client kubernetes.Interface
+	done   chan struct{}
 }
 
+// Done is closed when the kubelet has stopped.
+func (k *Kubelet) Done() <-chan struct{} { return k.done }
+
+// Err is always nil: the kubelet stops only when its context ends.
+func (k *Kubelet) Err() error { return nil }
+
+// runStopTimeout bounds the wait for a stopping kubelet's sync loop.
+const runStopTimeout = 10 * time.Second
+
 // Start runs the kubelet and returns once its Node is Ready.
+//
+// It brings the kubelet up as kubeletapp.RunKubelet does (event recorder,
+// NewMainKubelet, BirthCry, garbage collection, Run, the API server), but
+// holding on to each piece, so that the kubelet can be stopped: RunKubelet
+// keeps nothing a caller could stop, and its API server calls os.Exit when
+// it cannot serve. Not started, because they have no shutdown and exit the
+// process on error, and nothing here uses them: the pod-resources and
+// pods gRPC sockets.
 func Start(ctx context.Context, cfg Config) (_ *Kubelet, err error) {
 	logger := klog.FromContext(ctx)
 	started := time.Now()
@@ -104,6 +141,22 @@ func Start(ctx context.Context, cfg Config) (_ *Kubelet, err error) {
 			return nil, fmt.Errorf("creating %s: %w", d, err)
 		}
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	k := &Kubelet{name: cfg.NodeName, done: make(chan struct{})}
+	// What must be given back when the kubelet stops, in reverse order.
+	var cleanups []func()
+	teardown := sync.OnceFunc(func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+		close(k.done)
+	})
+	defer func() {
+		if err != nil {
+			cancel()
+			teardown()
+		}
+	}()
 
 	restCfg, err := clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)
 	if err != nil {
@@ -117,22 +170,20 @@ func Start(ctx context.Context, cfg Config) (_ *Kubelet, err error) {
 	// shutting down. All of its connections go through one dialer that is
 	// closed when the kubelet stops, as a real kubelet's would be when its
 	// process ends.
-	ctx, cancel := context.WithCancel(ctx)
-	defer func() {
-		if err != nil {
-			cancel()
-		}
-	}()
 	restCfg.Dial = stopdial.New(ctx, "kubelet "+cfg.NodeName).DialContext
 	client, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
 		return nil, fmt.Errorf("creating kubelet client: %w", err)
+	}
+	if k.client, err = kubernetes.NewForConfig(cfg.Observer); err != nil {
+		return nil, fmt.Errorf("creating the readiness client: %w", err)
 	}
 
 	flags := options.NewKubeletFlags()
 	flags.RootDirectory = dirs["root"]
 	flags.CertDirectory = dirs["certs"]
 	flags.HostnameOverride = cfg.NodeName
+	flags.NodeIP = cfg.NodeIP.String()
 	flags.NodeLabels = cfg.Labels
 	flags.MinimumGCAge = metav1.Duration{Duration: time.Minute}
 	flags.MaxContainerCount = 100
@@ -157,12 +208,20 @@ func Start(ctx context.Context, cfg Config) (_ *Kubelet, err error) {
 		return nil, fmt.Errorf("creating kubelet heartbeat client: %w", err)
 	}
 
+	// The event recorder, as RunKubelet's makeEventRecorder makes it, but
+	// shut down with the kubelet.
+	events := record.NewBroadcaster(record.WithContext(ctx))
+	events.StartStructuredLogging(3)
+	events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	cleanups = append(cleanups, events.Shutdown)
+	recorder := events.NewRecorder(legacyscheme.Scheme, v1.EventSource{Component: "kubelet", Host: cfg.NodeName})
+
 	deps := &kubelet.Dependencies{
 		KubeClient:                client,
 		HeartbeatClient:           heartbeat,
 		EventClient:               client.CoreV1(),
 		CAdvisorInterface:         newMachine(cfg.NodeName, cfg.CPUCores, cfg.MemoryBytes, cfg.DiskBytes, cfg.RealContainers),
-		ContainerManager:          cm.NewStubContainerManager(),
+		ContainerManager:          newContainerManager(),
 		OSInterface:               confinedOS{root: root, hostname: cfg.NodeName},
 		VolumePlugins:             volumePlugins(),
 		OOMAdjuster:               oom.NewFakeOOMAdjuster(),
@@ -177,33 +236,126 @@ func Start(ctx context.Context, cfg Config) (_ *Kubelet, err error) {
 			KeyFile:      cfg.ServingKeyFile,
 			ClientCAFile: cfg.ClientCAFile,
 		},
-		Recorder: eventRecorder(ctx, client, cfg.NodeName),
+		Recorder: recorder,
+		// deps.ProbeManager stays nil, so the kubelet builds its real
+		// prober, on every node: a container is ready only once it runs
+		// (and passes its readiness probe, if it has one), as on any node.
+		// (Kubemark's fake manager would call every container ready, even
+		// one that never started.)
 	}
 	auth, runCAReload, err := kubeletapp.BuildAuth(types.NodeName(cfg.NodeName), client, *kc)
 	if err != nil {
 		return nil, fmt.Errorf("building kubelet authentication: %w", err)
 	}
 	deps.Auth = auth
-	if !cfg.RealContainers {
-		// Probes need a network path into the container; a simulated
-		// container has none, so the kubelet's probe results are taken as
-		// healthy, as kubemark does. (With containerd the kubelet builds
-		// its real prober.)
-		deps.ProbeManager = probetest.FakeManager{}
-	}
-
 	runCAReload(ctx.Done())
+
 	if err := kubelet.PreInitRuntimeService(ctx, kc, deps); err != nil {
 		return nil, fmt.Errorf("connecting the kubelet to the container runtime at %s: %w", cfg.RuntimeEndpoint, err)
 	}
+	cleanups = append(cleanups, func() {
+		// The kubelet never closes its CRI connections; its process ends.
+		closeCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
+		defer done()
+		_ = deps.RemoteRuntimeService.Close(closeCtx)
+		_ = deps.RemoteImageService.Close(closeCtx)
+	})
+	deps.PodConfig = config.NewPodConfig(recorder, deps.PodStartupLatencyTracker)
+
+	// As RunKubelet does before it makes the kubelet. Both are process-wide
+	// (Kubernetes keeps them in package variables) and every kubelet sets
+	// them the same way, except the docker config path, which is the last
+	// kubelet's root: no node here has a docker config.
+	capabilities.Initialize(capabilities.Capabilities{AllowPrivileged: true})
+	credentialprovider.SetPreferredDockercfgPath(flags.RootDirectory)
+
 	kubeServer := &options.KubeletServer{KubeletFlags: *flags, KubeletConfiguration: *kc}
-	// RunKubelet starts the sync loop and the kubelet server in goroutines
-	// and returns; unlike the kubelet command (and kubemark's Run) it never
-	// exits the process.
-	if err := kubeletapp.RunKubelet(ctx, kubeServer, deps); err != nil {
-		return nil, fmt.Errorf("starting kubelet %s: %w", cfg.NodeName, err)
+	kl, err := kubelet.NewMainKubelet(ctx,
+		&kubeServer.KubeletConfiguration,
+		deps,
+		&kubeServer.ContainerRuntimeOptions,
+		cfg.NodeName,
+		types.NodeName(cfg.NodeName),
+		[]net.IP{cfg.NodeIP},
+		kubeServer.ProviderID,
+		kubeServer.CloudProvider,
+		kubeServer.CertDirectory,
+		kubeServer.RootDirectory,
+		kubeServer.PodLogsDir,
+		kubeServer.ImageCredentialProviderConfigPath,
+		kubeServer.ImageCredentialProviderBinDir,
+		kubeServer.RegisterNode,
+		kubeServer.RegisterWithTaints,
+		kubeServer.AllowedUnsafeSysctls,
+		kubeServer.ExperimentalMounterPath,
+		kubeServer.KernelMemcgNotification,
+		kubeServer.ExperimentalNodeAllocatableIgnoreEvictionThreshold,
+		kubeServer.MinimumGCAge,
+		kubeServer.MaxPerPodContainerCount,
+		kubeServer.MaxContainerCount,
+		kubeServer.NodeLabels,
+		kubeServer.NodeStatusMaxImages,
+		kubeServer.KubeletFlags.SeccompDefault || kubeServer.KubeletConfiguration.SeccompDefault)
+	if err != nil {
+		return nil, fmt.Errorf("creating kubelet %s: %w", cfg.NodeName, err)
 	}
-	k := &Kubelet{name: cfg.NodeName, client: client}
+	in, err := reach(kl)
+	if err != nil {
+		return nil, err
+	}
+	in.bind(ctx)
+	nodeSynced := func() bool { _, err := kl.GetNode(ctx); return err == nil }
+	if err := watchAssignedPods(ctx, client, cfg.NodeName, nodeSynced, deps.PodConfig); err != nil {
+		return nil, err
+	}
+
+	kl.BirthCry()
+	kl.StartGarbageCollection(ctx)
+
+	// Run's sync loop ends when its update channel closes, which the pod
+	// config's never does: the kubelet is given a copy that closes with
+	// its context.
+	updates := make(chan kubetypes.PodUpdate)
+	go func() {
+		defer close(updates)
+		for {
+			select {
+			case u := <-deps.PodConfig.Updates():
+				select {
+				case updates <- u:
+				case <-ctx.Done():
+					return
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	ran := make(chan struct{})
+	go func() {
+		defer close(ran)
+		kl.Run(ctx, updates)
+	}()
+	cleanups = append(cleanups, func() {
+		// Run returns once its sync loop reads the closed update channel;
+		// a sync loop that waits for a dead runtime only gets there after
+		// its back-off, so it is given a while, not forever.
+		select {
+		case <-ran:
+		case <-time.After(runStopTimeout):
+			logger.Info("The kubelet's sync loop has not ended; stopping the rest", "waited", runStopTimeout)
+		}
+		in.stop()
+	})
+
+	api, err := serveAPI(ctx, kl, deps, in, kc)
+	if err != nil {
+		return nil, err
+	}
+	cleanups = append(cleanups, api.stop)
+	logger.Info("Started kubelet")
+	context.AfterFunc(ctx, teardown)
+
 	if err := k.waitReady(ctx, started); err != nil {
 		return nil, err
 	}
@@ -251,24 +403,13 @@ func configure(kc *kubeletconfig.KubeletConfiguration, cfg Config, dirs map[stri
 	kc.EnableControllerAttachDetach = true
 	kc.EnableDebuggingHandlers = true
 	kc.HairpinMode = kubeletconfig.HairpinNone
+	// A kubelet running as root otherwise adds its chains to the host's
+	// iptables (KUBE-FIREWALL, KUBE-KUBELET-CANARY, a localnet DROP rule)
+	// and never removes them; a node's network rules are kube-proxy's,
+	// which writes them to its own in-memory table.
+	kc.MakeIPTablesUtilChains = false
 	kc.MaxOpenFiles = 1024
 	kc.VolumeStatsAggPeriod.Duration = time.Minute
-}
-
-// eventRecorder gives the kubelet a real event recorder (so `kubectl
-// describe pod` shows Pulling, Created, Started, BackOff…) when it can.
-// The kubelet also starts an OOM watcher that reads /dev/kmsg unless its
-// recorder is the fake one; where /dev/kmsg cannot be read (no root, or
-// kernel.dmesg_restrict) that watcher would stop the kubelet from starting,
-// so there the kubelet gets the fake recorder and records no events.
-func eventRecorder(ctx context.Context, client kubernetes.Interface, node string) record.EventRecorderLogger {
-	logger := klog.FromContext(ctx)
-	if f, err := os.Open("/dev/kmsg"); err == nil {
-		f.Close()
-		return nil // RunKubelet builds the real one
-	}
-	logger.Info("Cannot read /dev/kmsg; this kubelet will record no Events", "node", node)
-	return &record.FakeRecorder{}
 }
 
 // waitReady waits for the Node to be Ready as reported by this kubelet: a

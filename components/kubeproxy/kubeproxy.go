@@ -11,21 +11,33 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"reflect"
 	"sync"
 	"time"
+	"unsafe"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	utilfeature "k8s.io/apiserver/pkg/util/feature"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/events"
 	sysctltest "k8s.io/component-helpers/node/util/sysctl/testing"
 	"k8s.io/klog/v2"
 	"k8s.io/kube-proxy/config/v1alpha1"
-	proxyapp "k8s.io/kubernetes/cmd/kube-proxy/app"
 	"k8s.io/kubernetes/pkg/api/legacyscheme"
+	"k8s.io/kubernetes/pkg/features"
+	"k8s.io/kubernetes/pkg/proxy/apis"
 	kubeproxyconfig "k8s.io/kubernetes/pkg/proxy/apis/config"
 	proxyconfigscheme "k8s.io/kubernetes/pkg/proxy/apis/config/scheme"
+	proxyconfig "k8s.io/kubernetes/pkg/proxy/config"
 	"k8s.io/kubernetes/pkg/proxy/iptables"
+	"k8s.io/kubernetes/pkg/proxy/runner"
 	proxyutil "k8s.io/kubernetes/pkg/proxy/util"
 	utiliptables "k8s.io/kubernetes/pkg/util/iptables"
 	iptablestest "k8s.io/kubernetes/pkg/util/iptables/testing"
@@ -41,14 +53,29 @@ type Config struct {
 	ClusterCIDR string
 }
 
-// Proxy is a running kube-proxy.
+// Proxy is a running kube-proxy. It runs until the context given to Start
+// ends; Done is closed once its informers and sync loop have stopped.
 type Proxy struct {
-	ipt *syncedIPTables
+	ipt  *syncedIPTables
+	done chan struct{}
 }
+
+// Done is closed when kube-proxy has stopped.
+func (p *Proxy) Done() <-chan struct{} { return p.done }
+
+// Err is always nil: kube-proxy stops only when told to.
+func (p *Proxy) Err() error { return nil }
 
 // Start runs kube-proxy and returns once its proxier has written the first
 // full set of rules, which it does only after it has seen every Service and
 // EndpointSlice.
+//
+// It runs kube-proxy as ProxyServer.Run does (the same informers and
+// config sources feeding the same proxier, the birth-cry event, the sync
+// loop), but with the kube-proxy's own lifetime: Run starts its informers
+// and the proxier's sync loop with wait.NeverStop and never returns, as
+// kube-proxy lives as long as its process. Its healthz and metrics
+// servers are not started (several proxies share this process's ports).
 func Start(ctx context.Context, cfg Config) (*Proxy, error) {
 	logger := klog.FromContext(ctx)
 	restCfg, err := clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)
@@ -59,9 +86,6 @@ func Start(ctx context.Context, cfg Config) (*Proxy, error) {
 	// kubeadm); the user agent says which node's it is.
 	restCfg.UserAgent = "kube-proxy/" + cfg.NodeName
 	restCfg.ContentType = "application/vnd.kubernetes.protobuf"
-	// ProxyServer.Run starts its informers with wait.NeverStop, so their
-	// watches would outlive ctx and keep the apiserver from shutting down;
-	// closing the connections when ctx ends stops them.
 	restCfg.Dial = stopdial.New(ctx, "kube-proxy on "+cfg.NodeName).DialContext
 	client, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
@@ -76,7 +100,6 @@ func Start(ctx context.Context, cfg Config) (*Proxy, error) {
 	config.HostnameOverride = cfg.NodeName
 	config.DetectLocalMode = kubeproxyconfig.LocalModeClusterCIDR
 	config.DetectLocal.ClusterCIDRs = []string{cfg.ClusterCIDR}
-	// No listeners: several proxies share one process and its ports.
 	config.HealthzBindAddress = ""
 	config.MetricsBindAddress = ""
 	// Do not touch this process's OOM score.
@@ -85,38 +108,93 @@ func Start(ctx context.Context, cfg Config) (*Proxy, error) {
 	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: client.EventsV1()})
 	recorder := broadcaster.NewRecorder(legacyscheme.Scheme, "kube-proxy")
 	ipt := &syncedIPTables{fake: iptablestest.NewFake(), synced: make(chan struct{})}
+	nodeIP := cfg.NodeIP
 	proxier, err := iptables.NewProxier(ctx, config, v1.IPv4Protocol, ipt, sysctltest.NewFake(),
-		proxyutil.NewDetectLocalByCIDR(cfg.ClusterCIDR), cfg.NodeName, cfg.NodeIP, recorder, nil, false)
+		proxyutil.NewDetectLocalByCIDR(cfg.ClusterCIDR), cfg.NodeName, nodeIP, recorder, nil, false)
 	if err != nil {
 		return nil, fmt.Errorf("creating kube-proxy's iptables proxier: %w", err)
 	}
-	server := &proxyapp.ProxyServer{
-		Config:          config,
-		Client:          client,
-		Broadcaster:     broadcaster,
-		Recorder:        recorder,
-		NodeRef:         &v1.ObjectReference{Kind: "Node", Name: cfg.NodeName, UID: "", APIVersion: "v1"},
-		NodeName:        cfg.NodeName,
-		PrimaryIPFamily: v1.IPv4Protocol,
-		NodeIPs:         map[v1.IPFamily]net.IP{v1.IPv4Protocol: cfg.NodeIP},
-		Proxier:         proxier,
+	syncRunner, err := proxierSyncRunner(proxier)
+	if err != nil {
+		return nil, err
 	}
-	// ProxyServer.Run does not return when ctx ends (its informers use
-	// wait.NeverStop); its handlers do stop with ctx. It lives as long as
-	// the process, as kube-proxy does on a node.
-	go func() {
-		if err := server.Run(ctx); err != nil {
-			logger.Error(err, "kube-proxy stopped")
+
+	p := &Proxy{ipt: ipt, done: make(chan struct{})}
+	broadcaster.StartRecordingToSink(ctx.Done())
+	nodeRef := &v1.ObjectReference{Kind: "Node", Name: cfg.NodeName, APIVersion: "v1"}
+
+	// The informers ProxyServer.Run makes: Services (without headless ones
+	// and those another proxy serves), EndpointSlices (without headless
+	// ones), and ServiceCIDRs.
+	noProxyName, _ := labels.NewRequirement(apis.LabelServiceProxyName, selection.DoesNotExist, nil)
+	noHeadless, _ := labels.NewRequirement(v1.IsHeadlessService, selection.DoesNotExist, nil)
+	trimManagedFields := func(obj any) (any, error) {
+		if accessor, err := meta.Accessor(obj); err == nil {
+			accessor.SetManagedFields(nil)
 		}
+		return obj, nil
+	}
+	period := config.ConfigSyncPeriod.Duration
+	all := informers.NewSharedInformerFactoryWithOptions(client, period, informers.WithTransform(trimManagedFields))
+	slices := informers.NewSharedInformerFactoryWithOptions(client, period, informers.WithTransform(trimManagedFields),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = labels.NewSelector().Add(*noHeadless).String() }))
+	services := informers.NewSharedInformerFactoryWithOptions(client, period, informers.WithTransform(trimManagedFields),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.LabelSelector = labels.NewSelector().Add(*noProxyName).String()
+			o.FieldSelector = fields.OneTermNotEqualSelector("spec.clusterIP", v1.ClusterIPNone).String()
+		}))
+	serviceConfig := proxyconfig.NewServiceConfig(ctx, services.Core().V1().Services(), period)
+	serviceConfig.RegisterEventHandler(proxier)
+	sliceConfig := proxyconfig.NewEndpointSliceConfig(ctx, slices.Discovery().V1().EndpointSlices(), period)
+	sliceConfig.RegisterEventHandler(proxier)
+	var cidrConfig *proxyconfig.ServiceCIDRConfig
+	if utilfeature.DefaultFeatureGate.Enabled(features.MultiCIDRServiceAllocator) {
+		cidrConfig = proxyconfig.NewServiceCIDRConfig(ctx, all.Networking().V1().ServiceCIDRs(), period)
+		cidrConfig.RegisterEventHandler(proxier)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { serviceConfig.Run(ctx.Done()) })
+	wg.Go(func() { sliceConfig.Run(ctx.Done()) })
+	if cidrConfig != nil {
+		wg.Go(func() { cidrConfig.Run(ctx.Done()) })
+	}
+	for _, f := range []informers.SharedInformerFactory{all, slices, services} {
+		f.Start(ctx.Done())
+	}
+	recorder.Eventf(nodeRef, nil, v1.EventTypeNormal, "Starting", "StartKubeProxy", "")
+	// Proxier.SyncLoop, with a stop.
+	wg.Go(func() { syncRunner.Loop(ctx.Done()) })
+	go func() {
+		defer close(p.done)
+		<-ctx.Done()
+		wg.Wait()
+		for _, f := range []informers.SharedInformerFactory{all, slices, services} {
+			f.Shutdown()
+		}
+		broadcaster.Shutdown()
+		logger.V(2).Info("kube-proxy stopped")
 	}()
+
 	select {
 	case <-ipt.synced:
-		return &Proxy{ipt: ipt}, nil
+		return p, nil
 	case <-ctx.Done():
+		<-p.done
 		return nil, ctx.Err()
 	case <-time.After(60 * time.Second):
 		return nil, fmt.Errorf("kube-proxy on %s wrote no rules within 60s", cfg.NodeName)
 	}
+}
+
+// proxierSyncRunner is the proxier's rule-sync runner, which SyncLoop runs
+// with wait.NeverStop; Wheelhouse runs it with the kube-proxy's context.
+// The field is unexported in k8s.io/kubernetes v1.37.2's pkg/proxy/iptables.
+func proxierSyncRunner(p *iptables.Proxier) (*runner.BoundedFrequencyRunner, error) {
+	f := reflect.ValueOf(p).Elem().FieldByName("syncRunner")
+	if !f.IsValid() || f.Type() != reflect.TypeFor[*runner.BoundedFrequencyRunner]() {
+		return nil, fmt.Errorf("kube-proxy internals: the iptables proxier has no syncRunner of the expected type (Kubernetes changed)")
+	}
+	return *(**runner.BoundedFrequencyRunner)(unsafe.Pointer(f.UnsafeAddr())), nil
 }
 
 // Rules is what `iptables-save` would print for the nat and filter tables

@@ -10,18 +10,22 @@ package logs
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
 	"k8s.io/klog/v2"
+
+	"github.com/wheelhouse-k8s/wheelhouse/components/component"
 )
 
 // Options say where lines go.
@@ -32,6 +36,10 @@ type Options struct {
 	Verbosity int
 	// Terminal, when set, also receives every line, prefixed with its tag.
 	Terminal io.Writer
+	// OnFatal hears that a goroutine called klog's fatal exit (klog.Fatal,
+	// klog.Exit, klog.FlushAndExit): component is the component it belongs
+	// to (its component.Label, "" if it has none), message where it was.
+	OnFatal func(component, message string)
 }
 
 // Logs owns the open files.
@@ -60,10 +68,87 @@ func (l *Logs) Install() (restore func()) {
 	_ = fs.Set("alsologtostderr", "false")
 	_ = fs.Set("stderrthreshold", "FATAL")
 	klog.SetLoggerWithOptions(l.Logger(""), klog.ContextualLogger(true))
+	// klog's fatal functions end the process (klog.OsExit, os.Exit by
+	// default), which Kubernetes components call on conditions a real
+	// process would be restarted for. Here they end only the goroutine
+	// that called them: the process, and every other component, run on,
+	// and the component is reported crashed. (Calls of os.Exit itself
+	// cannot be caught; Wheelhouse keeps their causes away instead.)
+	prevExit := klog.OsExit
+	klog.OsExit = l.fatalExit
 	return func() {
+		klog.OsExit = prevExit
 		klog.ClearLogger()
 		_ = fs.Set("v", "0")
 	}
+}
+
+// fatalExit stands in for os.Exit in klog: it reports the call and ends
+// the calling goroutine (its deferred calls run).
+func (l *Logs) fatalExit(code int) {
+	component, where := fatalSite()
+	msg := fmt.Sprintf("exited through klog's fatal exit (code %d) at %s", code, where)
+	l.write(fileOwner(component), []byte(fmt.Sprintf("F %s %s; Wheelhouse ended only that goroutine\n", l.now().Format("2006-01-02T15:04:05.000000Z07:00"), msg)))
+	if l.opts.OnFatal != nil {
+		l.opts.OnFatal(component, msg)
+	}
+	runtime.Goexit()
+}
+
+func fileOwner(component string) string {
+	if component == "" {
+		return "wheelhouse"
+	}
+	return component
+}
+
+// fatalMu keeps two fatal exits from reading each other's label.
+var fatalMu sync.Mutex
+
+// fatalSite is the component of the calling goroutine and where it called
+// klog. The component is its pprof label, which Go offers no way to read
+// for the current goroutine but in a goroutine profile: the one record
+// that is inside fatalSite is this goroutine's.
+func fatalSite() (owner, where string) {
+	fatalMu.Lock()
+	defer fatalMu.Unlock()
+	var pcs [64]uintptr
+	n := runtime.Callers(2, pcs[:])
+	frames := runtime.CallersFrames(pcs[:n])
+	inKlog := false
+	for {
+		f, more := frames.Next()
+		isKlog := strings.Contains(f.File, "/k8s.io/klog/")
+		if inKlog && !isKlog {
+			// The first frame after klog's is its caller.
+			where = fmt.Sprintf("%s (%s:%d)", f.Function, filepath.Base(f.File), f.Line)
+			break
+		}
+		inKlog = inKlog || isKlog
+		if !more {
+			break
+		}
+	}
+	var buf bytes.Buffer
+	if err := pprof.Lookup("goroutine").WriteTo(&buf, 1); err != nil {
+		return "", where
+	}
+	for _, rec := range strings.Split(buf.String(), "\n\n") {
+		if !strings.Contains(rec, "components/logs.fatalSite") {
+			continue
+		}
+		for _, line := range strings.Split(rec, "\n") {
+			labels, ok := strings.CutPrefix(line, "# labels: ")
+			if !ok {
+				continue
+			}
+			var m map[string]string
+			if json.Unmarshal([]byte(labels), &m) == nil {
+				return m[component.Label], where
+			}
+		}
+	}
+	return "", where
 }
 
 // Logger returns a logger whose lines are tagged component. An empty

@@ -1,12 +1,17 @@
 package logs
 
 import (
+	"context"
 	"errors"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/klog/v2"
+
+	"github.com/wheelhouse-k8s/wheelhouse/components/component"
 )
 
 func TestComponentLoggerWritesItsOwnFile(t *testing.T) {
@@ -69,5 +74,39 @@ func TestComponentOf(t *testing.T) {
 		if got := ComponentOf(file); got != want {
 			t.Errorf("ComponentOf(%s) = %q, want %q", file, got, want)
 		}
+	}
+}
+
+// klog.Fatal in a component's goroutine ends that goroutine, not the
+// process, and is reported with the component's label.
+func TestFatalEndsOnlyTheGoroutine(t *testing.T) {
+	got := make(chan [2]string, 1)
+	l, err := New(Options{Dir: t.TempDir(), OnFatal: func(component, message string) { got <- [2]string{component, message} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	restore := l.Install()
+	defer restore()
+	defer l.Close()
+	ended := make(chan struct{})
+	pprof.Do(context.Background(), pprof.Labels(component.Label, "kubelet/node-7"), func(context.Context) {
+		go func() {
+			defer close(ended) // deferred calls run
+			klog.Fatalf("Failed to initialize CSINode after retrying: %v", "boom")
+			t.Error("klog.Fatalf returned")
+		}()
+	})
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the goroutine that called klog.Fatalf did not end")
+	}
+	r := <-got
+	if r[0] != "kubelet/node-7" || !strings.Contains(r[1], "TestFatalEndsOnlyTheGoroutine") {
+		t.Errorf("reported %q %q; want the component's label and the caller", r[0], r[1])
+	}
+	b, _ := os.ReadFile(l.Path("kubelet/node-7"))
+	if !strings.Contains(string(b), "Wheelhouse ended only that goroutine") {
+		t.Errorf("the component's log does not say what happened:\n%s", b)
 	}
 }

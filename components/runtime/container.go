@@ -209,17 +209,26 @@ func resolvConf(dns *runtimeapi.DNSConfig) string {
 	return b.String()
 }
 
-// startError is how runc reports an executable that is not in the image.
+// startError is how containerd and runc report an executable that is not
+// in the image, when a container starts.
 func startError(argv []string) string {
-	cause := "no command specified"
-	if len(argv) > 0 {
-		if path.IsAbs(argv[0]) {
-			cause = fmt.Sprintf("exec: %q: stat %s: no such file or directory", argv[0], argv[0])
-		} else {
-			cause = fmt.Sprintf("exec: %q: executable file not found in $PATH", argv[0])
-		}
+	return "failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: error during container init: " + missingExecutable(argv) + ": unknown"
+}
+
+// execError is how they report it for a command run in a running
+// container (kubectl exec).
+func execError(argv []string) string {
+	return "failed to exec in container: OCI runtime exec failed: exec failed: unable to start container process: " + missingExecutable(argv) + ": unknown"
+}
+
+func missingExecutable(argv []string) string {
+	if len(argv) == 0 {
+		return "no command specified"
 	}
-	return "failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: error during container init: " + cause + ": unknown"
+	if path.IsAbs(argv[0]) {
+		return fmt.Sprintf("exec: %q: stat %s: no such file or directory", argv[0], argv[0])
+	}
+	return fmt.Sprintf("exec: %q: executable file not found in $PATH", argv[0])
 }
 
 func (s *runtimeService) StartContainer(ctx context.Context, req *runtimeapi.StartContainerRequest) (*runtimeapi.StartContainerResponse, error) {

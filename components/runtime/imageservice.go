@@ -251,6 +251,7 @@ func (s *imageService) PullImage(ctx context.Context, req *runtimeapi.PullImageR
 			return nil, failed
 		}
 		r.cacheImage(def, ref)
+		r.saveStateLocked()
 		r.mu.Unlock()
 		r.log.V(2).Info("Pulled image", "image", ref.String(), "imageID", def.id, "duration", time.Since(start).Round(time.Millisecond))
 		return &runtimeapi.PullImageResponse{ImageRef: def.id}, nil
@@ -263,6 +264,7 @@ func (s *imageService) RemoveImage(ctx context.Context, req *runtimeapi.RemoveIm
 	defer r.mu.Unlock()
 	if ci := r.lookupImage(req.GetImage().GetImage()); ci != nil {
 		delete(r.images, ci.def.id)
+		r.saveStateLocked()
 		r.log.V(2).Info("Removed image", "imageID", ci.def.id, "tags", ci.repoTags)
 	}
 	return &runtimeapi.RemoveImageResponse{}, nil

@@ -75,6 +75,7 @@ type Runtime struct {
 	serveDone chan struct{}
 	catalogue *catalogue
 	events    *eventHub
+	streams   *streamer
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -159,6 +160,11 @@ func Start(ctx context.Context, cfg Config) (*Runtime, error) {
 			r.cacheImage(def, ref)
 		}
 	}
+	r.loadState()
+	if err := r.startStreaming(); err != nil {
+		lis.Close()
+		return nil, err
+	}
 	r.srv = grpc.NewServer(cfg.ServerOptions...)
 	runtimeapi.RegisterRuntimeServiceServer(r.srv, &runtimeService{r: r})
 	runtimeapi.RegisterImageServiceServer(r.srv, &imageService{r: r})
@@ -208,6 +214,7 @@ func (r *Runtime) Close() error {
 			<-stopped
 		}
 		<-r.serveDone
+		r.streams.close()
 		if rerr := os.Remove(r.socket); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 			err = fmt.Errorf("runtime: removing socket: %w", rerr)
 		}

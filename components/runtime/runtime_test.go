@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	goruntime "runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -645,11 +646,14 @@ func TestUnsupportedAndInfo(t *testing.T) {
 	_, err2 := c.rt.Exec(ctx, &runtimeapi.ExecRequest{ContainerId: "x", Cmd: []string{"sh"}, Stdout: true})
 	_, err3 := c.rt.Attach(ctx, &runtimeapi.AttachRequest{ContainerId: "x", Stdout: true})
 	_, err4 := c.rt.PortForward(ctx, &runtimeapi.PortForwardRequest{PodSandboxId: "x"})
-	_, err5 := c.rt.CheckpointContainer(ctx, &runtimeapi.CheckpointContainerRequest{ContainerId: "x"})
-	for i, err := range []error{err1, err2, err3, err4, err5} {
-		if status.Code(err) != codes.Unimplemented || !strings.HasPrefix(status.Convert(err).Message(), "not supported by the simulated runtime; use --runtime containerd") {
-			t.Errorf("call %d: %v", i, err)
+	for i, err := range []error{err1, err2, err3, err4} {
+		if status.Code(err) != codes.NotFound {
+			t.Errorf("streaming call %d for an unknown container: %v, want NotFound", i, err)
 		}
+	}
+	_, err5 := c.rt.CheckpointContainer(ctx, &runtimeapi.CheckpointContainerRequest{ContainerId: "x"})
+	if status.Code(err5) != codes.Unimplemented || !strings.HasPrefix(status.Convert(err5).Message(), "not supported by the simulated runtime; use --runtime containerd") {
+		t.Errorf("CheckpointContainer: %v", err5)
 	}
 
 	v, err := c.rt.Version(ctx, &runtimeapi.VersionRequest{})
@@ -663,6 +667,55 @@ func TestUnsupportedAndInfo(t *testing.T) {
 	rc, err := c.rt.RuntimeConfig(ctx, &runtimeapi.RuntimeConfigRequest{})
 	if err != nil || rc.Linux.CgroupDriver != runtimeapi.CgroupDriver_CGROUPFS {
 		t.Fatalf("RuntimeConfig = %v, %v", rc, err)
+	}
+}
+
+// A command runs in the container as a new process: it sees the
+// container's files and environment, and its exit status and output come
+// back; a command the image lacks fails as runc says it.
+func TestExecInARunningContainer(t *testing.T) {
+	c := startRuntime(t, fastPull)
+	c.setCIDR(t, "10.244.0.0/24")
+	ctx := ctxT(t)
+	sb, sbCfg := c.runSandbox(t, "execme")
+	id, _, err := c.runContainer(t, sb, sbCfg, "box", "busybox", []string{"sleep", "3600"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		cmd            []string
+		stdout, stderr string
+		code           int32
+	}{
+		{[]string{"cat", "/etc/hostname"}, sbCfg.GetHostname() + "\n", "", 0},
+		{[]string{"sh", "-c", "echo out; echo err >&2; exit 3"}, "out\n", "err\n", 3},
+		{[]string{"sh", "-c", "echo $HOSTNAME"}, sbCfg.GetHostname() + "\n", "", 0},
+	} {
+		resp, err := c.rt.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: tc.cmd, Timeout: 10})
+		if err != nil {
+			t.Fatalf("ExecSync %q: %v", tc.cmd, err)
+		}
+		if string(resp.Stdout) != tc.stdout || string(resp.Stderr) != tc.stderr || resp.ExitCode != tc.code {
+			t.Errorf("ExecSync %q = %q %q %d, want %q %q %d", tc.cmd, resp.Stdout, resp.Stderr, resp.ExitCode, tc.stdout, tc.stderr, tc.code)
+		}
+	}
+	_, err = c.rt.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"nosuchtool"}})
+	if err == nil || !strings.Contains(err.Error(), `exec: "nosuchtool": executable file not found in $PATH`) {
+		t.Errorf("ExecSync of a missing command: %v", err)
+	}
+	// A streaming exec gets a URL on loopback, which the kubelet proxies.
+	resp, err := c.rt.Exec(ctx, &runtimeapi.ExecRequest{ContainerId: id, Cmd: []string{"ls"}, Stdout: true})
+	if err != nil || !strings.HasPrefix(resp.GetUrl(), "http://127.0.0.1:") {
+		t.Fatalf("Exec = %v, %v; want a loopback URL", resp, err)
+	}
+	// A container that has exited takes no commands.
+	done, _, err := c.runContainer(t, sb, sbCfg, "done", "busybox", []string{"true"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.waitExited(t, done)
+	if _, err := c.rt.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: done, Cmd: []string{"ls"}}); status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("ExecSync in an exited container: %v, want FailedPrecondition", err)
 	}
 }
 
@@ -805,4 +858,77 @@ func TestCloseStopsEverything(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 	waitFor(t, "goroutines to finish", func() bool { return goruntime.NumGoroutine() <= before+2 })
+}
+
+// A runtime stopped and started again keeps what containerd keeps on
+// disk (pulled images, the pod CIDR the kubelet sent once) and loses what
+// dies with a process (sandboxes and containers).
+func TestRestartKeepsImagesAndPodCIDR(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "c.sock")
+	start := func() (*Runtime, *criClient) {
+		r, err := Start(context.Background(), Config{NodeName: "node-1", SocketPath: sock, PullBytesPerSecond: fastPull, Logger: klog.Background().V(10)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := grpc.NewClient(r.Endpoint(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = conn.Close(); _ = r.Close() })
+		return r, &criClient{r: r, rt: runtimeapi.NewRuntimeServiceClient(conn), img: runtimeapi.NewImageServiceClient(conn), dir: dir}
+	}
+	r, c := start()
+	c.setCIDR(t, "10.244.3.0/24")
+	c.pull(t, "nginx:1.27")
+	if _, _, err := c.runContainer(t, mustSandbox(t, c, "before"), c.sandboxConfig("before"), "web", "nginx:1.27", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	_, c = start()
+	imgs, err := c.img.ListImages(ctxT(t), &runtimeapi.ListImagesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tags []string
+	for _, im := range imgs.Images {
+		tags = append(tags, im.RepoTags...)
+	}
+	if !slices.Contains(tags, "docker.io/library/nginx:1.27") {
+		t.Errorf("images after restart = %v, want docker.io/library/nginx:1.27 among them", tags)
+	}
+	sbs, err := c.rt.ListPodSandbox(ctxT(t), &runtimeapi.ListPodSandboxRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sbs.Items) != 0 {
+		t.Errorf("%d sandboxes survived the restart, want none", len(sbs.Items))
+	}
+	id := mustSandbox(t, c, "after")
+	st, err := c.rt.PodSandboxStatus(ctxT(t), &runtimeapi.PodSandboxStatusRequest{PodSandboxId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ip := st.GetStatus().GetNetwork().GetIp(); !strings.HasPrefix(ip, "10.244.3.") {
+		t.Errorf("sandbox IP after restart = %q, want one from the saved 10.244.3.0/24", ip)
+	}
+
+	// A damaged state file costs the saved state, never the start.
+	if err := os.WriteFile(filepath.Join(dir, stateFile), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r2, err := Start(context.Background(), Config{NodeName: "node-1", SocketPath: filepath.Join(dir, "d.sock"), PullBytesPerSecond: fastPull, Logger: klog.Background().V(10)})
+	if err != nil {
+		t.Fatalf("start with a damaged state file: %v", err)
+	}
+	_ = r2.Close()
+}
+
+func mustSandbox(t *testing.T, c *criClient, name string) string {
+	t.Helper()
+	id, _ := c.runSandbox(t, name)
+	return id
 }

@@ -19,8 +19,7 @@ type runtimeService struct {
 }
 
 // NotSupportedMessage starts the error of every CRI call the simulator
-// cannot serve (exec, attach, port-forward, checkpoints): they need real
-// processes and network namespaces.
+// cannot serve (checkpoints): they need real processes.
 const NotSupportedMessage = "not supported by the simulated runtime; use --runtime containerd"
 
 func notSupported() error { return status.Error(codes.Unimplemented, NotSupportedMessage) }
@@ -75,6 +74,9 @@ func (s *runtimeService) UpdateRuntimeConfig(ctx context.Context, req *runtimeap
 	cidr := req.GetRuntimeConfig().GetNetworkConfig().GetPodCidr()
 	r.mu.Lock()
 	changed, err := r.ipam.setCIDRs(cidr)
+	if changed {
+		r.saveStateLocked()
+	}
 	r.mu.Unlock()
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
@@ -115,22 +117,6 @@ func (s *runtimeService) StreamContainers(req *runtimeapi.StreamContainersReques
 		return stream.Send(&runtimeapi.StreamContainersResponse{Containers: items})
 	}
 	return nil
-}
-
-func (s *runtimeService) ExecSync(context.Context, *runtimeapi.ExecSyncRequest) (*runtimeapi.ExecSyncResponse, error) {
-	return nil, notSupported()
-}
-
-func (s *runtimeService) Exec(context.Context, *runtimeapi.ExecRequest) (*runtimeapi.ExecResponse, error) {
-	return nil, notSupported()
-}
-
-func (s *runtimeService) Attach(context.Context, *runtimeapi.AttachRequest) (*runtimeapi.AttachResponse, error) {
-	return nil, notSupported()
-}
-
-func (s *runtimeService) PortForward(context.Context, *runtimeapi.PortForwardRequest) (*runtimeapi.PortForwardResponse, error) {
-	return nil, notSupported()
 }
 
 func (s *runtimeService) CheckpointContainer(context.Context, *runtimeapi.CheckpointContainerRequest) (*runtimeapi.CheckpointContainerResponse, error) {

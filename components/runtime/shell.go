@@ -723,10 +723,6 @@ func (sh *shell) param(name string) (string, bool) {
 	return sh.vars.get(name)
 }
 
-type expandErr struct{ msg string }
-
-func (e *expandErr) Error() string { return e.msg }
-
 // expandPart returns the text of one part; fields is set for "$@".
 func (sh *shell) expandPart(p wordPart, sio stdio) (text string, fields []string, substStatus int, err error) {
 	substStatus = -1
@@ -888,7 +884,7 @@ func (sh *shell) expandWords(ws []word, sio stdio) ([]string, error) {
 				if text == "" {
 					continue
 				}
-				if strings.IndexAny(text[:1], " \t\n") >= 0 {
+				if strings.ContainsAny(text[:1], " \t\n") {
 					flush()
 				}
 				pieces := strings.Fields(text)
@@ -899,7 +895,7 @@ func (sh *shell) expandWords(ws []word, sio stdio) ([]string, error) {
 					cur.WriteString(piece)
 					has = true
 				}
-				if strings.IndexAny(text[len(text)-1:], " \t\n") >= 0 {
+				if strings.ContainsAny(text[len(text)-1:], " \t\n") {
 					flush()
 				}
 			}

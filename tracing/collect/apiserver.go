@@ -45,6 +45,9 @@ type requestKey struct{}
 // exchange is what the two filters learn about one request.
 type exchange struct {
 	start time.Time
+	// server is the component id of the apiserver serving it
+	// ("apiserver", or "apiserver/cp-2" on an HA control plane).
+	server string
 
 	mu         sync.Mutex
 	reached    bool // the request passed authn, authz and APF
@@ -62,10 +65,18 @@ type exchange struct {
 // object's name and resourceVersion.
 const maxCapturedBody = 1 << 20
 
-// Outer is the outermost filter.
-func (a *APIServer) Outer(next http.Handler) http.Handler {
+// Filters returns the two filters for the apiserver whose component id is
+// server; every apiserver of an HA control plane gets its own.
+func (a *APIServer) Filters(server string) (inner, outer func(http.Handler) http.Handler) {
+	return a.Inner, func(next http.Handler) http.Handler { return a.outer(server, next) }
+}
+
+// Outer is the outermost filter of the one apiserver ("apiserver").
+func (a *APIServer) Outer(next http.Handler) http.Handler { return a.outer(tracing.APIServer, next) }
+
+func (a *APIServer) outer(server string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ex := &exchange{start: a.now()}
+		ex := &exchange{start: a.now(), server: server}
 		r = r.WithContext(context.WithValue(r.Context(), requestKey{}, ex))
 		rec := &statusRecorder{ResponseWriter: w}
 		rec.onHeader = func(code int) {
@@ -98,7 +109,10 @@ func (a *APIServer) Inner(next http.Handler) http.Handler {
 		if u != nil {
 			user, groups = u.GetName(), u.GetGroups()
 		}
-		component, controller := tracing.Identity(user, r.UserAgent())
+		component, controller := tracing.Identity(user, groups, r.UserAgent())
+		if component == tracing.APIServer {
+			component = ex.server // its own loopback client
+		}
 		ex.mu.Lock()
 		ex.reached, ex.info, ex.user, ex.groups = true, info, user, groups
 		ex.component, ex.controller = component, controller
@@ -116,7 +130,7 @@ func (a *APIServer) Inner(next http.Handler) http.Handler {
 				ex.mu.Unlock()
 				w = responsewriter.WrapForHTTP1Or2(body)
 			case "watch":
-				tap := &watchTap{ResponseWriter: w, a: a, watcher: component, resource: info.Resource, path: r.URL.RequestURI()}
+				tap := &watchTap{ResponseWriter: w, a: a, server: ex.server, watcher: component, resource: info.Resource, path: r.URL.RequestURI()}
 				defer tap.close()
 				w = responsewriter.WrapForHTTP1Or2(tap)
 			}
@@ -143,7 +157,7 @@ func (a *APIServer) emit(ex *exchange, r *http.Request, status int, size int64, 
 	ev := tracing.Event{
 		Time:      ex.start,
 		Kind:      tracing.KindHTTP,
-		To:        tracing.APIServer,
+		To:        ex.server,
 		Status:    strconv.Itoa(status),
 		LatencyMs: float64(latency.Microseconds()) / 1000,
 		Detail: map[string]any{
@@ -160,10 +174,12 @@ func (a *APIServer) emit(ex *exchange, r *http.Request, status int, size int64, 
 	}
 	if !reached {
 		// Refused before the API: name the caller from its certificate.
+		var groups []string
 		if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 			user = r.TLS.PeerCertificates[0].Subject.CommonName
+			groups = r.TLS.PeerCertificates[0].Subject.Organization
 		}
-		component, _ = tracing.Identity(user, r.UserAgent())
+		component, _ = tracing.Identity(user, groups, r.UserAgent())
 		ev.Verb = strings.ToLower(r.Method)
 		if parsed, err := a.infos.NewRequestInfo(r); err == nil {
 			info = parsed
@@ -300,6 +316,7 @@ func (b *bodyCapture) contentType() string {
 type watchTap struct {
 	http.ResponseWriter
 	a        *APIServer
+	server   string // the apiserver sending the events
 	watcher  string
 	resource string
 	path     string
@@ -340,7 +357,7 @@ func (t *watchTap) event(we kdecode.WatchEvent) {
 	ev := tracing.Event{
 		Time:      t.a.now(),
 		Kind:      tracing.KindWatch,
-		From:      tracing.APIServer,
+		From:      t.server,
 		To:        t.watcher,
 		Verb:      we.Type,
 		Resource:  t.resource,

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/wheelhouse-k8s/wheelhouse/tracing/redact"
 )
 
 // EtcdBrowser lets the UI read etcd's keyspace: keys under a prefix, and a
@@ -58,8 +60,8 @@ const historyDepth = 20
 
 // Value returns key's value at rev (0: the current one), decoded, and the
 // revisions at which it was written before, back to its creation or to
-// etcd's compaction.
-func (b EtcdBrowser) Value(ctx context.Context, key string, rev int64) (any, error) {
+// etcd's compaction. A Secret's values are hidden unless reveal.
+func (b EtcdBrowser) Value(ctx context.Context, key string, rev int64, reveal bool) (any, error) {
 	cli, err := b.client()
 	if err != nil {
 		return nil, err
@@ -92,9 +94,14 @@ func (b EtcdBrowser) Value(ctx context.Context, key string, rev int64) (any, err
 		r = prev.Kvs[0].ModRevision
 		history = append(history, version{r})
 	}
-	return map[string]any{
+	out := map[string]any{
 		"key": key, "revision": kv.ModRevision, "createRevision": kv.CreateRevision, "version": kv.Version,
 		"valueSize": len(kv.Value), "value": value, "history": history,
 		"note": "read-only view: only kube-apiserver writes to etcd",
-	}, nil
+	}
+	if !reveal && redact.IsSecretKey(key) {
+		out["value"] = redact.Secret(value)
+		out["redacted"] = redactedNote
+	}
+	return out, nil
 }

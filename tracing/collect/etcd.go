@@ -2,10 +2,12 @@ package collect
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -32,30 +34,42 @@ type Etcd struct {
 	values  *ValueStore
 	now     func() time.Time
 
+	// writers hears from the members who wrote each revision; hooked
+	// says whether any member reports (see ServerOptions).
+	writers *writers
+	hooked  atomic.Bool
+	// missed is the last revision no member reported (read by the watch
+	// loop only): a lease revoked with many keys deletes them all at one
+	// revision, and only the first of those deletes waits.
+	missed int64
+
 	mu     sync.Mutex
 	client *clientv3.Client
+	leader string // see Leader
 }
 
 // NewEtcd returns the etcd collector.
 func NewEtcd(sink Sink, decoder ObjectDecoder, values *ValueStore) *Etcd {
-	return &Etcd{sink: sink, decoder: decoder, values: values, now: time.Now}
+	return &Etcd{sink: sink, decoder: decoder, values: values, now: time.Now, writers: newWriters()}
 }
 
 // registryPrefix is where kube-apiserver keeps every object.
 const registryPrefix = "/registry/"
 
-// Run watches etcd at endpoint from its current revision until ctx ends.
-// A compaction that overtakes the watch resumes it from the oldest
-// revision still available, with a marker saying what was missed.
-func (e *Etcd) Run(ctx context.Context, endpoint string) error {
+// Run watches etcd at endpoints from its current revision until ctx ends;
+// tlsConfig holds the client certificate etcd requires. A compaction that
+// overtakes the watch resumes it from the oldest revision still available,
+// with a marker saying what was missed.
+func (e *Etcd) Run(ctx context.Context, endpoints []string, tlsConfig *tls.Config) error {
 	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   []string{endpoint},
+		Endpoints:   endpoints,
+		TLS:         tlsConfig,
 		DialTimeout: 5 * time.Second,
 		Logger:      zap.NewNop(),
 		Context:     ctx,
 	})
 	if err != nil {
-		return fmt.Errorf("connecting the etcd collector to %s: %w", endpoint, err)
+		return fmt.Errorf("connecting the etcd collector to %v: %w", endpoints, err)
 	}
 	defer cli.Close()
 	e.mu.Lock()
@@ -67,6 +81,7 @@ func (e *Etcd) Run(ctx context.Context, endpoint string) error {
 		return fmt.Errorf("reading etcd's revision: %w", err)
 	}
 	next := resp.Header.Revision + 1
+	go e.followLeader(ctx, cli, endpoints)
 	for ctx.Err() == nil {
 		next = e.watch(ctx, cli, next)
 	}
@@ -95,23 +110,45 @@ func (e *Etcd) watch(ctx context.Context, cli *clientv3.Client, rev int64) int64
 			return rev
 		}
 		for _, ev := range wr.Events {
-			e.record(ev)
+			e.record(ctx, ev)
 			rev = ev.Kv.ModRevision + 1
 		}
 	}
 	return rev
 }
 
-func (e *Etcd) record(ev *clientv3.Event) {
+// writerWait bounds how long a watched write waits for its member's
+// report (see writers.await); a report comes within a millisecond or so.
+const writerWait = 150 * time.Millisecond
+
+func (e *Etcd) record(ctx context.Context, ev *clientv3.Event) {
 	key := string(ev.Kv.Key)
 	revision := ev.Kv.ModRevision
+	var wr writer
+	found := false
+	if e.hooked.Load() && revision != e.missed {
+		if wr, found = e.writers.await(ctx, revision, writerWait); !found {
+			e.missed = revision
+		}
+	}
+	leaseExpiry := !found && ev.Type == clientv3.EventTypeDelete && ev.PrevKv != nil && ev.PrevKv.Lease != 0
+	from, to := writerComponents(wr, found, leaseExpiry)
 	out := tracing.Event{
 		Time:   e.now(),
 		Kind:   tracing.KindEtcd,
-		From:   tracing.APIServer,
-		To:     tracing.Etcd,
+		From:   from,
+		To:     to,
 		RV:     fmt.Sprint(revision),
 		Detail: map[string]any{"key": key, "revision": revision},
+	}
+	if found {
+		out.Detail["member"] = wr.member
+	}
+	// The Raft leader when the write was read: a member that is not the
+	// leader forwarded the write to it, and the leader replicated it to
+	// the others.
+	if leader := e.Leader(); leader != "" {
+		out.Detail["leader"] = leader
 	}
 	if resource, ns, name, ok := kdecode.ParseRegistryKey(key); ok {
 		out.Resource, out.Namespace, out.Name = resource, ns, name
@@ -131,10 +168,16 @@ func (e *Etcd) record(ev *clientv3.Event) {
 		}
 		e.values.Put(revision, key, ev.Kv.Value)
 	}
-	out.Summary = fmt.Sprintf("apiserver → etcd: %s %s (rev %d)", out.Verb, key, revision)
+	out.Summary = fmt.Sprintf("%s → %s: %s %s (rev %d)", from, to, out.Verb, key, revision)
+	if leaseExpiry {
+		out.Summary = fmt.Sprintf("etcd deleted %s with its lease, which expired or was revoked (rev %d)", key, revision)
+	}
 	e.sink.Submit(out)
 	if out.Resource == "nodes" && out.Name != "" {
 		e.nodeTransition(out.Name, ev)
+	}
+	if out.Resource == "leases" && out.Namespace == "kube-system" {
+		e.leaseTransition(out.Name, ev)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
+	"google.golang.org/grpc"
 
 	"github.com/wheelhouse-k8s/wheelhouse/tracing"
 	"github.com/wheelhouse-k8s/wheelhouse/tracing/link"
@@ -47,9 +48,10 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func startEtcd(t *testing.T) *clientv3.Client {
+func startEtcd(t *testing.T, opts ...grpc.ServerOption) *clientv3.Client {
 	t.Helper()
 	cfg := embed.NewConfig()
+	cfg.GRPCAdditionalServerOptions = opts
 	cfg.Dir = t.TempDir()
 	cfg.LogLevel = "error"
 	client, peer := url.URL{Scheme: "http", Host: freeAddr(t)}, url.URL{Scheme: "http", Host: freeAddr(t)}

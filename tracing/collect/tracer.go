@@ -13,7 +13,11 @@ import (
 	"github.com/wheelhouse-k8s/wheelhouse/tracing/bus"
 	"github.com/wheelhouse-k8s/wheelhouse/tracing/kjson"
 	"github.com/wheelhouse-k8s/wheelhouse/tracing/link"
+	"github.com/wheelhouse-k8s/wheelhouse/tracing/redact"
 )
+
+// redactedNote tells a reader why a Secret's values are not shown.
+const redactedNote = "Secret values are hidden: only a client with Wheelhouse's admin token sees them (the apiserver, too, refuses them to anyone without the right)"
 
 // Tracer is the whole tracing layer of one run: the bus, the linker in
 // front of it, and the collectors feeding the linker.
@@ -75,8 +79,10 @@ func (t *Tracer) Lifecycle(component, verb string, err error) {
 }
 
 // Detail gives the inspector what an event does not carry: for an etcd
-// write, the object it stored, the object before, and what changed.
-func (t *Tracer) Detail(ctx context.Context, ev tracing.Event) (map[string]any, error) {
+// write, the object it stored, the object before, and what changed. A
+// Secret's values are hidden (its keys and sizes shown) unless reveal,
+// which the server sets only for a client with the admin token.
+func (t *Tracer) Detail(ctx context.Context, ev tracing.Event, reveal bool) (map[string]any, error) {
 	if ev.Kind != tracing.KindEtcd {
 		return nil, nil
 	}
@@ -104,15 +110,36 @@ func (t *Tracer) Detail(ctx context.Context, ev tracing.Event) (map[string]any, 
 			out["previous"] = v
 		}
 	}
+	var changes []kjson.Change
 	if cur != nil && before != nil {
-		changes, err := t.decoder.Diff(before, cur)
-		if err != nil {
+		var err error
+		if changes, err = t.decoder.Diff(before, cur); err != nil {
 			errs = append(errs, err)
 		} else {
 			out["changes"] = changes
 		}
 	}
+	if !reveal && redact.IsSecretKey(key) {
+		hideSecret(out, changes)
+	}
 	return out, errors.Join(errs...)
+}
+
+// hideSecret replaces a Secret write's values in an inspector answer.
+func hideSecret(out map[string]any, changes []kjson.Change) {
+	for _, k := range []string{"value", "previous"} {
+		if v, ok := out[k].(json.RawMessage); ok {
+			out[k] = redact.Secret(v)
+		}
+	}
+	if changes != nil {
+		hidden := make([]kjson.Change, len(changes))
+		for i, c := range changes {
+			hidden[i] = kjson.Change{Path: c.Path, Old: redact.Value(c.Path, c.Old), New: redact.Value(c.Path, c.New)}
+		}
+		out["changes"] = hidden
+	}
+	out["redacted"] = redactedNote
 }
 
 func number(v any) int64 {
@@ -125,4 +152,23 @@ func number(v any) int64 {
 		return int64(n)
 	}
 	return 0
+}
+
+// LoadBalancerRoute reports the HA load balancer sending the client
+// connection from client (its address) to the apiserver backend.
+func (t *Tracer) LoadBalancerRoute(client, backend string) {
+	msg := fmt.Sprintf("%s sends the connection from %s to %s", tracing.LoadBalancer, client, backend)
+	t.Linker.Submit(tracing.Event{Time: time.Now(), Kind: tracing.KindLifecycle, From: tracing.LoadBalancer, To: backend, Verb: "Routed", Summary: msg,
+		Detail: map[string]any{"component": tracing.LoadBalancer, "backend": backend, "client": client, "message": msg}})
+}
+
+// LoadBalancerHealth reports the HA load balancer taking an apiserver
+// out (its /readyz failed) or putting it back.
+func (t *Tracer) LoadBalancerHealth(backend string, healthy bool, reason string) {
+	verb, msg := "BackendUp", fmt.Sprintf("%s puts %s back in: %s", tracing.LoadBalancer, backend, reason)
+	if !healthy {
+		verb, msg = "BackendDown", fmt.Sprintf("%s takes %s out and closes its connections: %s", tracing.LoadBalancer, backend, reason)
+	}
+	t.Linker.Submit(tracing.Event{Time: time.Now(), Kind: tracing.KindLifecycle, From: tracing.LoadBalancer, To: backend, Verb: verb, Summary: msg,
+		Detail: map[string]any{"component": tracing.LoadBalancer, "backend": backend, "healthy": healthy, "reason": reason, "message": msg}})
 }

@@ -147,6 +147,7 @@ func testPod() *corev1.Pod {
 			ManagedFields: []metav1.ManagedFieldsEntry{{
 				Manager: "kube-controller-manager", Operation: metav1.ManagedFieldsOperationUpdate,
 				APIVersion: "v1", Time: &ts, FieldsType: "FieldsV1",
+				//lint:ignore SA1019 the wire format is what is tested; Raw is what goes on it
 				FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:labels":{}}}`)},
 			}},
 		},

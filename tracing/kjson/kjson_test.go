@@ -52,6 +52,7 @@ func managedFields() []metav1.ManagedFieldsEntry {
 	return []metav1.ManagedFieldsEntry{{
 		Manager: "kubectl-client-side-apply", Operation: metav1.ManagedFieldsOperationUpdate,
 		APIVersion: "v1", Time: &ts, FieldsType: "FieldsV1",
+		//lint:ignore SA1019 the wire format is what is tested; Raw is what goes on it
 		FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:labels":{".":{},"f:app":{}}}}`)},
 	}}
 }

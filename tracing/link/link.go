@@ -26,7 +26,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -83,7 +82,6 @@ type Linker struct {
 	ids     atomic.Uint64
 	dropped atomic.Uint64
 	done    chan struct{}
-	runOnce sync.Once
 
 	// State below is owned by the Run goroutine.
 	flights      map[uint64]*flight

@@ -172,17 +172,18 @@ export async function install(handlers, params) {
     components.set(name, { state, since: new Date().toISOString() });
   }
 
-  /** Stop/start like the server: 401 without a token, 404 unknown, 409 already so. */
+  /** Stop/start/crash like the server: 401 without a token, 404 unknown, 409 already so. */
   function componentAction(name, action, tok) {
     if (!tok || tok === 'wrong') throw new HTTPError(401, 'missing or wrong admin token');
     const c = components.get(name);
     if (!c) throw new HTTPError(404, `no component ${name}`);
-    if (action === 'stop') {
-      if (c.state === 'stopped') throw new HTTPError(409, `${name} is already stopped`);
-      setComponent(name, 'stopped');
-      lifecycle(name, 'stopped');
+    if (action === 'stop' || action === 'crash') {
+      if (c.state !== 'running') throw new HTTPError(409, `${name} is already ${c.state}`);
+      const to = action === 'stop' ? 'stopped' : 'crashed';
+      setComponent(name, to);
+      lifecycle(name, to);
     } else {
-      if (c.state !== 'stopped') throw new HTTPError(409, `${name} is already ${c.state}`);
+      if (c.state !== 'stopped' && c.state !== 'crashed') throw new HTTPError(409, `${name} is already ${c.state}`);
       setComponent(name, 'starting');
       setTimeout(() => {
         setComponent(name, 'running');

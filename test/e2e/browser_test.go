@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // Browser tests: Debian's chromium, headless, driven with chromedp. They
 // assert from the page's own state (window.wheelhouse and the DOM), not
@@ -256,8 +256,17 @@ func TestBrowserPauseAndStep(t *testing.T) {
 	openUI(t, ctx, shared.uiAddr)
 	evalJS[bool](t, ctx, `window.wheelhouse.pause(), window.wheelhouse.paused`)
 	before := evalJS[int](t, ctx, `window.wheelhouse.animated.length`)
+	tc := followTrace(t, shared.uiAddr, "namespace="+ns)
 	embeddedKubectl(shared.kubeconfig()).mustRun(t, "create", "configmap", "while-paused", "-n", ns)
-	time.Sleep(2 * time.Second)
+	// Once the page has received the ConfigMap's etcd write, it would have
+	// started its packets had it not been paused.
+	written := tc.waitFor(t, 30*time.Second, "the ConfigMap's etcd write", func(e *tracing.Event) bool {
+		return e.Kind == tracing.KindEtcd && e.Name == "while-paused"
+	})
+	eventually(t, 30*time.Second, "the page received the write", func() (bool, string) {
+		got := evalJS[uint64](t, ctx, `window.wheelhouse.lastSeq`)
+		return got >= written.Seq, fmt.Sprintf("page at %d, write at %d", got, written.Seq)
+	})
 	during := evalJS[int](t, ctx, `window.wheelhouse.animated.length`)
 	if during != before {
 		t.Fatalf("%d packets started while paused", during-before)
@@ -278,8 +287,15 @@ func TestBrowserNoiseIsHiddenUntilShown(t *testing.T) {
 	if evalJS[bool](t, ctx, `window.wheelhouse.showNoise`) {
 		t.Fatal("noise is shown by default")
 	}
-	// Kubelets renew their Lease every 10 s: within 15 s there is noise.
-	time.Sleep(15 * time.Second)
+	// Wait for real noise (the kubelets renew their Leases every 10 s) to
+	// reach the page, so the check below is about noise the page had.
+	start := evalJS[uint64](t, ctx, `window.wheelhouse.lastSeq`)
+	tc := followTrace(t, shared.uiAddr, fmt.Sprintf("since=%d&noise=true", start))
+	noise := tc.waitFor(t, 30*time.Second, "a noise event", func(ev *tracing.Event) bool { return ev.Noise && ev.Kind != tracing.KindLifecycle })
+	eventually(t, 30*time.Second, "the page received the noise event", func() (bool, string) {
+		got := evalJS[uint64](t, ctx, `window.wheelhouse.lastSeq`)
+		return got >= noise.Seq, fmt.Sprintf("page at seq %d, noise at %d", got, noise.Seq)
+	})
 	for _, a := range animated(t, ctx) {
 		if a.Kind != "lifecycle" && isNoise(t, a.Seq) {
 			t.Fatalf("noise animated while hidden: %+v", a)
@@ -299,14 +315,26 @@ func TestBrowserNoiseIsHiddenUntilShown(t *testing.T) {
 	evalJS[bool](t, ctx, `window.wheelhouse.setNoise(false), window.wheelhouse.showNoise`)
 }
 
+// isNoise asks the server whether event seq is noise. It fails the test
+// when it cannot tell: a check that cannot be made must not pass.
 func isNoise(t testing.TB, seq uint64) bool {
+	t.Helper()
+	return storedEvent(t, seq).Noise
+}
+
+// storedEvent fetches an event the page was given; the buffer holds
+// 200,000, far more than a test run makes, so a miss is a failure.
+func storedEvent(t testing.TB, seq uint64) tracing.Event {
+	t.Helper()
 	body, err := httpGet(fmt.Sprintf("http://%s/api/events/%d", shared.uiAddr, seq))
 	if err != nil {
-		return false // left the buffer
+		t.Fatalf("reading event %d: %v", seq, err)
 	}
 	var d struct{ Event tracing.Event }
-	_ = json.Unmarshal([]byte(body), &d)
-	return d.Event.Noise
+	if err := json.Unmarshal([]byte(body), &d); err != nil || d.Event.Seq != seq {
+		t.Fatalf("reading event %d: %v %s", seq, err, body)
+	}
+	return d.Event
 }
 
 func TestBrowserFollowObject(t *testing.T) {
@@ -331,16 +359,24 @@ func TestBrowserFollowObject(t *testing.T) {
 		}
 		return false, "not yet"
 	})
-	time.Sleep(2 * time.Second)
-	for _, a := range animated(t, ctx)[start:] {
-		body, err := httpGet(fmt.Sprintf("http://%s/api/events/%d", shared.uiAddr, a.Seq))
-		if err != nil {
-			continue
-		}
-		var d struct{ Event tracing.Event }
-		_ = json.Unmarshal([]byte(body), &d)
-		if d.Event.Object() != object {
-			t.Errorf("while following %s, animated %s (%s)", object, d.Event.Object(), d.Event.Summary)
+	// The other pod's own StartContainer has happened by now too: wait
+	// until the page has received it, then nothing of it may be animated.
+	otherObject := "pods/" + ns + "/other"
+	tc := followTrace(t, shared.uiAddr, "since=0")
+	otherStart := tc.waitFor(t, 60*time.Second, "the other pod's StartContainer", func(ev *tracing.Event) bool {
+		return ev.Verb == "StartContainer" && ev.Object() == otherObject
+	})
+	eventually(t, 30*time.Second, "the page received the other pod's StartContainer", func() (bool, string) {
+		got := evalJS[uint64](t, ctx, `window.wheelhouse.lastSeq`)
+		return got >= otherStart.Seq, fmt.Sprintf("page at seq %d, want %d", got, otherStart.Seq)
+	})
+	anim := animated(t, ctx)[start:]
+	if len(anim) == 0 {
+		t.Fatal("nothing animated while following")
+	}
+	for _, a := range anim {
+		if ev := storedEvent(t, a.Seq); ev.Object() != object {
+			t.Errorf("while following %s, animated %s (%s)", object, ev.Object(), ev.Summary)
 		}
 	}
 	screenshot(t, ctx, "ui-follow")

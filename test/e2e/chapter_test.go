@@ -1,10 +1,12 @@
-package main
+package e2e
 
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -402,25 +404,137 @@ func TestComponentLogsGoToFilesNotTheTerminal(t *testing.T) {
 	}
 }
 
-// TestNothingWrittenOutsideTheDataDir checks the host paths a kubelet,
-// kube-proxy, controller manager or apiserver would write to by default.
+// TestNothingWrittenOutsideTheDataDir runs a cluster with a home and a
+// temporary directory of its own, runs a pod on it, stops it, and compares
+// every file under the host paths Kubernetes components write to by
+// default, the home (~/.kube included) and the temporary directory, with
+// what was there before: nothing may be new or changed.
 func TestNothingWrittenOutsideTheDataDir(t *testing.T) {
-	for _, p := range []string{
-		"/var/lib/kubelet", "/var/log/containers", "/var/log/pods", "/etc/kubernetes",
-		"/usr/libexec/kubernetes", "/var/run/kubernetes", "/var/lib/kube-proxy",
-	} {
-		st, err := os.Stat(p)
-		if err == nil && !st.ModTime().Before(testsStarted) {
-			t.Errorf("%s was written while the cluster ran", p)
+	root := shortTempDir(t)
+	home, tmp, dataDir := filepath.Join(root, "home"), filepath.Join(root, "tmp"), filepath.Join(root, "d")
+	for _, d := range []string{home, tmp} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
 		}
 	}
-	// kubemark's configuration helper makes these regardless of TMPDIR.
-	hollow, _ := filepath.Glob("/tmp/hollow-kubelet.*")
-	for _, p := range hollow {
-		if st, err := os.Stat(p); err == nil && !st.ModTime().Before(testsStarted) {
-			t.Errorf("%s was created while the cluster ran", p)
+	realHome, _ := os.UserHomeDir()
+	watched := []string{
+		"/var/lib/kubelet", "/var/log/containers", "/var/log/pods", "/etc/kubernetes", "/etc/cni",
+		"/usr/libexec/kubernetes", "/var/run/kubernetes", "/run/kubernetes", "/var/lib/kube-proxy",
+		"/var/lib/etcd", "/var/lib/cni", home, tmp, filepath.Join(realHome, ".kube"),
+	}
+	before := snapshotFiles(t, watched, dataDir)
+	// The system temporary directory is shared with everything else on the
+	// machine, so only its entries are compared (kubemark's configuration
+	// helper, for one, writes there whatever TMPDIR says).
+	tmpBefore := dirEntries(t, os.TempDir())
+	// A kubelet running as root may write the host's firewall rules.
+	rulesBefore := hostFirewall(t)
+	tc, err := startClusterEnv(dataDir, 1, []string{"HOME=" + home, "TMPDIR=" + tmp, "XDG_DATA_HOME=", "XDG_CONFIG_HOME=", "XDG_CACHE_HOME="})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Through the API, not kubectl: kubectl's own cache is kubectl's.
+	client := tc.client(t)
+	pod := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "writer"}, Spec: v1.PodSpec{RestartPolicy: v1.RestartPolicyNever,
+		Containers: []v1.Container{{Name: "c", Image: "busybox", Command: []string{"sh", "-c", "echo hi > /tmp/x; echo done"}}}}}
+	if _, err := client.CoreV1().Pods("default").Create(context.Background(), pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	watchPodUntil(t, client, "default", "writer", 2*time.Minute, "the pod completed", func(p *v1.Pod) (bool, string) {
+		return p.Status.Phase == v1.PodSucceeded, string(p.Status.Phase)
+	})
+	if err := tc.stop(); err != nil {
+		t.Fatal(err)
+	}
+	after := snapshotFiles(t, watched, dataDir)
+	if rules := hostFirewall(t); rules != rulesBefore {
+		t.Errorf("the host's iptables changed while the cluster ran:\nbefore:\n%s\nafter:\n%s", rulesBefore, rules)
+	}
+	for name := range dirEntries(t, os.TempDir()) {
+		if !tmpBefore[name] {
+			t.Errorf("%s was created while the cluster ran", filepath.Join(os.TempDir(), name))
 		}
 	}
+	for path, st := range after {
+		if old, ok := before[path]; !ok {
+			t.Errorf("%s was created while the cluster ran", path)
+		} else if old != st {
+			t.Errorf("%s was changed while the cluster ran", path)
+		}
+	}
+}
+
+// hostFirewall is the host's iptables rules (empty without iptables or
+// the right to read them), without counters.
+func hostFirewall(t *testing.T) string {
+	t.Helper()
+	var b strings.Builder
+	for _, prog := range []string{"iptables-save", "ip6tables-save"} {
+		if _, err := exec.LookPath(prog); err != nil || os.Geteuid() != 0 {
+			continue
+		}
+		out, err := exec.Command(prog).Output()
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(line, "#") {
+				continue // a timestamp
+			}
+			if strings.HasPrefix(line, ":") {
+				line, _, _ = strings.Cut(line, " [") // counters
+			}
+			b.WriteString(line + "\n")
+		}
+	}
+	return b.String()
+}
+
+// dirEntries names what is directly in dir.
+func dirEntries(t *testing.T, dir string) map[string]bool {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, e := range entries {
+		out[e.Name()] = true
+	}
+	return out
+}
+
+// fileState is what tells a file changed.
+type fileState struct {
+	size    int64
+	modTime time.Time
+}
+
+// snapshotFiles records every file and directory under roots, skipping
+// skip (the data directory) and what cannot be read.
+func snapshotFiles(t *testing.T, roots []string, skip string) map[string]fileState {
+	t.Helper()
+	out := map[string]fileState{}
+	for _, root := range roots {
+		_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return nil // absent or unreadable: nothing to compare
+			}
+			if path == skip || strings.HasPrefix(path, skip+string(filepath.Separator)) {
+				return filepath.SkipDir
+			}
+			if info, err := d.Info(); err == nil {
+				st := fileState{size: info.Size(), modTime: info.ModTime()}
+				if d.IsDir() {
+					st.size = 0 // a directory's size changes with its entries, which are walked
+				}
+				out[path] = st
+			}
+			return nil
+		})
+	}
+	return out
 }
 
 func TestStatusPageListsNodes(t *testing.T) {

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -319,7 +319,7 @@ func mustJSON(m map[string]json.RawMessage) []byte {
 func TestKubectlWatchIsDecodedFromJSON(t *testing.T) {
 	client := shared.client(t)
 	ns := createNamespace(t, client, "jsonwatch")
-	tc := followTrace(t, shared.uiAddr, "kinds=watch&namespace="+ns)
+	tc := followTrace(t, shared.uiAddr, "kinds=watch,http&namespace="+ns)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	watch := embeddedKubectl(shared.kubeconfig()).command(ctx, "get", "configmaps", "-n", ns, "-w", "-o", "name")
@@ -327,8 +327,11 @@ func TestKubectlWatchIsDecodedFromJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { cancel(); watch.Wait() }()
-	// kubectl -w lists, then watches; create after the watch is open.
-	time.Sleep(2 * time.Second)
+	// kubectl -w lists, then watches; create once the apiserver has
+	// started answering the watch (its request event goes out then).
+	tc.waitFor(t, 20*time.Second, "kubectl's watch request", func(e *tracing.Event) bool {
+		return e.Kind == tracing.KindHTTP && e.From == "kubectl" && e.Verb == "watch" && e.Resource == "configmaps"
+	})
 	if _, err := client.CoreV1().ConfigMaps(ns).Create(context.Background(), &v1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "watched"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -367,9 +370,7 @@ func TestResumeWithSinceHasNoGapAndNoDuplicate(t *testing.T) {
 	client := shared.client(t)
 	ns := createNamespace(t, client, "resume")
 	first := followTrace(t, shared.uiAddr, "noise=true")
-	mark := first.waitFor(t, 30*time.Second, "any event", func(*tracing.Event) bool { return true })
-	_ = mark
-	time.Sleep(500 * time.Millisecond)
+	first.waitFor(t, 30*time.Second, "any event", func(*tracing.Event) bool { return true })
 	evs := first.snapshot()
 	last := evs[len(evs)-1].Seq
 	first.conn.Close()
@@ -558,7 +559,6 @@ func TestRecordingReplaysTheSameEvents(t *testing.T) {
 // never reaches the API, and is recorded all the same.
 func TestRefusedRequestsAreRecorded(t *testing.T) {
 	tc := followTrace(t, shared.uiAddr, "kinds=http&noise=true")
-	time.Sleep(300 * time.Millisecond)
 	req, err := http.NewRequest("GET", fmt.Sprintf("https://127.0.0.1:%d/api/v1/namespaces/kube-system/secrets", shared.apiPort), nil)
 	if err != nil {
 		t.Fatal(err)

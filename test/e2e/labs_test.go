@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -19,12 +19,22 @@ import (
 	"github.com/wheelhouse-k8s/wheelhouse/labs"
 )
 
+// uiInfo is what `wheelhouse up` leaves in <data-dir>/ui.json.
+type uiInfo struct {
+	URL   string `json:"url"`
+	Token string `json:"token"`
+}
+
 // uiInfo is the address and token the cluster left in its data dir.
 func (tc *testCluster) uiInfo(t testing.TB) uiInfo {
 	t.Helper()
-	info, err := readUIInfo(tc.dataDir)
+	b, err := os.ReadFile(filepath.Join(tc.dataDir, "ui.json"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	var info uiInfo
+	if err := json.Unmarshal(b, &info); err != nil {
+		t.Fatalf("reading ui.json: %v", err)
 	}
 	return info
 }
@@ -76,16 +86,16 @@ func (tc *testCluster) runScript(t testing.TB, name, script string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	ws, err := prepareShellWorkspace(tc.dataDir, tc.kubeconfig())
-	if err != nil {
-		t.Fatal(err)
-	}
 	cmd := exec.CommandContext(ctx, "sh", "-e", "-c", script)
-	cmd.Dir = ws.Home
-	// The bin directory's scripts run this test binary, which acts as
-	// wheelhouse only with the re-exec variable set.
-	cmd.Env = append(os.Environ(), reexecEnv+"=1", "KUBECACHEDIR="+kubeCacheDir)
-	cmd.Env = append(cmd.Env, ws.Env...)
+	// The workspace `up` prepared for the browser terminal: its home, and
+	// its bin directory, whose kubectl and wheelhouse run the binary under
+	// test.
+	cmd.Dir = filepath.Join(tc.dataDir, "home")
+	cmd.Env = append(os.Environ(), "KUBECACHEDIR="+kubeCacheDir,
+		"KUBECONFIG="+tc.kubeconfig(),
+		"PATH="+filepath.Join(tc.dataDir, "bin")+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"HOME="+cmd.Dir,
+		"WHEELHOUSE_DATA_DIR="+tc.dataDir)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
@@ -113,7 +123,19 @@ func TestLabSolutions(t *testing.T) {
 				bySteps[s.Step] = s
 			}
 			dir := shortTempDir(t)
-			tc, err := startClusterIn(dir, 3)
+			// A lab runs on the topology it declares.
+			nodes, extra := 3, []string(nil)
+			switch lab.Topology {
+			case "ha":
+				base, err := freePorts(25)
+				if err != nil {
+					t.Fatal(err)
+				}
+				extra = haFlags(base)
+			case "single-node":
+				nodes, extra = 1, []string{"--topology", "single-node"}
+			}
+			tc, err := startClusterIn(dir, nodes, extra...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -134,7 +156,7 @@ func TestLabSolutions(t *testing.T) {
 						if err := tc.stop(); err != nil {
 							t.Fatal(err)
 						}
-						if tc, err = startClusterIn(dir, 3); err != nil {
+						if tc, err = startClusterIn(dir, nodes, extra...); err != nil {
 							t.Fatal(err)
 						}
 					}

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -122,7 +122,7 @@ func BenchmarkMemory(b *testing.B) {
 func BenchmarkBinarySize(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		out := filepath.Join(b.TempDir(), "wheelhouse")
-		build := exec.Command("go", "build", "-o", out, ".")
+		build := exec.Command("go", "build", "-o", out, "github.com/wheelhouse-k8s/wheelhouse/cmd/wheelhouse")
 		if msg, err := build.CombinedOutput(); err != nil {
 			b.Fatalf("go build: %v\n%s", err, msg)
 		}
@@ -131,7 +131,7 @@ func BenchmarkBinarySize(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.ReportMetric(float64(st.Size())/(1<<20), "binary_MiB")
-		strip := exec.Command("go", "build", "-ldflags", "-s -w", "-o", out, ".")
+		strip := exec.Command("go", "build", "-ldflags", "-s -w", "-o", out, "github.com/wheelhouse-k8s/wheelhouse/cmd/wheelhouse")
 		if msg, err := strip.CombinedOutput(); err != nil {
 			b.Fatalf("go build: %v\n%s", err, msg)
 		}

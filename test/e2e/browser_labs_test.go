@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -75,6 +75,19 @@ func TestBrowserLabStepTurnsGreenFromTheTerminal(t *testing.T) {
 		return contains(have, "create") && contains(have, "binding") && contains(have, "start"), fmt.Sprint(have)
 	})
 	screenshot(t, ctx, "lab2-step-green")
+
+	// Tab completes kubectl's words in the terminal, as the chapter's
+	// section on autocompletion promises: "nod" becomes "nodes".
+	evalJS[any](t, ctx, `window.wheelhouse.terminal.type("kubectl get nod\t")`)
+	eventually(t, 30*time.Second, "Tab completing nod to nodes", func() (bool, string) {
+		out := evalJS[string](t, ctx, `window.wheelhouse.terminal.output()`)
+		return strings.Contains(out, "kubectl get nodes"), out
+	})
+	evalJS[any](t, ctx, `window.wheelhouse.terminal.type("\r")`)
+	eventually(t, 30*time.Second, "the completed command's answer", func() (bool, string) {
+		out := evalJS[string](t, ctx, `window.wheelhouse.terminal.output()`)
+		return strings.Contains(out, "node-2   Ready"), out
+	})
 
 	// Progress survives a reload.
 	if err := chromedp.Do(tctx, chromedp.Reload()); err != nil {

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // Tests of containerd nodes (`wheelhouse up --runtime containerd`): real
 // containers, run by the kubelet through the CRI proxy. They need root,
@@ -40,6 +40,21 @@ func requireContainerdHost(t *testing.T) {
 		}
 		t.Skip(err)
 	}
+}
+
+// containerdView is the JSON of GET /api/nodes/{node}/containerd.
+type containerdView struct {
+	Node       string                 `json:"node"`
+	Runtime    string                 `json:"runtime"`
+	Address    string                 `json:"address"`
+	Namespace  string                 `json:"namespace"`
+	Containers []containerd.Container `json:"containers"`
+	Kubelet    []struct {
+		Pod         string `json:"pod"`
+		Container   string `json:"container"`
+		ContainerID string `json:"containerID"`
+		State       string `json:"state"`
+	} `json:"kubelet"`
 }
 
 // containerdAPI fetches GET /api/nodes/{node}/containerd.
@@ -354,7 +369,7 @@ func TestContainerdRefusedWithClearMessage(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dataDir := filepath.Join(t.TempDir(), "data")
 			cmd := tc.cmd(dataDir)
-			cmd.Env = append(cmd.Env, reexecEnv+"=1", "HOME=/nonexistent")
+			cmd.Env = append(cmd.Env, "HOME=/nonexistent")
 			// "At once": long before a cluster could start.
 			done := time.AfterFunc(30*time.Second, func() { cmd.Process.Kill() })
 			defer done.Stop()
@@ -393,8 +408,8 @@ func nobodyCanRun(t *testing.T) string {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(dir, "wheelhouse")
-	if err := os.Link(os.Args[0], bin); err != nil {
-		src, err := os.Open(os.Args[0])
+	if err := os.Link(wheelhouseBin, bin); err != nil {
+		src, err := os.Open(wheelhouseBin)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,9 +1,12 @@
-package main
-
-// The cluster tests boot one real cluster (`wheelhouse up`, run as a child
-// process of this test binary) in TestMain and share it. They drive it the
-// way a learner does: with the embedded kubectl (`wheelhouse kubectl`),
-// with the machine's own kubectl when there is one, and through the API.
+// Package e2e holds the tests that boot real clusters. TestMain builds the
+// wheelhouse binary once (or takes $WHEELHOUSE_BIN), boots one cluster
+// (`wheelhouse up`, a child process) and shares it; tests that need a
+// cluster of another shape start their own. They drive it the way a
+// learner does: with the embedded kubectl (`wheelhouse kubectl`), with the
+// machine's own kubectl when there is one, through the API and through a
+// real browser. Unit packages never boot a cluster; this one does nothing
+// else.
+package e2e
 
 import (
 	"bufio"
@@ -33,22 +36,48 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// reexecEnv makes this test binary behave as the wheelhouse binary.
-const reexecEnv = "WHEELHOUSE_TEST_REEXEC"
-
 var shared *testCluster
 
+// sharedHasDefaultComponentPorts says the shared cluster's scheduler and
+// controller manager serve on kubeadm's ports, 10259 and 10257.
+var sharedHasDefaultComponentPorts bool
+
+func portFree(port int) bool {
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}
+
+// wheelhouseBin is the binary under test.
+var wheelhouseBin string
+
 func TestMain(m *testing.M) {
-	if os.Getenv(reexecEnv) == "1" {
-		main()
-		os.Exit(0)
+	flag.Parse()
+	bin, cleanup, err := buildWheelhouse()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "building wheelhouse:", err)
+		os.Exit(1)
+	}
+	wheelhouseBin = bin
+	if err := os.MkdirAll(kubeCacheDir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, "creating kubectl's cache directory:", err)
+		os.Exit(1)
 	}
 	// A benchmark-only run (-run '^$') starts clusters of its own and
 	// should not share the machine with an idle one.
-	flag.Parse()
 	if flag.Lookup("test.run").Value.String() != "^$" {
 		var err error
-		shared, err = startCluster(os.TempDir(), 3)
+		// componentstatuses asks the scheduler and the controller manager
+		// on their default ports; the shared cluster takes those when free.
+		var extra []string
+		if portFree(10259) && portFree(10257) {
+			extra = []string{"--scheduler-port", "10259", "--controller-manager-port", "10257"}
+			sharedHasDefaultComponentPorts = true
+		}
+		shared, err = startCluster(os.TempDir(), 3, extra...)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "starting the shared cluster:", err)
 			os.Exit(1)
@@ -64,7 +93,28 @@ func TestMain(m *testing.M) {
 		}
 		os.RemoveAll(shared.dataDir)
 	}
+	cleanup()
 	os.Exit(code)
+}
+
+// buildWheelhouse builds ./cmd/wheelhouse into a temporary directory, or
+// returns $WHEELHOUSE_BIN when set (to test a binary built elsewhere).
+func buildWheelhouse() (path string, cleanup func(), err error) {
+	if bin := os.Getenv("WHEELHOUSE_BIN"); bin != "" {
+		return bin, func() {}, nil
+	}
+	dir, err := os.MkdirTemp("", "wheelhouse-e2e-bin-")
+	if err != nil {
+		return "", nil, err
+	}
+	path = filepath.Join(dir, "wheelhouse")
+	cmd := exec.Command("go", "build", "-o", path, "github.com/wheelhouse-k8s/wheelhouse/cmd/wheelhouse")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, fmt.Errorf("go build ./cmd/wheelhouse: %w", err)
+	}
+	return path, func() { os.RemoveAll(dir) }, nil
 }
 
 // testCluster is a `wheelhouse up` child process.
@@ -73,10 +123,12 @@ type testCluster struct {
 	apiPort     int
 	etcdPort    int
 	kubeletPort int
-	uiAddr      string
-	cmd         *exec.Cmd
-	output      *syncBuffer
-	exited      chan error
+	// schedulerPort is the scheduler's secure port.
+	schedulerPort int
+	uiAddr        string
+	cmd           *exec.Cmd
+	output        *syncBuffer
+	exited        chan error
 	// usableAfter is what `up` printed as its time to a usable cluster.
 	usableAfter time.Duration
 	progress    map[string]time.Duration
@@ -99,19 +151,15 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// wheelhouse runs this binary as `wheelhouse args…`.
+// wheelhouse runs the binary under test as `wheelhouse args…`.
 func wheelhouse(ctx context.Context, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, os.Args[0], args...)
-	cmd.Env = append(os.Environ(), reexecEnv+"=1", "KUBECACHEDIR="+kubeCacheDir)
+	cmd := exec.CommandContext(ctx, wheelhouseBin, args...)
+	cmd.Env = append(os.Environ(), "KUBECACHEDIR="+kubeCacheDir)
 	return cmd
 }
 
 // kubeCacheDir keeps the tests' kubectl discovery caches out of ~/.kube.
 var kubeCacheDir = filepath.Join(os.TempDir(), "wheelhouse-test-kubecache")
-
-// testsStarted is when the test binary started; nothing outside the data
-// directory may change after it.
-var testsStarted = time.Now()
 
 // freePorts finds n consecutive free TCP ports on all addresses. They are
 // taken below the kernel's ephemeral range (where the ports of outgoing
@@ -152,32 +200,41 @@ var progressLine = regexp.MustCompile(`✓ (\S+)\s+ready in\s+([\d.]+)s\s+\(at\s
 var usableLine = regexp.MustCompile(`Cluster usable after ([\d.]+)s`)
 
 // startCluster runs `wheelhouse up` on a fresh data dir and free ports.
-func startCluster(tmp string, nodes int) (*testCluster, error) {
+func startCluster(tmp string, nodes int, extra ...string) (*testCluster, error) {
 	dir, err := os.MkdirTemp(tmp, "wh-")
 	if err != nil {
 		return nil, err
 	}
-	return startClusterIn(dir, nodes)
+	return startClusterIn(dir, nodes, extra...)
 }
 
 func startClusterIn(dir string, nodes int, extra ...string) (*testCluster, error) {
-	base, err := freePorts(4 + nodes)
+	return startClusterEnv(dir, nodes, nil, extra...)
+}
+
+// startClusterEnv is startClusterIn with env added to the child's
+// environment.
+func startClusterEnv(dir string, nodes int, env []string, extra ...string) (*testCluster, error) {
+	base, err := freePorts(6 + nodes)
 	if err != nil {
 		return nil, err
 	}
 	tc := &testCluster{
 		dataDir: dir, apiPort: base, etcdPort: base + 1, uiAddr: fmt.Sprintf("127.0.0.1:%d", base+3),
-		kubeletPort: base + 4, output: &syncBuffer{}, exited: make(chan error, 1), progress: map[string]time.Duration{},
+		kubeletPort: base + 4, schedulerPort: base + 4 + nodes, output: &syncBuffer{}, exited: make(chan error, 1), progress: map[string]time.Duration{},
 	}
 	tc.cmd = wheelhouse(context.Background(), "up",
 		"--data-dir", dir,
 		"--api-port", strconv.Itoa(tc.apiPort),
 		"--etcd-port", strconv.Itoa(tc.etcdPort),
 		"--kubelet-port", strconv.Itoa(tc.kubeletPort),
+		"--scheduler-port", strconv.Itoa(tc.schedulerPort),
+		"--controller-manager-port", strconv.Itoa(base+5+nodes),
 		"--ui-addr", tc.uiAddr,
 		"--nodes", strconv.Itoa(nodes),
 	)
 	tc.cmd.Args = append(tc.cmd.Args, extra...)
+	tc.cmd.Env = append(tc.cmd.Env, env...)
 	stdout, err := tc.cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
