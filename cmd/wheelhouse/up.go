@@ -62,8 +62,8 @@ func (o *upOptions) addFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.apiPort, "api-port", 6443, "kube-apiserver's HTTPS port on 127.0.0.1")
 	fs.IntVar(&o.etcdPort, "etcd-port", 2379, "etcd's client port on 127.0.0.1 (the peer port is the next one)")
 	fs.IntVar(&o.kubeletPort, "kubelet-port", 10250, "node-1's kubelet API port on 127.0.0.1; node-2 takes the next one, and so on")
-	fs.IntVar(&o.schedulerPort, "scheduler-port", 10259, "kube-scheduler's secure port (/healthz, /metrics) on 127.0.0.1, where `kubectl get componentstatuses` looks")
-	fs.IntVar(&o.controllerManagerPort, "controller-manager-port", 10257, "kube-controller-manager's secure port (/healthz, /metrics) on 127.0.0.1, where `kubectl get componentstatuses` looks")
+	fs.IntVar(&o.schedulerPort, "scheduler-port", 10259, "kube-scheduler's secure port (/healthz, /metrics) on 127.0.0.1, where kubectl get componentstatuses looks")
+	fs.IntVar(&o.controllerManagerPort, "controller-manager-port", 10257, "kube-controller-manager's secure port (/healthz, /metrics) on 127.0.0.1, where kubectl get componentstatuses looks")
 	fs.IntVar(&o.nodes, "nodes", 3, "number of compute nodes (the single-node topology has one, called wheelhouse)")
 	fs.StringVar(&o.topology, "topology", cluster.SingleControlPlane,
 		"the cluster's shape: single-node (one machine is control plane and node), single-control-plane (one control-plane machine and --nodes nodes) or ha (--control-planes machines, each with an etcd member, an apiserver, a scheduler and a controller manager, behind a load balancer)")
@@ -83,7 +83,7 @@ func (o *upOptions) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "also print every component's log to the terminal")
 	fs.BoolVar(&o.trace, "trace", true, "record every request, watch event, etcd write and CRI call (the UI shows them)")
 	fs.IntVar(&o.traceBuffer, "trace-buffer", 200_000, "how many trace events to keep in memory for the UI and reconnecting clients")
-	fs.StringVar(&o.record, "record", "", "also write every trace event to this file (JSON lines), for `wheelhouse replay`")
+	fs.StringVar(&o.record, "record", "", "also write every trace event to `file` (JSON lines), for wheelhouse replay")
 	fs.StringVar(&o.labsDir, "labs-dir", "", "load the guided labs from this directory instead of the built-in ones (one folder per lab; see labs/content/README.md)")
 }
 

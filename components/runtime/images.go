@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/distribution/reference"
 )
 
 // The built-in registry: the images a learner is likely to use, with
@@ -271,59 +273,25 @@ func (r imageRef) String() string {
 	return s
 }
 
-var (
-	digestRE    = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
-	tagRE       = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
-	pathRE      = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$`)
-	imageIDHexR = regexp.MustCompile(`^[0-9a-f]{64}$`)
-)
+// imageIDHexR is an image id without its "sha256:" (crictl accepts both).
+var imageIDHexR = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
-type refError struct{ msg string }
-
-func (e *refError) Error() string { return e.msg }
-
-// parseImageRef normalises a reference the way containerd (and docker's
-// reference library) do: nginx -> docker.io/library/nginx:latest.
+// parseImageRef normalises a reference as containerd's CRI does, with
+// the reference library it uses (github.com/distribution/reference):
+// nginx -> docker.io/library/nginx:latest, and a reference with a digest
+// keeps only the digest. Its errors are the library's ("invalid reference
+// format", "repository name must be lowercase"), which the kubelet shows.
 func parseImageRef(s string) (imageRef, error) {
-	var r imageRef
-	name := s
-	if i := strings.IndexByte(name, '@'); i >= 0 {
-		r.digest = name[i+1:]
-		name = name[:i]
-		if !digestRE.MatchString(r.digest) {
-			return r, &refError{"invalid reference format"}
-		}
+	named, err := reference.ParseDockerRef(s)
+	if err != nil {
+		return imageRef{}, err
 	}
-	if i := strings.LastIndexByte(name, ':'); i >= 0 && !strings.Contains(name[i:], "/") {
-		r.tag = name[i+1:]
-		name = name[:i]
-		if !tagRE.MatchString(r.tag) {
-			return r, &refError{"invalid reference format"}
-		}
+	r := imageRef{domain: reference.Domain(named), path: reference.Path(named)}
+	if t, ok := named.(reference.Tagged); ok {
+		r.tag = t.Tag()
 	}
-	if name == "" {
-		return r, &refError{"invalid reference format"}
-	}
-	first, rest, hasSlash := strings.Cut(name, "/")
-	if hasSlash && (strings.ContainsAny(first, ".:") || first == "localhost") {
-		r.domain, r.path = first, rest
-	} else {
-		r.domain, r.path = "docker.io", name
-	}
-	if r.domain == "index.docker.io" {
-		r.domain = "docker.io"
-	}
-	if r.domain == "docker.io" && !strings.Contains(r.path, "/") {
-		r.path = "library/" + r.path
-	}
-	if strings.ToLower(r.path) != r.path {
-		return r, &refError{fmt.Sprintf("invalid reference format: repository name (%s) must be lowercase", r.path)}
-	}
-	if !pathRE.MatchString(r.path) {
-		return r, &refError{"invalid reference format"}
-	}
-	if r.tag == "" && r.digest == "" {
-		r.tag = "latest"
+	if d, ok := named.(reference.Digested); ok {
+		r.digest = d.Digest().String()
 	}
 	return r, nil
 }
