@@ -90,9 +90,9 @@ etcd, apiserver, scheduler, controller-manager, kubelet/<node>,
 kube-proxy/<node> or runtime/<node> (e.g. kubelet/node-1); on an HA control
 plane etcd/cp-1, apiserver/cp-2, scheduler/cp-3, controller-manager/cp-1 …,
 load-balancer, or a whole control-plane machine (cp-2: stop shuts it down,
-crash pulls its plug, start boots it). "wheelhouse component list" shows every component. It talks to the
-running "wheelhouse up" whose data directory is $WHEELHOUSE_DATA_DIR (or the
-default one).`,
+crash pulls its plug, start boots it). "wheelhouse component list" shows
+every component. It talks to the running "wheelhouse up" whose data
+directory is $WHEELHOUSE_DATA_DIR (or the default one).`,
 	}
 	call := func(method, path string, out io.Writer) error {
 		info, err := readUIInfo(dataDirFromEnv())

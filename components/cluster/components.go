@@ -131,12 +131,8 @@ func (c *Cluster) register() error {
 	}
 	// Each apiserver talks to its own machine's etcd member, as kubeadm's
 	// stacked control plane does (--etcd-servers=https://127.0.0.1:2379).
-	// It starts with its member rather than once the member is ready: its
-	// seconds of set-up need no etcd, and a member of several is ready
-	// only after the first election, so the two overlap (see
-	// startAPIServer).
 	for i, m := range c.machines {
-		if err := add(component.Spec{ID: apiservers[i], StartsWith: []string{m.id(tracing.Etcd)}, Start: func(ctx context.Context) (component.Handle, error) { return c.startAPIServer(ctx, m) }}); err != nil {
+		if err := add(component.Spec{ID: apiservers[i], Needs: []string{m.id(tracing.Etcd)}, Start: func(ctx context.Context) (component.Handle, error) { return c.startAPIServer(ctx, m) }}); err != nil {
 			return err
 		}
 	}
@@ -354,14 +350,6 @@ func (c *Cluster) startContainerd(ctx context.Context, n *Node) (_ component.Han
 
 func (c *Cluster) startAPIServer(ctx context.Context, m machine) (component.Handle, error) {
 	id := m.id(tracing.APIServer)
-	// Its etcd client is to find the member's port listening: a refused
-	// first dial would hold it back a second (gRPC's reconnect back-off).
-	// A member listens within milliseconds of its start, long before it
-	// has joined its cluster, and the TLS handshakes wait until it serves.
-	// A member that is down is waited for no longer than that; the
-	// apiserver then starts and reports etcd unreachable, as a real one
-	// does.
-	waitListening(ctx, fmt.Sprintf("%s:%d", loopback, m.etcdClient), 5*time.Second)
 	cfg := apiserver.Config{
 		EtcdServers:             []string{m.etcdURL()},
 		EtcdCAFile:              c.pki.EtcdCAFile(),
@@ -393,26 +381,6 @@ func (c *Cluster) startAPIServer(ctx context.Context, m machine) (component.Hand
 		cfg.InnerFilter, cfg.OuterFilter = c.cfg.APIServerFilters(id)
 	}
 	return apiserver.Start(ctx, cfg)
-}
-
-// waitListening returns once something accepts TCP connections on addr,
-// or after bound, or when ctx ends.
-func waitListening(ctx context.Context, addr string, bound time.Duration) {
-	ctx, cancel := context.WithTimeout(ctx, bound)
-	defer cancel()
-	var d net.Dialer
-	for {
-		conn, err := d.DialContext(ctx, "tcp", addr)
-		if err == nil {
-			conn.Close()
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
 }
 
 // observerAt is Wheelhouse's own client configuration aimed at one

@@ -44,13 +44,6 @@ type Spec struct {
 	ID string
 	// Needs are the ids of components that must be ready before it starts.
 	Needs []string
-	// StartsWith are the ids of components that must have begun starting
-	// before it starts, not be ready: it waits for what it needs of them
-	// itself. An apiserver starts with its etcd member, so its set-up
-	// (seconds of CPU work that need no etcd) overlaps the members' first
-	// election, and its etcd client's TLS handshakes complete once the
-	// member serves. StopAll stops it before them, as it does with Needs.
-	StartsWith []string
 	// Start starts the component and returns once it is ready. It runs
 	// until ctx ends; ctx also bounds the start.
 	Start func(ctx context.Context) (Handle, error)
@@ -125,12 +118,10 @@ type entry struct {
 	state State
 	since time.Time
 	err   string
-	// started and ready are closed the first time the component begins
-	// starting and is ready; dependants wait on them (StartsWith, Needs).
-	started     chan struct{}
-	startedOnce sync.Once
-	ready       chan struct{}
-	readyOnce   sync.Once
+	// ready is closed the first time the component is ready; dependants
+	// wait on it.
+	ready     chan struct{}
+	readyOnce sync.Once
 	// The current instance: cancel ends it, done is closed when it has;
 	// killed is set before cancel when it is to end as a killed process
 	// does (see Killed).
@@ -169,13 +160,13 @@ func (r *Registry) Add(spec Spec) error {
 	if _, ok := r.entries[spec.ID]; ok {
 		return fmt.Errorf("component %s is registered twice", spec.ID)
 	}
-	for _, n := range slices.Concat(spec.Needs, spec.StartsWith) {
+	for _, n := range spec.Needs {
 		if _, ok := r.entries[n]; !ok {
 			return fmt.Errorf("component %s needs %s, which is not registered before it", spec.ID, n)
 		}
 	}
 	r.order = append(r.order, spec.ID)
-	r.entries[spec.ID] = &entry{spec: spec, state: Pending, since: time.Now(), started: make(chan struct{}), ready: make(chan struct{})}
+	r.entries[spec.ID] = &entry{spec: spec, state: Pending, since: time.Now(), ready: make(chan struct{})}
 	return nil
 }
 
@@ -197,18 +188,12 @@ func (r *Registry) StartAll(ctx context.Context) error {
 	errs := make(chan error, len(pending))
 	for _, e := range pending {
 		go func() {
-			var gates []<-chan struct{}
-			r.mu.Lock()
-			for _, n := range e.spec.StartsWith {
-				gates = append(gates, r.entries[n].started)
-			}
 			for _, n := range e.spec.Needs {
-				gates = append(gates, r.entries[n].ready)
-			}
-			r.mu.Unlock()
-			for _, gate := range gates {
+				r.mu.Lock()
+				dep := r.entries[n]
+				r.mu.Unlock()
 				select {
-				case <-gate:
+				case <-dep.ready:
 				case <-ctx.Done():
 					errs <- nil // another start failed; that one reports
 					return
@@ -251,7 +236,6 @@ func (r *Registry) start(ctx context.Context, e *entry) error {
 		runCtx = r.hooks.Context(runCtx, id)
 	}
 	r.lifecycle(id, "started", nil)
-	e.startedOnce.Do(func() { close(e.started) })
 	giveUp := context.AfterFunc(ctx, cancel)
 	t := time.Now()
 	var running Handle
@@ -551,8 +535,7 @@ func (r *Registry) StopAll(bound time.Duration) {
 		for _, id := range order {
 			needed := false
 			for _, other := range order {
-				o := r.entries[other].spec
-				if slices.Contains(o.Needs, id) || slices.Contains(o.StartsWith, id) || slices.Contains(r.entries[id].spec.StopAfter, other) {
+				if slices.Contains(r.entries[other].spec.Needs, id) || slices.Contains(r.entries[id].spec.StopAfter, other) {
 					needed = true
 					break
 				}

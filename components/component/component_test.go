@@ -176,45 +176,6 @@ func TestStopAfter(t *testing.T) {
 	}
 }
 
-// StartsWith lets a component start as soon as another has begun
-// starting: an apiserver's set-up overlaps its etcd member's election.
-// StopAll still stops it first.
-func TestStartsWith(t *testing.T) {
-	log := &eventLog{}
-	etcd, fetcd := spec(log, "etcd", true)
-	fetcd.startIn = 100 * time.Millisecond
-	api, _ := spec(log, "apiserver", true)
-	api.StartsWith = []string{"etcd"}
-	sched, _ := spec(log, "scheduler", true, "apiserver")
-	r := registry(t, log, etcd, api, sched)
-	if err := r.StartAll(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	before := func(a, b string) {
-		t.Helper()
-		if ia, ib := log.index(a), log.index(b); ia < 0 || ib < 0 || ia > ib {
-			t.Errorf("%q should come before %q: %v", a, b, log.list())
-		}
-	}
-	before("hook started etcd", "start apiserver")
-	before("start apiserver", "ready etcd")
-	before("ready apiserver", "start scheduler")
-	r.StopAll(time.Second)
-	before("stop apiserver", "stop etcd")
-	for _, s := range r.List() {
-		if s.State != Stopped {
-			t.Errorf("%s is %s after StopAll", s.Name, s.State)
-		}
-	}
-	// Like Needs, StartsWith names components added before.
-	r2 := New(Hooks{})
-	lone, _ := spec(log, "apiserver", true)
-	lone.StartsWith = []string{"etcd"}
-	if err := r2.Add(lone); err == nil {
-		t.Error("Add accepted StartsWith of a component not registered")
-	}
-}
-
 func TestAFailedStartStopsTheRest(t *testing.T) {
 	log := &eventLog{}
 	a, _ := spec(log, "a", false)

@@ -211,7 +211,7 @@ func TestBrowserAnimatesTheGoldenFlow(t *testing.T) {
 	}
 	// Each step was animated on its own edge, in order.
 	var anim []animation
-	eventually(t, 30*time.Second, "every step animated", func() (bool, string) {
+	eventually(t, time.Minute, "every step animated", func() (bool, string) {
 		anim = animated(t, ctx)
 		pos := map[uint64]int{}
 		for i, a := range anim {
