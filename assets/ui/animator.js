@@ -14,8 +14,10 @@
 //    merge into the youngest one on that edge (its badge counts them).
 //  - Real time: at speed ≥ 1 the animation never falls more than
 //    LAG_BUDGET_MS behind what has arrived. As the backlog grows, every
-//    packet moves faster (smoothly); events still queued after the budget
-//    are merged or skipped. Time spent paused or in slow motion (speed < 1)
+//    packet moves faster (smoothly); an event still queued after the
+//    budget merges into a packet on its edge, or lands the packets it
+//    waits for (its causes, or the one furthest along a full edge) and
+//    starts at once. Only a queue over MAX_PENDING drops events. Time spent paused or in slow motion (speed < 1)
 //    does not count: there order and pacing are kept whatever the lag, so a
 //    flow paused halfway goes on where it stopped; only the queue length is
 //    capped.
@@ -57,6 +59,7 @@ export class Animator {
     this.pool = [];
     this.stepping = null; // the packet a step() is playing while paused
     this.skipped = 0;
+    this.recentSkips = []; // [{seq, why}], the last 500
     this.merged = 0;
     this.lastFrame = 0;
     this.boost = 1; // current catch-up factor
@@ -108,7 +111,7 @@ export class Animator {
     }
     this.pending.push(item);
     this.active.set(`${session}:${ev.seq}`, item);
-    if (this.pending.length > MAX_PENDING) this.skip(this.pending.shift());
+    if (this.pending.length > MAX_PENDING) this.skip(this.pending.shift(), true, 'queue-full');
   }
 
   lastPendingOnEdge(edge, kc, session) {
@@ -304,8 +307,12 @@ export class Animator {
       it.age += ageStep;
       const overdue = realtime && it.age > LAG_BUDGET_MS;
       if (this.itemBlocked(it)) {
-        if (overdue) this.skip(it); else keep.push(it);
-        continue;
+        if (!overdue) { keep.push(it); continue; }
+        // Late behind a cause still in flight: land the cause now rather
+        // than drop the effect. A chain that arrives in one burst (a busy
+        // server flushes a whole pod start-up at once) would otherwise
+        // lose its last, most telling steps, e.g. the StartContainer.
+        if (!this.landCauses(it, now)) { this.skip(it, true, 'late-waiting-for-cause'); continue; }
       }
       if (this.minGapMs && it.session !== 0 && now - this.lastStart < this.minGapMs / this.speed) { keep.push(it); continue; }
       // Merge into a young packet on the same edge when the edge is busy or we are late.
@@ -316,13 +323,46 @@ export class Animator {
         continue;
       }
       if (busy) {
-        if (overdue) this.skip(it); else keep.push(it);
-        continue;
+        if (!overdue) { keep.push(it); continue; }
+        // Late and the edge is full: the packet nearest its end lands now
+        // and this one takes its place.
+        if (!this.landFurthest(it.edge, now)) { this.skip(it, true, 'late-edge-busy'); continue; }
       }
       this.start(it, now, realtime ? this.boost : 1);
       this.lastStart = now;
     }
     this.pending = keep;
+  }
+
+  /**
+   * Lands at once every moving packet the item waits for. Returns false
+   * when a cause is still queued (not started), so the item cannot go.
+   */
+  landCauses(item, now) {
+    for (const c of item.causes) {
+      if (!c) continue;
+      const a = this.active.get(`${item.session}:${c}`);
+      if (!a || a === item) continue;
+      if (!a.el) return false;
+      a.progress = 1;
+      this.arrive(a, now);
+      this.flying = this.flying.filter((p) => p !== a);
+    }
+    return !this.itemBlocked(item);
+  }
+
+  /** Lands the packet furthest along `edge` (or anywhere, when the pool is full). */
+  landFurthest(edge, now) {
+    let best = null;
+    for (const p of this.flying) {
+      if (p.edge !== edge && this.flying.length < POOL_SIZE) continue;
+      if (!best || p.progress > best.progress) best = p;
+    }
+    if (!best) return false;
+    best.progress = 1;
+    this.arrive(best, now);
+    this.flying = this.flying.filter((p) => p !== best);
+    return true;
   }
 
   flyingOnEdge(edge, kc) {
@@ -411,9 +451,13 @@ export class Animator {
     }
   }
 
-  skip(it, count = true) {
+  skip(it, count = true, why = 'filtered') {
     this.forget(it);
     if (count) this.skipped += it.events.length;
+    // The last skips and why, so that a test (or a curious user) can tell
+    // an event the animation dropped from one it never received.
+    for (const ev of it.events) this.recentSkips.push({ seq: ev.seq, why });
+    if (this.recentSkips.length > 500) this.recentSkips.splice(0, this.recentSkips.length - 500);
   }
 
   forget(it) {

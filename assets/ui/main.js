@@ -89,6 +89,7 @@ class App {
     this.malformed = 0;
     this.droppedCount = 0;
     this.animated = [];
+    this.connections = 0; // times the trace stream connected (a reconnect replays a burst that is not animated)
     this.paused = false;
     this.speed = 1;
     this.following = null;
@@ -386,6 +387,7 @@ class App {
     this.connected = state === 'connected';
     this.connState = state;
     this.connInfo = info || '';
+    if (state === 'connected') this.connections++;
     if (state === 'connecting' || state === 'connected') {
       // A (re)connection starts with a burst of stored events: those are
       // listed but not animated. The burst ends at the first pause in the
@@ -921,6 +923,9 @@ if (root) {
     get malformed() { return app.malformed; },
     get dropped() { return app.droppedCount; },
     get skipped() { return app.animator.skipped; },
+    get recentSkips() { return app.animator.recentSkips.slice(); },
+    get connections() { return app.connections; },
+    get inBurst() { return app.backlog.active; },
     get stored() { return app.store.size; },
     get queued() { return app.animator.pending.length; },
     get inFlight() { return app.animator.flying.length; },

@@ -2,6 +2,7 @@ package criproxy
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"path/filepath"
 	"sort"
@@ -170,6 +171,39 @@ func TestInFrontOfARuntime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	recv := make(chan *runtimeapi.ContainerEventResponse, 64)
+	recvErr := make(chan error, 1)
+	go func() {
+		for {
+			ev, err := events.Recv()
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			recv <- ev
+		}
+	}()
+	// The client's call returns before the runtime has subscribed (the
+	// proxy opens its upstream stream when the call reaches it), so an
+	// event right away could be lost. Start sandboxes until one event
+	// comes through: from then on the stream is live end to end.
+	for i := 0; ; i++ {
+		warm := &runtimeapi.PodSandboxConfig{Metadata: &runtimeapi.PodSandboxMetadata{Name: fmt.Sprintf("warm-%d", i), Namespace: "default", Uid: fmt.Sprintf("w%d", i)}}
+		if _, err := rs.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: warm}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-recv:
+		case err := <-recvErr:
+			t.Fatalf("container events through the proxy: %v", err)
+		case <-time.After(200 * time.Millisecond):
+			if i < 50 {
+				continue
+			}
+			t.Fatal("no container event through the proxy after 50 sandboxes")
+		}
+		break
+	}
 	img := &runtimeapi.ImageSpec{Image: "busybox:1.36"}
 	if _, err := is.PullImage(ctx, &runtimeapi.PullImageRequest{Image: img}); err != nil {
 		t.Fatal(err)
@@ -186,8 +220,10 @@ func TestInFrontOfARuntime(t *testing.T) {
 	}
 	// The sandbox's own event comes first; then the container's.
 	for {
-		ev, err := events.Recv()
-		if err != nil {
+		var ev *runtimeapi.ContainerEventResponse
+		select {
+		case ev = <-recv:
+		case err := <-recvErr:
 			t.Fatalf("container events through the proxy: %v", err)
 		}
 		if ev.ContainerId == c.ContainerId {

@@ -138,6 +138,21 @@ func animated(t testing.TB, ctx context.Context) []animation {
 	return out
 }
 
+// animationState says what the page knows about an event it did not
+// animate: whether it arrived, whether the animator dropped it and why,
+// and how the stream and the animation are doing, so that a failure
+// tells a slow page from a lost event.
+func animationState(t testing.TB, ctx context.Context, seq uint64) string {
+	t.Helper()
+	return evalJS[string](t, ctx, fmt.Sprintf(`(() => {
+		const w = window.wheelhouse;
+		const skip = w.recentSkips.filter((s) => s.seq === %d).map((s) => s.why).join(",");
+		return "page lastSeq " + w.lastSeq + ", connections " + w.connections + ", in burst " + w.inBurst +
+			", skipped " + w.skipped + (skip ? " (this one: " + skip + ")" : " (not this one)") +
+			", queued " + w.queued + ", in flight " + w.inFlight + ", fps " + Math.round(w.fps) + ", dropped " + w.dropped;
+	})()`, seq))
+}
+
 // flow fetches the stored events about one object.
 func flow(t testing.TB, addr, object string) []tracing.Event {
 	t.Helper()
@@ -219,7 +234,7 @@ func TestBrowserAnimatesTheGoldenFlow(t *testing.T) {
 		}
 		for _, w := range want {
 			if _, ok := pos[w.Seq]; !ok {
-				return false, fmt.Sprintf("seq %d (%s) not animated", w.Seq, w.Summary)
+				return false, fmt.Sprintf("seq %d (%s) not animated; %s", w.Seq, w.Summary, animationState(t, ctx, w.Seq))
 			}
 		}
 		return true, ""
@@ -357,7 +372,12 @@ func TestBrowserFollowObject(t *testing.T) {
 				return true, ""
 			}
 		}
-		return false, "not yet"
+		for _, e := range flow(t, shared.uiAddr, object) {
+			if e.Verb == "StartContainer" {
+				return false, fmt.Sprintf("seq %d not animated; %s", e.Seq, animationState(t, ctx, e.Seq))
+			}
+		}
+		return false, "no StartContainer in the server's flow yet"
 	})
 	// The other pod's own StartContainer has happened by now too: wait
 	// until the page has received it, then nothing of it may be animated.
