@@ -4,6 +4,7 @@
 package kubectl
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,6 +35,12 @@ func Main(args []string, adminKubeconfig string) {
 	if !hasKubeconfigFlag(args) && os.Getenv("KUBECONFIG") == "" && !usesHome {
 		if _, err := os.Stat(adminKubeconfig); err == nil {
 			os.Setenv("KUBECONFIG", adminKubeconfig)
+		} else if needsServer(args) {
+			// Without a kubeconfig kubectl would try localhost:8080 and
+			// report refused connections there, which points nowhere
+			// useful. (--server, help, completion and config still run.)
+			fmt.Fprintf(os.Stderr, "wheelhouse: no cluster here (no %s): start one with `wheelhouse up`, or set WHEELHOUSE_DATA_DIR to its data directory\n", adminKubeconfig)
+			os.Exit(1)
 		}
 	}
 	argv := append([]string{"kubectl"}, args...)
@@ -68,4 +75,27 @@ func hasKubeconfigFlag(args []string) bool {
 		}
 	}
 	return false
+}
+
+// needsServer tells whether kubectl args talk to a cluster: not help,
+// completion, `version --client`, `config …`, or with --server given.
+func needsServer(args []string) bool {
+	first := ""
+	for _, a := range args {
+		switch {
+		case a == "--":
+			return true
+		case a == "-h" || a == "--help" || a == "--client" || a == "--client=true":
+			return false
+		case a == "-s" || a == "--server" || strings.HasPrefix(a, "--server=") || strings.HasPrefix(a, "-s="):
+			return false
+		case first == "" && !strings.HasPrefix(a, "-"):
+			first = a
+		}
+	}
+	switch first {
+	case "", "help", "completion", "config", "plugin", "options", "kustomize":
+		return false
+	}
+	return true
 }
