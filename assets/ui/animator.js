@@ -15,10 +15,11 @@
 //  - Real time: at speed ≥ 1 the animation never falls more than
 //    LAG_BUDGET_MS behind what has arrived. As the backlog grows, every
 //    packet moves faster (smoothly); an event still queued after the
-//    budget merges into a packet on its edge, or lands the packets it
-//    waits for (its causes, or the one furthest along a full edge) and
-//    starts at once. Only a queue over MAX_PENDING drops events. Time spent paused or in slow motion (speed < 1)
-//    does not count: there order and pacing are kept whatever the lag, so a
+//    budget merges into a packet on its edge, or lands the packets in its
+//    way (its causes in flight, or the one furthest along a full edge)
+//    and starts at once. It is dropped only when a cause has not even
+//    started, or the queue is over MAX_PENDING. Time spent paused or in
+//    slow motion (speed < 1) does not count: there order and pacing are kept whatever the lag, so a
 //    flow paused halfway goes on where it stopped; only the queue length is
 //    capped.
 //  - Packet elements are pooled: the DOM holds at most POOL_SIZE of them.
@@ -326,7 +327,8 @@ export class Animator {
         if (!overdue) { keep.push(it); continue; }
         // Late and the edge is full: the packet nearest its end lands now
         // and this one takes its place.
-        if (!this.landFurthest(it.edge, now)) { this.skip(it, true, 'late-edge-busy'); continue; }
+        // (Busy means the edge or the pool is full, so there is one.)
+        this.landFurthest(it.edge, now);
       }
       this.start(it, now, realtime ? this.boost : 1);
       this.lastStart = now;
@@ -344,11 +346,9 @@ export class Animator {
       const a = this.active.get(`${item.session}:${c}`);
       if (!a || a === item) continue;
       if (!a.el) return false;
-      a.progress = 1;
-      this.arrive(a, now);
-      this.flying = this.flying.filter((p) => p !== a);
+      this.landNow(a, now); // arrive() forgets every seq a carries, c too
     }
-    return !this.itemBlocked(item);
+    return true;
   }
 
   /** Lands the packet furthest along `edge` (or anywhere, when the pool is full). */
@@ -358,11 +358,14 @@ export class Animator {
       if (p.edge !== edge && this.flying.length < POOL_SIZE) continue;
       if (!best || p.progress > best.progress) best = p;
     }
-    if (!best) return false;
-    best.progress = 1;
-    this.arrive(best, now);
-    this.flying = this.flying.filter((p) => p !== best);
-    return true;
+    if (best) this.landNow(best, now);
+  }
+
+  /** Ends a moving packet's journey before its time. */
+  landNow(p, now) {
+    p.progress = 1;
+    this.arrive(p, now);
+    this.flying = this.flying.filter((q) => q !== p);
   }
 
   flyingOnEdge(edge, kc) {

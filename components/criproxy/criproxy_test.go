@@ -187,22 +187,22 @@ func TestInFrontOfARuntime(t *testing.T) {
 	// proxy opens its upstream stream when the call reaches it), so an
 	// event right away could be lost. Start sandboxes until one event
 	// comes through: from then on the stream is live end to end.
-	for i := 0; ; i++ {
+	live := false
+	for i := 0; i < 50 && !live; i++ {
 		warm := &runtimeapi.PodSandboxConfig{Metadata: &runtimeapi.PodSandboxMetadata{Name: fmt.Sprintf("warm-%d", i), Namespace: "default", Uid: fmt.Sprintf("w%d", i)}}
 		if _, err := rs.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: warm}); err != nil {
 			t.Fatal(err)
 		}
 		select {
 		case <-recv:
+			live = true
 		case err := <-recvErr:
 			t.Fatalf("container events through the proxy: %v", err)
 		case <-time.After(200 * time.Millisecond):
-			if i < 50 {
-				continue
-			}
-			t.Fatal("no container event through the proxy after 50 sandboxes")
 		}
-		break
+	}
+	if !live {
+		t.Fatal("no container event through the proxy after 50 sandboxes")
 	}
 	img := &runtimeapi.ImageSpec{Image: "busybox:1.36"}
 	if _, err := is.PullImage(ctx, &runtimeapi.PullImageRequest{Image: img}); err != nil {
