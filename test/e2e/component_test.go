@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -380,10 +382,44 @@ func TestFiftyStopsAndStartsLeaveNothingBehind(t *testing.T) {
 		out, err := k.run(t, "run", "after-cycles", "--image", "busybox", "--restart", "Never", "--", "sh", "-c", "echo still-works")
 		return err == nil || strings.Contains(out, "AlreadyExists"), out
 	})
+	logged := false
+	defer func() {
+		if !logged {
+			tc.explainPod(t, k, "after-cycles")
+		}
+	}()
 	eventually(t, 4*time.Minute, "a pod runs and logs after the cycles", func() (bool, string) {
-		out, _ := k.run(t, "logs", "after-cycles")
+		// A bounded request, so that a hang is reported as one.
+		out, _ := k.run(t, "logs", "after-cycles", "--request-timeout", "30s")
 		return strings.Contains(out, "still-works"), out
 	})
+	logged = true
+}
+
+// explainPod logs what a failing test needs to see of a pod: kubectl's
+// description of it and its node, and the node's kubelet log lines that
+// name it.
+func (tc *testCluster) explainPod(t *testing.T, k kubectlRunner, pod string) {
+	t.Helper()
+	out, _ := k.run(t, "describe", "pod", pod, "--request-timeout", "30s")
+	t.Logf("kubectl describe pod %s:\n%s", pod, out)
+	out, _ = k.run(t, "get", "nodes", "-o", "wide", "--request-timeout", "30s")
+	t.Logf("kubectl get nodes:\n%s", out)
+	logs, _ := filepath.Glob(filepath.Join(tc.dataDir, "logs", "kubelet*.log"))
+	for _, f := range logs {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var lines []string
+		for _, l := range strings.Split(string(data), "\n") {
+			if strings.Contains(l, pod) {
+				lines = append(lines, l)
+			}
+		}
+		lines = lines[max(0, len(lines)-60):]
+		t.Logf("%s, the last %d lines naming %s:\n%s", f, len(lines), pod, strings.Join(lines, "\n"))
+	}
 }
 
 type componentStatus struct {
