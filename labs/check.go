@@ -17,7 +17,7 @@ func checkKinds() []string { return []string{"resource", "trace", "order"} }
 // only stream clients receive are left out).
 func eventKinds() []string {
 	var out []string
-	for _, k := range []tracing.Kind{tracing.KindHTTP, tracing.KindWatch, tracing.KindEtcd, tracing.KindCRI, tracing.KindLifecycle} {
+	for _, k := range []tracing.Kind{tracing.KindHTTP, tracing.KindWatch, tracing.KindEtcd, tracing.KindCRI, tracing.KindKubeletAPI, tracing.KindLifecycle} {
 		out = append(out, string(k))
 	}
 	return out

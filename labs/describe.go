@@ -281,6 +281,15 @@ func describeMatcher(m *EventMatcher) Text {
 		}
 		t = both(fmt.Sprintf("%s called %s%s%s", from.EN, call.EN, obj.EN, status.EN),
 			zcat(from.ZH, "调用了 "+call.ZH+obj.ZH+status.ZH))
+	case "kubelet-api":
+		from := who(m.From, "the apiserver", "API Server")
+		to := who(m.To, "a kubelet", "某个 kubelet")
+		what := m.Verb
+		if what == "" {
+			what = "a request"
+		}
+		t = both(fmt.Sprintf("%s passed %s on to %s%s", from.EN, what, to.EN, obj.EN),
+			zcat(from.ZH, "把 "+what+" 请求转交给了 "+to.ZH+obj.ZH))
 	case "lifecycle":
 		from := who(m.From, "a component", "某个组件")
 		if m.From == "" && m.Name != "" {

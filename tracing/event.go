@@ -30,6 +30,12 @@ const (
 	KindEtcd Kind = "etcd"
 	// KindCRI is one call from a kubelet to its container runtime.
 	KindCRI Kind = "cri"
+	// KindKubeletAPI is one request to a kubelet's own HTTPS API, nearly
+	// always from the apiserver passing on a client's `kubectl logs`,
+	// `exec`, `attach` or `port-forward`. It is recorded when it arrives,
+	// before the kubelet acts on it (an exec lasts as long as its
+	// session), so it has no status or latency.
+	KindKubeletAPI Kind = "kubelet-api"
 	// KindLifecycle is a component starting, becoming ready, stopping or
 	// crashing, or a node turning Ready or NotReady.
 	KindLifecycle Kind = "lifecycle"
@@ -80,13 +86,16 @@ type Event struct {
 	Kind Kind      `json:"kind"`
 	// From and To are component ids: for http the client and "apiserver";
 	// for watch "apiserver" and the watcher; for etcd "apiserver" and
-	// "etcd"; for cri the kubelet and the node's runtime.
+	// "etcd"; for cri the kubelet and the node's runtime; for kubelet-api
+	// the client (the apiserver) and the kubelet.
 	From string `json:"from,omitempty"`
 	To   string `json:"to,omitempty"`
 	// Verb is, for http, the apiserver's verb (create, get, list, watch,
 	// update, patch, delete, deletecollection); for watch, the event type
 	// (ADDED, MODIFIED, DELETED, BOOKMARK); for etcd, put or delete; for
-	// cri, the method (RunPodSandbox…); for lifecycle, started, ready,
+	// cri, the method (RunPodSandbox…); for kubelet-api, what is asked of
+	// the pod (log, exec, attach, portforward) or the API's first path
+	// segment (stats, metrics, healthz…); for lifecycle, started, ready,
 	// stopped, crashed, NodeReady or NodeNotReady.
 	Verb        string `json:"verb,omitempty"`
 	Resource    string `json:"resource,omitempty"`
@@ -136,6 +145,17 @@ func (e *Event) IsWrite() bool {
 	}
 	switch e.Verb {
 	case "create", "update", "patch", "delete", "deletecollection":
+		return true
+	}
+	return false
+}
+
+// ProxiedToKubelet reports whether the apiserver serves a pod subresource
+// by opening a request of its own to the pod's kubelet (kubectl logs,
+// exec, attach, port-forward).
+func ProxiedToKubelet(subresource string) bool {
+	switch subresource {
+	case "log", "exec", "attach", "portforward":
 		return true
 	}
 	return false

@@ -17,6 +17,9 @@ const (
 	// ("wheelhouse:machine:cp-2"): all are system:kube-scheduler or
 	// system:kube-controller-manager, as kubeadm makes them.
 	MachineGroupPrefix = "wheelhouse:machine:"
+	// APIServerKubeletClientUser is the user of the certificate every
+	// apiserver presents to kubelets (components/pki), as kubeadm names it.
+	APIServerKubeletClientUser = "kube-apiserver-kubelet-client"
 )
 
 // Identity names the component behind an authenticated apiserver client.
@@ -46,7 +49,7 @@ func Identity(user string, groups []string, userAgent string) (component, contro
 		return NodeComponent(ControllerManager, machine), ""
 	case user == "system:kube-controller-manager":
 		return ControllerManager, ""
-	case user == "system:apiserver":
+	case user == "system:apiserver", user == APIServerKubeletClientUser:
 		return APIServer, ""
 	case user == WheelhouseUser:
 		// Wheelhouse's own identity: its UI (by user agent) or the rest of

@@ -54,6 +54,9 @@ func Classify(e *Event) {
 		e.Noise, e.NoiseReason = true, NoiseBookmark
 	case e.Kind == KindCRI && criPolls[e.Verb]:
 		e.Noise, e.NoiseReason = true, NoisePoll
+	case e.Kind == KindKubeletAPI && e.Resource == "":
+		// Stats, metrics and health of the node, not about a pod.
+		e.Noise, e.NoiseReason = true, NoisePoll
 	case e.Kind == KindHTTP && e.Verb == "get" && e.Resource == "nodes" && e.Subresource == "" &&
 		strings.HasPrefix(e.From, Kubelet+"/") && strings.TrimPrefix(e.From, Kubelet+"/") == e.Name:
 		e.Noise, e.NoiseReason = true, NoiseNodeStatus

@@ -115,7 +115,11 @@ export class Inspector {
         break;
       case 'cri':
         rows.push(['insp.method', d.method], ['insp.image', d.image], ['insp.sandbox', d.podSandboxId],
-          ['insp.container', d.containerId], ['insp.attempt', d.attempt], ['insp.error', d.error]);
+          ['insp.container', d.containerId], ['insp.attempt', d.attempt], ['insp.streamUrl', d.streamUrl], ['insp.runtimeHandler', d.runtimeHandler], ['insp.error', d.error]);
+        break;
+      case 'kubelet-api':
+        rows.push(['insp.path', d.path], ['insp.method', d.method], ['insp.user', d.user], ['insp.containerName', d.container],
+          ['insp.command', Array.isArray(d.command) ? d.command.join(' ') : ''], ['insp.query', d.query]);
         break;
       case 'lifecycle':
         rows.push(['insp.component', d.component], ['insp.node', d.node], ['insp.message', d.message]);

@@ -76,7 +76,7 @@ export class Stats {
       c.last.push(ev.seq);
       if (c.last.length > 5) c.last.shift();
       switch (ev.kind) {
-        case 'http': case 'etcd': case 'cri':
+        case 'http': case 'etcd': case 'cri': case 'kubelet-api':
           c.requests.add(tm);
           break;
         case 'watch':

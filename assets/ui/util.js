@@ -48,7 +48,7 @@ export function clear(el) {
 // Event classification
 
 /** The drawable classes of events, in legend order. */
-export const KIND_CLASSES = ['write', 'read', 'watch', 'etcd', 'cri', 'lifecycle'];
+export const KIND_CLASSES = ['write', 'read', 'watch', 'etcd', 'cri', 'kubelet', 'lifecycle'];
 
 const WRITE_VERBS = new Set(['create', 'update', 'patch', 'delete', 'deletecollection']);
 
@@ -63,6 +63,7 @@ export function kindClass(ev) {
     case 'watch': return 'watch';
     case 'etcd': return 'etcd';
     case 'cri': return 'cri';
+    case 'kubelet-api': return 'kubelet';
     case 'lifecycle': return 'lifecycle';
     case 'dropped': case 'error': return 'marker';
     default: return 'other';
@@ -118,6 +119,7 @@ export function packetLabel(ev) {
     case 'watch': return `${ev.verb || '?'} ${ev.name || ev.resource || ''}`.trim();
     case 'etcd': return `${ev.verb || 'put'} ${shorten(shortKey(d.key) || objectKey(ev), 26)}`;
     case 'cri': return ev.verb || shorten(d.method, 20) || 'CRI';
+    case 'kubelet-api': return ev.verb || shorten(pathOnly(d.path), 20);
     case 'lifecycle': return ev.verb || 'lifecycle';
     default: return ev.kind || '?';
   }
@@ -247,6 +249,14 @@ export function shapePath(kc, r) {
       for (let i = 0; i < 6; i++) {
         const ang = Math.PI / 3 * i;
         p.push(`${(r * 1.05 * Math.cos(ang)).toFixed(2)},${(r * 1.05 * Math.sin(ang)).toFixed(2)}`);
+      }
+      return 'M' + p.join('L') + 'Z';
+    }
+    case 'kubelet': { // pentagon
+      const p = [];
+      for (let i = 0; i < 5; i++) {
+        const ang = -Math.PI / 2 + 2 * Math.PI / 5 * i;
+        p.push(`${(r * 1.1 * Math.cos(ang)).toFixed(2)},${(r * 1.1 * Math.sin(ang)).toFixed(2)}`);
       }
       return 'M' + p.join('L') + 'Z';
     }

@@ -414,6 +414,7 @@ func (o *upOptions) startTracing(ctx context.Context, cfg *cluster.Config) (*col
 			}
 	}
 	cfg.RuntimeServerOptions = tracer.RuntimeServerOptions
+	cfg.KubeletAPIFilter = tracer.KubeletAPIFilter
 	cfg.EtcdServerOptions = func(member string, clients map[string]string) []grpc.ServerOption {
 		return tracer.Etcd.ServerOptions(member, clients)
 	}

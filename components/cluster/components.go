@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -504,11 +505,19 @@ func (c *Cluster) startKubelet(ctx context.Context, n *Node) (component.Handle, 
 		MaxPods:         110,
 		ClusterDNS:      []string{ClusterDNSIP},
 		ClusterDomain:   ClusterDomain,
+		APIFilter:       c.kubeletAPIFilter(n.Name),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting kubelet on %s: %w", n.Name, err)
 	}
 	return k, nil
+}
+
+func (c *Cluster) kubeletAPIFilter(node string) func(http.Handler) http.Handler {
+	if c.cfg.KubeletAPIFilter == nil {
+		return nil
+	}
+	return c.cfg.KubeletAPIFilter(node)
 }
 
 func (c *Cluster) startKubeProxy(ctx context.Context, n *Node) (component.Handle, error) {

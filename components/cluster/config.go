@@ -63,6 +63,10 @@ type Config struct {
 	// each backend taken out or put back.
 	APIServerFilters     func(apiserver string) (inner, outer func(http.Handler) http.Handler)
 	RuntimeServerOptions func(node string) []grpc.ServerOption
+	// KubeletAPIFilter returns the filter around a node's kubelet API
+	// handler (it sees the apiserver's requests for logs, exec, attach
+	// and port-forward).
+	KubeletAPIFilter func(node string) func(http.Handler) http.Handler
 	// EtcdServerOptions returns an etcd member's gRPC server options;
 	// clients maps the common name of each etcd client certificate to the
 	// component it stands for (the apiserver of the member's machine,

@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -91,6 +92,10 @@ type Config struct {
 	// RealContainers is set when the runtime runs real containers
 	// (containerd); the node says so in its OS image.
 	RealContainers bool
+
+	// APIFilter, if set, wraps the kubelet API's handler (the tracer's
+	// view of the apiserver's requests to this node).
+	APIFilter func(http.Handler) http.Handler
 }
 
 // Kubelet is a running node. It runs until the context given to Start
@@ -348,7 +353,7 @@ func Start(ctx context.Context, cfg Config) (_ *Kubelet, err error) {
 		in.stop()
 	})
 
-	api, err := serveAPI(ctx, kl, deps, in, kc)
+	api, err := serveAPI(ctx, kl, deps, in, kc, cfg.APIFilter)
 	if err != nil {
 		return nil, err
 	}

@@ -26,7 +26,7 @@ type apiServer struct {
 	done chan struct{}
 }
 
-func serveAPI(ctx context.Context, kl *kubelet.Kubelet, deps *kubelet.Dependencies, in *internals, kc *kubeletconfig.KubeletConfiguration) (*apiServer, error) {
+func serveAPI(ctx context.Context, kl *kubelet.Kubelet, deps *kubelet.Dependencies, in *internals, kc *kubeletconfig.KubeletConfiguration, filter func(http.Handler) http.Handler) (*apiServer, error) {
 	logger := klog.FromContext(ctx)
 	addr := net.JoinHostPort(kc.Address, strconv.Itoa(int(kc.Port)))
 	l, err := net.Listen("tcp", addr)
@@ -35,9 +35,13 @@ func serveAPI(ctx context.Context, kl *kubelet.Kubelet, deps *kubelet.Dependenci
 	}
 	handler := server.NewServer(ctx, kl, *in.resourceAnalyzer, deps.ContainerManager.GetHealthCheckers(), *in.flagz, deps.Auth, kc)
 	handler.InstallTracingFilter(deps.TracerProvider)
+	var h http.Handler = &handler
+	if filter != nil {
+		h = filter(h)
+	}
 	s := &apiServer{
 		http: &http.Server{
-			Handler:        &handler,
+			Handler:        h,
 			TLSConfig:      deps.TLSConfig, // made by NewMainKubelet from TLSOptions
 			IdleTimeout:    90 * time.Second,
 			ReadTimeout:    4 * 60 * time.Minute,

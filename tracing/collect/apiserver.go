@@ -118,7 +118,14 @@ func (a *APIServer) Inner(next http.Handler) http.Handler {
 		ex.component, ex.controller = component, controller
 		ex.mu.Unlock()
 
-		if info != nil && info.IsResourceRequest {
+		switch {
+		case info != nil && info.IsResourceRequest && info.Resource == "pods" && tracing.ProxiedToKubelet(info.Subresource):
+			// The apiserver passes this request on to the pod's kubelet,
+			// which asks its runtime for a stream: the request's event
+			// goes out now, before the events it causes (an exec ends
+			// only with its session).
+			a.emit(ex, r, 0, 0, true)
+		case info != nil && info.IsResourceRequest:
 			switch info.Verb {
 			case "create", "update", "patch", "delete":
 				id := a.sink.NextRequestID()
@@ -140,7 +147,8 @@ func (a *APIServer) Inner(next http.Handler) http.Handler {
 }
 
 // emit sends the request's event; for a watch it is sent when the
-// response starts (early) and not again at the end.
+// response starts (early) and not again at the end, and for a request the
+// apiserver passes on to a kubelet as it arrives (early, status 0).
 func (a *APIServer) emit(ex *exchange, r *http.Request, status int, size int64, early bool) {
 	ex.mu.Lock()
 	if ex.emitted {
@@ -160,11 +168,15 @@ func (a *APIServer) emit(ex *exchange, r *http.Request, status int, size int64, 
 		To:        ex.server,
 		Status:    strconv.Itoa(status),
 		LatencyMs: float64(latency.Microseconds()) / 1000,
-		Detail: map[string]any{
-			"path":      r.URL.RequestURI(),
-			"method":    r.Method,
-			"userAgent": r.UserAgent(),
-		},
+	}
+	if status == 0 {
+		// Sent as the request reaches the API: no answer yet.
+		ev.Status, ev.LatencyMs = "", 0
+	}
+	ev.Detail = map[string]any{
+		"path":      r.URL.RequestURI(),
+		"method":    r.Method,
+		"userAgent": r.UserAgent(),
 	}
 	if size > 0 {
 		ev.Detail["responseBytes"] = size
@@ -203,7 +215,12 @@ func (a *APIServer) emit(ex *exchange, r *http.Request, status int, size int64, 
 			ev.Resource, ev.Subresource, ev.Namespace, ev.Name = info.Resource, info.Subresource, info.Namespace, info.Name
 		}
 	}
-	if early {
+	switch {
+	case early && status == 0:
+		// Recorded on arrival, before the apiserver opens its own request
+		// to the pod's kubelet (see Inner).
+		ev.Detail["toKubelet"] = true
+	case early:
 		ev.Detail["longRunning"] = true
 	}
 	if body != nil && status < 300 {
@@ -233,7 +250,11 @@ func httpSummary(ev *tracing.Event, r *http.Request) string {
 		}
 		target = strings.Join(parts, "/")
 	}
-	s := fmt.Sprintf("%s → apiserver: %s %s (%s)", ev.From, r.Method, target, ev.Status)
+	result := ev.Status
+	if result == "" {
+		result = "received"
+	}
+	s := fmt.Sprintf("%s → apiserver: %s %s (%s)", ev.From, r.Method, target, result)
 	if ev.Verb == "watch" {
 		s = fmt.Sprintf("%s → apiserver: WATCH %s (%s)", ev.From, target, ev.Status)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"strings"
 	"sync"
 	"time"
 
@@ -76,6 +77,12 @@ func (c *CRI) record(node, fullMethod string, start time.Time, req, resp any, er
 	if err != nil {
 		ev.Detail["error"] = status.Convert(err).Message()
 	}
+	if r, ok := resp.(interface{ GetUrl() string }); ok && r.GetUrl() != "" {
+		// Exec, Attach and PortForward answer with the URL of the
+		// runtime's streaming server, which the kubelet then connects
+		// to. Its last segment is a one-time token: not shown.
+		ev.Detail["streamUrl"] = streamURL(r.GetUrl())
+	}
 	pod := c.describe(&ev, req, resp, err == nil)
 	if pod.name != "" {
 		ev.Resource, ev.Namespace, ev.Name = "pods", pod.namespace, pod.name
@@ -110,6 +117,10 @@ func (c *CRI) describe(ev *tracing.Event, req, resp any, ok bool) podRef {
 	case *runtimeapi.RunPodSandboxRequest:
 		pod := podOf(r.GetConfig().GetMetadata())
 		d["attempt"] = r.GetConfig().GetMetadata().GetAttempt()
+		if h := r.GetRuntimeHandler(); h != "" {
+			// The handler of the pod's RuntimeClass.
+			d["runtimeHandler"] = h
+		}
 		if out, isResp := resp.(*runtimeapi.RunPodSandboxResponse); isResp && ok {
 			d["podSandboxId"] = out.PodSandboxId
 			c.sandboxes[out.PodSandboxId] = pod
@@ -161,4 +172,13 @@ func (c *CRI) describe(ev *tracing.Event, req, resp any, ok bool) podRef {
 		d["image"] = r.GetImage().GetImage()
 	}
 	return podRef{}
+}
+
+// streamURL is a streaming URL with its token left out:
+// "http://127.0.0.1:4001/exec/…".
+func streamURL(u string) string {
+	if i := strings.LastIndex(u, "/"); i >= 0 && i < len(u)-1 {
+		return u[:i+1] + "…"
+	}
+	return u
 }

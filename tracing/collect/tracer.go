@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"google.golang.org/grpc"
@@ -26,6 +27,7 @@ type Tracer struct {
 	Linker    *link.Linker
 	APIServer *APIServer
 	CRI       *CRI
+	Kubelets  *KubeletAPI
 	Etcd      *Etcd
 	decoder   *kjson.Decoder
 }
@@ -53,6 +55,7 @@ func New(opts Options) *Tracer {
 		Linker:    l,
 		APIServer: NewAPIServer(l),
 		CRI:       NewCRI(l),
+		Kubelets:  NewKubeletAPI(l),
 		Etcd:      NewEtcd(l, opts.Decoder, NewValueStore(opts.ValueBytes)),
 		decoder:   opts.Decoder,
 	}
@@ -64,6 +67,11 @@ func (t *Tracer) Run(ctx context.Context) { t.Linker.Run(ctx) }
 // RuntimeServerOptions are the CRI interceptors for a node's runtime.
 func (t *Tracer) RuntimeServerOptions(node string) []grpc.ServerOption {
 	return t.CRI.ServerOptions(node)
+}
+
+// KubeletAPIFilter is the filter around a node's kubelet API handler.
+func (t *Tracer) KubeletAPIFilter(node string) func(http.Handler) http.Handler {
+	return t.Kubelets.Filter(node)
 }
 
 // Lifecycle records a component starting, becoming ready, stopping or

@@ -13,7 +13,11 @@
 //     binding follows the ADDED event it was sent, the kubelet's
 //     RunPodSandbox follows the event that gave it the pod, its
 //     StartContainer follows its CreateContainer, and its status PATCH
-//     follows the StartContainer.
+//     follows the StartContainer;
+//   - a client's request for a pod's logs, exec, attach or port-forward
+//     causes the apiserver's request to the pod's kubelet, which causes
+//     the kubelet's next CRI call about the pod (its Exec, Attach or
+//     PortForward).
 //
 // Collectors see these events on different goroutines and in racy order:
 // the etcd watch may report a write before the HTTP request that made it
@@ -92,6 +96,7 @@ type Linker struct {
 	heldEtcd     map[string][]*heldEtcd // by object key, in etcd order
 	heldWatch    map[int64][]*heldEvent
 	last         map[string]map[string]involvement // component → object → last event
+	proxied      map[string]involvement            // "pods/ns/name/exec" → the client's request
 }
 
 type flight struct {
@@ -148,6 +153,7 @@ func New(pub Publisher, opts Options) *Linker {
 		heldEtcd:     map[string][]*heldEtcd{},
 		heldWatch:    map[int64][]*heldEvent{},
 		last:         map[string]map[string]involvement{},
+		proxied:      map[string]involvement{},
 	}
 }
 
@@ -244,6 +250,8 @@ func (l *Linker) handle(it item) {
 			l.onEtcd(ev)
 		case tracing.KindWatch:
 			l.onWatch(ev)
+		case tracing.KindKubeletAPI:
+			l.onKubeletAPI(ev)
 		default:
 			l.onOther(ev)
 		}
@@ -285,7 +293,9 @@ func actor(ev *tracing.Event) string {
 	switch ev.Kind {
 	case tracing.KindHTTP, tracing.KindCRI:
 		return ev.From
-	case tracing.KindWatch:
+	case tracing.KindWatch, tracing.KindKubeletAPI:
+		// What a component is sent (a watch event, a request to its
+		// API) is what it acts on next.
 		return ev.To
 	}
 	return ""
@@ -322,6 +332,9 @@ func (l *Linker) onHTTP(ev tracing.Event, reqID uint64) {
 	}
 	seq := l.publish(ev)
 	key := ev.Object()
+	if ev.Resource == "pods" && tracing.ProxiedToKubelet(ev.Subresource) && key != "" {
+		l.proxied[key+"/"+ev.Subresource] = involvement{seq: seq, at: time.Now()}
+	}
 	if ev.IsWrite() && success(ev.Status) && key != "" {
 		l.recentWrites[key] = append(l.recentWrites[key], completedWrite{seq: seq, rv: ev.RV, at: time.Now()})
 		if n := len(l.recentWrites[key]); n > 8 {
@@ -336,6 +349,19 @@ func (l *Linker) onHTTP(ev tracing.Event, reqID uint64) {
 	if key != "" {
 		l.releaseEtcd(key)
 	}
+}
+
+// onKubeletAPI links a request to a kubelet's API to the client request
+// the apiserver is passing on: the latest for the same pod and
+// subresource. (The apiserver's request event goes out when the request
+// reaches the API, before the apiserver dials the kubelet.)
+func (l *Linker) onKubeletAPI(ev tracing.Event) {
+	if ev.Cause == 0 {
+		if p, ok := l.proxied[ev.Object()+"/"+ev.Subresource]; ok {
+			ev.Cause = p.seq
+		}
+	}
+	l.publish(ev)
 }
 
 func success(status string) bool {
@@ -533,6 +559,11 @@ func (l *Linker) prune(now time.Time) {
 		}
 		if len(m) == 0 {
 			delete(l.last, who)
+		}
+	}
+	for key, p := range l.proxied {
+		if now.Sub(p.at) > time.Minute {
+			delete(l.proxied, key)
 		}
 	}
 	for key, ws := range l.recentWrites {

@@ -239,3 +239,37 @@ func TestSubmitNeverBlocksAndReportsDrops(t *testing.T) {
 	}
 	t.Fatal("no dropped marker")
 }
+
+// kubectl exec: the client's request causes the apiserver's request to the
+// pod's kubelet, which causes the kubelet's Exec; a second exec into
+// another pod is its own chain.
+func TestExecChainsThroughTheKubelet(t *testing.T) {
+	l, rec := start(t, Options{})
+	kubeletReq := func(node, verb, ns, name string) tracing.Event {
+		return tracing.Event{Kind: tracing.KindKubeletAPI, From: tracing.APIServer, To: "kubelet/" + node, Verb: verb, Resource: "pods", Subresource: verb, Namespace: ns, Name: name, Summary: verb}
+	}
+	l.SubmitHTTP(httpEv("kubectl", "create", "pods", "exec", "default", "web", "", ""), 0)
+	l.SubmitHTTP(httpEv("kubectl", "get", "pods", "log", "default", "db", "", ""), 0)
+	l.Submit(kubeletReq("node-1", "exec", "default", "web"))
+	l.Submit(kubeletReq("node-2", "log", "default", "db"))
+	l.Submit(criEv("node-1", "Exec", "default", "web"))
+	l.Submit(criEv("node-2", "ContainerStatus", "default", "db"))
+	flush(t, l)
+	evs := waitFor(t, rec, 6)
+	for _, c := range []struct{ effect, cause int }{{2, 0}, {3, 1}, {4, 2}} {
+		if got, want := evs[c.effect].Cause, evs[c.cause].Seq; got != want {
+			t.Errorf("%s (%s) has cause %d, want %d (%s)", evs[c.effect].Summary, evs[c.effect].Kind, got, want, evs[c.cause].Summary)
+		}
+	}
+	// ContainerStatus is a poll: noise, linked to nothing.
+	if evs[5].Cause != 0 {
+		t.Errorf("a poll was linked: %+v", evs[5])
+	}
+	// A kubelet request with no client request before it (a curl with
+	// the apiserver's certificate) has no cause.
+	l.Submit(kubeletReq("node-1", "attach", "default", "web"))
+	flush(t, l)
+	if ev := waitFor(t, rec, 7)[6]; ev.Cause != 0 {
+		t.Errorf("an attach no client asked for was linked to %d", ev.Cause)
+	}
+}
