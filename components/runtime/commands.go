@@ -62,6 +62,8 @@ func programFor(name string) program {
 		return utilGrep
 	case "uname":
 		return utilUname
+	case "dmesg":
+		return utilDmesg
 	case "whoami":
 		return func(p *process) int { writef(p.io.out, "%s\n", p.user); return 0 }
 	case "id":
@@ -1358,8 +1360,8 @@ func utilGrep(p *process) int {
 }
 
 func utilUname(p *process) int {
-	const kernel, machine = "6.8.0-wheelhouse", "x86_64"
-	fields := map[rune]string{'s': "Linux", 'n': p.m.hostname, 'r': kernel, 'v': "#1 SMP PREEMPT_DYNAMIC", 'm': machine, 'o': "GNU/Linux"}
+	const machine = "x86_64"
+	fields := map[rune]string{'s': "Linux", 'n': p.m.hostname, 'r': p.m.kernel.kernelRelease, 'v': p.m.kernel.kernelVersion, 'm': machine, 'o': "GNU/Linux"}
 	if !p.gnu() {
 		fields['o'] = "Linux"
 	}

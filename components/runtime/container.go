@@ -278,6 +278,8 @@ func (s *runtimeService) StartContainer(ctx context.Context, req *runtimeapi.Sta
 		now:       r.now,
 		hosts:     r.hostsFile(sb, hostname),
 		resolv:    resolvConf(sb.config.GetDnsConfig()),
+		kernel:    sb.kernel,
+		ports:     sb.ports,
 	})
 	c.machine = m
 	argv := c.argv()

@@ -190,6 +190,8 @@ type machine struct {
 	env       []string
 	mounts    []*runtimeapi.Mount
 	now       func() time.Time
+	kernel    runtimeHandler
+	ports     *ports
 
 	mu      sync.Mutex
 	files   map[string][]byte
@@ -215,6 +217,11 @@ type machineConfig struct {
 	now       func() time.Time
 	hosts     string
 	resolv    string
+	// kernel is the sandbox's runtime handler's (runc's if unset).
+	kernel runtimeHandler
+	// ports is the sandbox's listening sockets (a table of its own if
+	// unset).
+	ports *ports
 }
 
 func newMachine(c machineConfig) *machine {
@@ -235,6 +242,14 @@ func newMachine(c machineConfig) *machine {
 		files:     map[string][]byte{},
 		dirs:      map[string]bool{},
 		lastPID:   1,
+		kernel:    c.kernel,
+		ports:     c.ports,
+	}
+	if m.ports == nil {
+		m.ports = newPorts()
+	}
+	if m.kernel.name == "" {
+		m.kernel, _ = handlerFor(defaultHandler)
 	}
 	if m.workDir == "" {
 		m.workDir = "/"

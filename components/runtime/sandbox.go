@@ -24,6 +24,8 @@ type sandbox struct {
 	name        string
 	config      *runtimeapi.PodSandboxConfig
 	handler     string
+	kernel      runtimeHandler
+	ports       *ports // what its containers' servers listen on
 	state       runtimeapi.PodSandboxState
 	createdAt   int64
 	stoppedAt   int64
@@ -99,8 +101,11 @@ func (s *runtimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunP
 	if md.GetName() == "" || md.GetNamespace() == "" || md.GetUid() == "" {
 		return nil, status.Error(codes.InvalidArgument, "sandbox config must include metadata name, namespace and uid")
 	}
-	if h := req.GetRuntimeHandler(); h != "" && h != "runc" {
-		return nil, status.Errorf(codes.NotFound, "failed to get sandbox runtime: no runtime for %q is configured", h)
+	kernel, ok := handlerFor(req.GetRuntimeHandler())
+	if !ok {
+		// containerd's words, when a RuntimeClass names a handler its
+		// config does not list.
+		return nil, status.Errorf(codes.NotFound, "failed to get sandbox runtime: no runtime for %q is configured", req.GetRuntimeHandler())
 	}
 	name := strings.Join([]string{md.GetName(), md.GetNamespace(), md.GetUid(), fmt.Sprint(md.GetAttempt())}, "_")
 	id := newID()
@@ -118,6 +123,8 @@ func (s *runtimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunP
 		name:        name,
 		config:      proto.Clone(cfg).(*runtimeapi.PodSandboxConfig),
 		handler:     req.GetRuntimeHandler(),
+		kernel:      kernel,
+		ports:       newPorts(),
 		state:       runtimeapi.PodSandboxState_SANDBOX_READY,
 		createdAt:   r.now().UnixNano(),
 		hostNetwork: hostNetwork(cfg),
@@ -149,6 +156,10 @@ func (s *runtimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunP
 	r.publishSandbox(sb, runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT)
 	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: id}, nil
 }
+
+// netnsPath is where containerd would have put the sandbox's network
+// namespace (its messages name it).
+func (sb *sandbox) netnsPath() string { return "/var/run/netns/cni-" + sb.id[:8] }
 
 func (sb *sandbox) ipString() string {
 	if len(sb.ips) == 0 {

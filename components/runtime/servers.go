@@ -14,8 +14,6 @@ import (
 // see the signal and are killed at the end of the grace period, exactly
 // the trap learners fall into with real images.
 
-const kernelRelease = "6.8.0-wheelhouse"
-
 // progEntrypoint is the docker-entrypoint.sh of the image it runs in.
 func progEntrypoint(p *process) int {
 	args := p.argv[1:]
@@ -109,7 +107,7 @@ func progNginx(p *process) int {
 	notice(pid, `using the "epoll" event method`)
 	notice(pid, "nginx/%s", version)
 	notice(pid, "built by %s", p.m.image.os.compiler)
-	notice(pid, "OS: Linux %s", kernelRelease)
+	notice(pid, "OS: Linux %s", p.m.kernel.kernelRelease)
 	notice(pid, "getrlimit(RLIMIT_NOFILE): 1048576:1048576")
 	startWorkers := func() []int {
 		notice(pid, "start worker processes")
@@ -120,6 +118,7 @@ func progNginx(p *process) int {
 		return ws
 	}
 	workers := startWorkers()
+	defer p.listenPorts(nginxHandler(p, version), nginxPort)()
 	for {
 		s, ok := p.awaitSignal(sigTERM, sigINT, sigQUIT, sigHUP)
 		if !ok {
@@ -258,6 +257,7 @@ func progRedis(p *process) int {
 	logf("M", "*", "Running mode=standalone, port=%d.", port)
 	logf("M", "*", "Server initialized")
 	logf("M", "*", "Ready to accept connections tcp")
+	defer p.listenPorts(redisHandler(), redisPort)()
 	s, ok := p.awaitSignal(sigTERM, sigINT)
 	if !ok {
 		return exitKilled

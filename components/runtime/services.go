@@ -42,7 +42,8 @@ func (s *runtimeService) Status(ctx context.Context, req *runtimeapi.StatusReque
 		}},
 		RuntimeHandlers: []*runtimeapi.RuntimeHandler{
 			{Name: "", Features: features},
-			{Name: "runc", Features: features},
+			{Name: defaultHandler, Features: features},
+			{Name: gvisorHandler, Features: features},
 		},
 		Features: &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: true},
 	}

@@ -164,19 +164,16 @@ func (s streamRuntime) Exec(ctx context.Context, containerID string, cmd []strin
 	return nil
 }
 
-// errNoAttach and errNoPortForward are said to the client in the stream's
-// own protocol, so every kubectl shows them in full.
-var (
-	errNoAttach      = errors.New("attach is not available on the simulated runtime yet: use kubectl logs -f to follow a container's output, or a node with --runtime containerd")
-	errNoPortForward = errors.New("port-forward is not available on the simulated runtime yet: its containers have no network; use a node with --runtime containerd")
-)
+// errNoAttach is said to the client in the stream's own protocol, so
+// every kubectl shows it in full.
+var errNoAttach = errors.New("attach is not available on the simulated runtime yet: use kubectl logs -f to follow a container's output, or a node with --runtime containerd")
 
 func (s streamRuntime) Attach(context.Context, string, io.Reader, io.WriteCloser, io.WriteCloser, bool, <-chan remotecommandserver.TerminalSize) error {
 	return errNoAttach
 }
 
-func (s streamRuntime) PortForward(context.Context, string, int32, io.ReadWriteCloser) error {
-	return errNoPortForward
+func (s streamRuntime) PortForward(ctx context.Context, sandboxID string, port int32, stream io.ReadWriteCloser) error {
+	return s.r.portForward(ctx, sandboxID, port, stream)
 }
 
 // runExec runs argv as a new process in the machine (not PID 1) with the

@@ -7,10 +7,16 @@ package e2e
 // showed, and these tests hold Wheelhouse to the same.
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -292,4 +298,193 @@ func TestWheelhouseRequestsAreTracedAsWheelhouse(t *testing.T) {
 			t.Errorf("no readiness check of %s traced as Wheelhouse's (saw %v)", r, readiness)
 		}
 	}
+}
+
+// kubectl exec and kubectl logs reach a container through the apiserver
+// and the pod's kubelet, and the trace shows every hop, linked: kubectl →
+// apiserver (pods/exec), apiserver → kubelet (its API), kubelet → runtime
+// (CRI Exec, answered with the runtime's streaming URL).
+func TestExecAndLogsAreTracedThroughTheKubelet(t *testing.T) {
+	client := shared.client(t)
+	ns := createNamespace(t, client, "exectrace")
+	k := embeddedKubectl(shared.kubeconfig())
+	k.mustRun(t, "run", "hop", "--image", "nginx", "-n", ns)
+	watchPodUntil(t, client, ns, "hop", time.Minute, "Running", func(p *v1.Pod) (bool, string) {
+		return p.Status.Phase == v1.PodRunning, string(p.Status.Phase)
+	})
+	pod, err := client.CoreV1().Pods(ns).Get(context.Background(), "hop", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubelet := tracing.NodeComponent(tracing.Kubelet, pod.Spec.NodeName)
+	tr := followTrace(t, shared.uiAddr, "namespace="+ns)
+	if out := k.mustRun(t, "exec", "hop", "-n", ns, "--", "cat", "/etc/hostname"); strings.TrimSpace(out) != "hop" {
+		t.Fatalf("exec cat /etc/hostname: %q", out)
+	}
+	k.mustRun(t, "logs", "hop", "-n", ns)
+
+	about := func(ev *tracing.Event) bool { return ev.Namespace == ns && ev.Name == "hop" }
+	client1 := tr.waitFor(t, 30*time.Second, "kubectl → apiserver pods/exec", func(ev *tracing.Event) bool {
+		return about(ev) && ev.Kind == tracing.KindHTTP && ev.From == tracing.Kubectl && ev.Subresource == "exec"
+	})
+	hop := tr.waitFor(t, 30*time.Second, "apiserver → kubelet exec", func(ev *tracing.Event) bool {
+		return about(ev) && ev.Kind == tracing.KindKubeletAPI && ev.Verb == "exec"
+	})
+	cri := tr.waitFor(t, 30*time.Second, "kubelet → runtime Exec", func(ev *tracing.Event) bool {
+		return about(ev) && ev.Kind == tracing.KindCRI && ev.Verb == "Exec"
+	})
+	if hop.From != tracing.APIServer || hop.To != kubelet || hop.Cause != client1.Seq {
+		t.Errorf("the kubelet hop is %s → %s with cause %d; want apiserver → %s caused by %d (%s)", hop.From, hop.To, hop.Cause, kubelet, client1.Seq, client1.Summary)
+	}
+	if cmd, _ := hop.Detail["command"].([]any); len(cmd) != 2 || cmd[0] != "cat" {
+		t.Errorf("the kubelet hop's command is %v", hop.Detail["command"])
+	}
+	if cri.From != kubelet || cri.Cause != hop.Seq || cri.Status != "OK" {
+		t.Errorf("the CRI Exec is %s, status %s, cause %d; want from %s caused by %d (%s)", cri.From, cri.Status, cri.Cause, kubelet, hop.Seq, hop.Summary)
+	}
+	if u, _ := cri.Detail["streamUrl"].(string); !strings.HasSuffix(u, "/…") {
+		t.Errorf("the Exec's streaming URL is %q, want one with its token hidden", u)
+	}
+	if !(client1.Seq < hop.Seq && hop.Seq < cri.Seq) {
+		t.Errorf("seqs out of causal order: %d, %d, %d", client1.Seq, hop.Seq, cri.Seq)
+	}
+
+	logReq := tr.waitFor(t, 30*time.Second, "kubectl → apiserver pods/log", func(ev *tracing.Event) bool {
+		return about(ev) && ev.Kind == tracing.KindHTTP && ev.From == tracing.Kubectl && ev.Subresource == "log"
+	})
+	logHop := tr.waitFor(t, 30*time.Second, "apiserver → kubelet log", func(ev *tracing.Event) bool {
+		return about(ev) && ev.Kind == tracing.KindKubeletAPI && ev.Verb == "log"
+	})
+	if logHop.Cause != logReq.Seq || logHop.Detail["container"] != "hop" {
+		t.Errorf("the logs hop (%s) has cause %d and container %v; want %d and hop", logHop.Summary, logHop.Cause, logHop.Detail["container"], logReq.Seq)
+	}
+}
+
+// A RuntimeClass picks the handler a pod's sandbox runs on, as on a real
+// node: the simulated runtime's runsc stands for gVisor, whose containers
+// see gVisor's kernel, not the node's; a RuntimeClass naming a handler the
+// node does not have leaves its pod without a sandbox, and the pod's
+// events say why.
+func TestRuntimeClassPicksTheSandboxHandler(t *testing.T) {
+	client := shared.client(t)
+	ns := createNamespace(t, client, "runtimeclass")
+	k := embeddedKubectl(shared.kubeconfig())
+	tr := followTrace(t, shared.uiAddr, "kinds=cri&namespace="+ns)
+	manifest := filepath.Join(t.TempDir(), "rc.yaml")
+	if err := os.WriteFile(manifest, []byte(`apiVersion: node.k8s.io/v1
+kind: RuntimeClass
+metadata: {name: gvisor-`+ns+`}
+handler: runsc
+---
+apiVersion: node.k8s.io/v1
+kind: RuntimeClass
+metadata: {name: kata-`+ns+`}
+handler: kata
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: sandboxed, namespace: `+ns+`}
+spec:
+  runtimeClassName: gvisor-`+ns+`
+  containers: [{name: main, image: busybox, command: [sleep, "3600"]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: no-handler, namespace: `+ns+`}
+spec:
+  runtimeClassName: kata-`+ns+`
+  containers: [{name: main, image: busybox, command: [sleep, "3600"]}]
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	k.mustRun(t, "apply", "-f", manifest)
+	t.Cleanup(func() { k.run(t, "delete", "runtimeclass", "gvisor-"+ns, "kata-"+ns) })
+	watchPodUntil(t, client, ns, "sandboxed", time.Minute, "Running", func(p *v1.Pod) (bool, string) {
+		return p.Status.Phase == v1.PodRunning, string(p.Status.Phase)
+	})
+	if out := k.mustRun(t, "exec", "sandboxed", "-n", ns, "--", "uname", "-r"); strings.TrimSpace(out) != "4.4.0" {
+		t.Errorf("uname -r in a gVisor pod: %q, want gVisor's 4.4.0", out)
+	}
+	if out := k.mustRun(t, "exec", "sandboxed", "-n", ns, "--", "dmesg"); !strings.Contains(out, "Starting gVisor") {
+		t.Errorf("dmesg in a gVisor pod: %q", out)
+	}
+	tr.waitFor(t, 30*time.Second, "RunPodSandbox of the gVisor pod on runsc", func(ev *tracing.Event) bool {
+		return ev.Verb == "RunPodSandbox" && ev.Name == "sandboxed" && ev.Detail["runtimeHandler"] == "runsc" && ev.Status == "OK"
+	})
+	tr.waitFor(t, time.Minute, "RunPodSandbox of the kata pod failing", func(ev *tracing.Event) bool {
+		return ev.Verb == "RunPodSandbox" && ev.Name == "no-handler" && ev.Detail["runtimeHandler"] == "kata" && ev.Status == "NotFound"
+	})
+	eventually(t, time.Minute, "the pod's events say the handler is missing", func() (bool, string) {
+		out, _ := k.run(t, "get", "events", "-n", ns, "--field-selector", "involvedObject.name=no-handler")
+		return strings.Contains(out, "FailedCreatePodSandBox") && strings.Contains(out, `no runtime for "kata" is configured`), out
+	})
+	pod, err := client.CoreV1().Pods(ns).Get(context.Background(), "no-handler", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pod.Status.Phase != v1.PodPending {
+		t.Errorf("the pod with no handler is %s, want Pending", pod.Status.Phase)
+	}
+}
+
+// kubectl port-forward opens a local port on which the pod's nginx
+// answers, with every kubectl; the request is in nginx's access log, and
+// the trace shows the hop through the pod's kubelet.
+func TestPortForwardReachesNginx(t *testing.T) {
+	client := shared.client(t)
+	ns := createNamespace(t, client, "portforward")
+	embeddedKubectl(shared.kubeconfig()).mustRun(t, "run", "web", "--image", "nginx", "-n", ns)
+	watchPodUntil(t, client, ns, "web", time.Minute, "Running", func(p *v1.Pod) (bool, string) {
+		return p.Status.Phase == v1.PodRunning, string(p.Status.Phase)
+	})
+	tr := followTrace(t, shared.uiAddr, "kinds=kubelet-api&namespace="+ns)
+	for _, k := range kubectls(t) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		cmd := k.command(ctx, "port-forward", "-n", ns, "pod/web", ":80")
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stderr syncBuffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// "Forwarding from 127.0.0.1:41234 -> 80"
+		local := make(chan string, 1)
+		go func() {
+			sc := bufio.NewScanner(stdout)
+			for sc.Scan() {
+				if m := regexp.MustCompile(`Forwarding from (127\.0\.0\.1:\d+) -> 80`).FindStringSubmatch(sc.Text()); m != nil {
+					local <- m[1]
+				}
+			}
+		}()
+		var addr string
+		select {
+		case addr = <-local:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s port-forward printed no local address; stderr: %s", k.name, stderr.String())
+		}
+		req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
+		req.Header.Set("User-Agent", "port-forward-test/"+strings.ReplaceAll(k.name, " ", "-"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s: GET through the forwarded port: %v; stderr: %s", k.name, err, stderr.String())
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), "Welcome to nginx!") {
+			t.Errorf("%s: GET / through port-forward = %d %q", k.name, resp.StatusCode, body)
+		}
+		cancel()
+		_ = cmd.Wait()
+		eventually(t, 30*time.Second, "nginx logs the forwarded request", func() (bool, string) {
+			out, _ := k.run(t, "logs", "web", "-n", ns)
+			return strings.Contains(out, `"GET / HTTP/1.1" 200`) && strings.Contains(out, req.Header.Get("User-Agent")), out
+		})
+	}
+	tr.waitFor(t, 30*time.Second, "apiserver → kubelet portforward", func(ev *tracing.Event) bool {
+		return ev.Verb == "portforward" && ev.Name == "web" && ev.From == tracing.APIServer && ev.Cause != 0
+	})
 }
