@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"mvdan.cc/sh/v3/syntax"
 )
 
 // The executables a simulated image provides, and the shell's builtins.
@@ -102,420 +104,10 @@ func notSimulated(p *process) int {
 	return 1
 }
 
-func (p *process) cwd() string {
-	if v := p.getenv("PWD"); v != "" {
-		return v
-	}
-	return p.m.workDir
-}
-
 func (p *process) gnu() bool { return p.m.image != nil && p.m.image.os.gnu }
 
 func (p *process) errorf(format string, args ...any) {
 	writef(p.io.err, "%s: %s\n", baseName(p.argv[0]), fmt.Sprintf(format, args...))
-}
-
-// ---- shell program and builtins ----
-
-// progShell is sh/ash/dash/bash: "-c script", a script file, or commands
-// from stdin. A container's stdin is closed unless the pod asked for one,
-// so a bare "sh" as PID 1 reads end-of-file and exits 0 at once.
-func progShell(p *process) int {
-	args := p.argv[1:]
-	cmdMode, errexit, xtrace, nounset := false, false, false, false
-	for len(args) > 0 && len(args[0]) > 1 && (args[0][0] == '-' || args[0][0] == '+') {
-		a := args[0]
-		args = args[1:]
-		if a == "--" {
-			break
-		}
-		for _, c := range a[1:] {
-			switch c {
-			case 'c':
-				cmdMode = true
-			case 'e':
-				errexit = a[0] == '-'
-			case 'x':
-				xtrace = a[0] == '-'
-			case 'u':
-				nounset = a[0] == '-'
-			case 'o':
-				if len(args) > 0 {
-					args = args[1:]
-				}
-			}
-		}
-	}
-	sh := newShell(p, p.argv[0])
-	sh.errexit, sh.xtrace, sh.nounset = errexit, xtrace, nounset
-	if cmdMode {
-		if len(args) == 0 {
-			writef(p.io.err, "%s: -c requires an argument\n", p.argv[0])
-			return 2
-		}
-		if len(args) > 1 {
-			sh.name = args[1]
-			sh.params = slices.Clone(args[1:])
-		}
-		return sh.runScript(args[0], p.io)
-	}
-	if len(args) > 0 {
-		data, err := p.m.readFile(p.cwd(), args[0])
-		if err != nil {
-			if sh.bash {
-				writef(p.io.err, "%s: %s: %s\n", p.argv[0], args[0], errText(err))
-				return 127
-			}
-			writef(p.io.err, "%s: can't open '%s': %s\n", p.argv[0], args[0], errText(err))
-			return 2
-		}
-		sh.name = args[0]
-		sh.params = slices.Clone(args)
-		return sh.runScript(string(data), p.io)
-	}
-	script, _ := io.ReadAll(p.io.in)
-	if p.m.killed() {
-		return exitKilled
-	}
-	return sh.runScript(string(script), p.io)
-}
-
-type builtinFunc func(sh *shell, args []string, sio stdio) (int, error)
-
-func (sh *shell) proc(args []string, sio stdio) *process {
-	return &process{m: sh.m, pid: sh.pid, argv: args, env: sh.vars, io: sio, user: sh.m.user}
-}
-
-func utilBuiltin(u program) builtinFunc {
-	return func(sh *shell, args []string, sio stdio) (int, error) {
-		return u(sh.proc(args, sio)), nil
-	}
-}
-
-func (sh *shell) builtin(name string) builtinFunc {
-	switch name {
-	case ":", "true", "umask", "ulimit", "hash":
-		return func(*shell, []string, stdio) (int, error) { return 0, nil }
-	case "false":
-		return func(*shell, []string, stdio) (int, error) { return 1, nil }
-	case "echo":
-		return utilBuiltin(utilEcho)
-	case "printf":
-		return utilBuiltin(utilPrintf)
-	case "test", "[":
-		return utilBuiltin(utilTest)
-	case "pwd":
-		return utilBuiltin(utilPwd)
-	case "exit":
-		return biExit
-	case "export", "readonly", "local":
-		return biExport
-	case "unset":
-		return biUnset
-	case "set":
-		return biSet
-	case "cd":
-		return biCd
-	case "trap":
-		return biTrap
-	case "wait":
-		return biWait
-	case "exec":
-		return func(sh *shell, args []string, sio stdio) (int, error) {
-			if len(args) == 1 {
-				return 0, nil
-			}
-			return sh.external(args[1:], sh.vars, sio, true)
-		}
-	case "break", "continue":
-		return func(sh *shell, args []string, sio stdio) (int, error) {
-			if sh.loopDepth == 0 {
-				return 0, nil
-			}
-			n := 1
-			if len(args) > 1 {
-				v, err := strconv.Atoi(args[1])
-				if err != nil || v < 1 {
-					sh.errorf(sio, "%s: Illegal number: %s", args[0], args[1])
-					return 2, &exitError{2}
-				}
-				n = min(v, sh.loopDepth)
-			}
-			return 0, &loopControl{brk: args[0] == "break", n: n}
-		}
-	case "read":
-		return biRead
-	case "shift":
-		return func(sh *shell, args []string, sio stdio) (int, error) {
-			n := 1
-			if len(args) > 1 {
-				n, _ = strconv.Atoi(args[1])
-			}
-			if n > len(sh.params)-1 {
-				sh.errorf(sio, "shift: can't shift that many")
-				return 2, nil
-			}
-			sh.params = append(sh.params[:1], sh.params[1+n:]...)
-			return 0, nil
-		}
-	case "eval":
-		return func(sh *shell, args []string, sio stdio) (int, error) {
-			return sh.eval(strings.Join(args[1:], " "), sio)
-		}
-	}
-	return nil
-}
-
-func biExit(sh *shell, args []string, sio stdio) (int, error) {
-	code := sh.status
-	if len(args) > 1 {
-		n, err := strconv.Atoi(args[1])
-		if err != nil {
-			sh.errorf(sio, "exit: Illegal number: %s", args[1])
-			return 2, &exitError{2}
-		}
-		code = n & 0xff
-	}
-	return code, &exitError{code}
-}
-
-func biExport(sh *shell, args []string, sio stdio) (int, error) {
-	for _, a := range args[1:] {
-		if strings.HasPrefix(a, "-") {
-			continue
-		}
-		name, val, hasVal := strings.Cut(a, "=")
-		if !isName(name) {
-			sh.errorf(sio, "%s: bad variable name", args[0])
-			return 2, nil
-		}
-		if !hasVal {
-			val, _ = sh.vars.get(name)
-		}
-		if args[0] == "export" {
-			sh.vars.setExported(name, val)
-		} else {
-			sh.vars.set(name, val)
-		}
-	}
-	return 0, nil
-}
-
-func biUnset(sh *shell, args []string, _ stdio) (int, error) {
-	for _, a := range args[1:] {
-		if !strings.HasPrefix(a, "-") {
-			sh.vars.unset(a)
-		}
-	}
-	return 0, nil
-}
-
-func biSet(sh *shell, args []string, sio stdio) (int, error) {
-	if len(args) == 1 {
-		names := slices.Clone(sh.vars.order)
-		slices.Sort(names)
-		for _, n := range names {
-			v, _ := sh.vars.get(n)
-			writef(sio.out, "%s='%s'\n", n, strings.ReplaceAll(v, "'", `'"'"'`))
-		}
-		return 0, nil
-	}
-	rest := args[1:]
-	for len(rest) > 0 {
-		a := rest[0]
-		if a == "--" {
-			sh.params = append(sh.params[:1:1], rest[1:]...)
-			return 0, nil
-		}
-		if len(a) < 2 || (a[0] != '-' && a[0] != '+') {
-			sh.params = append(sh.params[:1:1], rest...)
-			return 0, nil
-		}
-		on := a[0] == '-'
-		rest = rest[1:]
-		for _, c := range a[1:] {
-			switch c {
-			case 'e':
-				sh.errexit = on
-			case 'x':
-				sh.xtrace = on
-			case 'u':
-				sh.nounset = on
-			case 'o':
-				if len(rest) > 0 {
-					if rest[0] == "errexit" {
-						sh.errexit = on
-					} else if rest[0] == "xtrace" {
-						sh.xtrace = on
-					}
-					rest = rest[1:]
-				}
-			}
-		}
-	}
-	return 0, nil
-}
-
-func biCd(sh *shell, args []string, sio stdio) (int, error) {
-	dir := "/root"
-	if v, ok := sh.vars.get("HOME"); ok && v != "" {
-		dir = v
-	}
-	if len(args) > 1 {
-		dir = args[1]
-	}
-	target := sh.m.abs(sh.cwd(), dir)
-	if isDir, ok := sh.m.exists("/", target); !ok || !isDir {
-		sh.errorf(sio, "cd: can't cd to %s: No such file or directory", dir)
-		return 2, nil
-	}
-	sh.vars.setExported("OLDPWD", sh.cwd())
-	sh.vars.setExported("PWD", target)
-	return 0, nil
-}
-
-func biTrap(sh *shell, args []string, sio stdio) (int, error) {
-	if len(args) == 1 {
-		for s, action := range sh.traps {
-			name := "EXIT"
-			if s != 0 {
-				name = strings.TrimPrefix(s.String(), "SIG")
-			}
-			writef(sio.out, "trap -- '%s' %s\n", action, name)
-		}
-		return 0, nil
-	}
-	action, sigs := args[1], args[2:]
-	if len(sigs) == 0 {
-		// "trap TERM" resets TERM, as POSIX says for a lone condition.
-		action, sigs = "-", args[1:]
-	}
-	for _, name := range sigs {
-		s, ok := signalByName(name)
-		if !ok {
-			sh.errorf(sio, "trap: %s: bad trap", name)
-			return 1, nil
-		}
-		if action == "-" {
-			delete(sh.traps, s)
-		} else {
-			sh.traps[s] = action
-		}
-	}
-	return 0, nil
-}
-
-// biWait waits for background jobs. Unlike a foreground command, wait is
-// interrupted by a trapped signal, which is why "sleep 3600 & wait" is
-// the idiom for a shell PID 1 that should stop promptly.
-func biWait(sh *shell, args []string, sio stdio) (int, error) {
-	targets := sh.jobs
-	if len(args) > 1 {
-		targets = nil
-		for _, a := range args[1:] {
-			pid, _ := strconv.Atoi(a)
-			found := false
-			for _, j := range sh.jobs {
-				if j.pid == pid {
-					targets = append(targets, j)
-					found = true
-				}
-			}
-			if !found {
-				return 127, nil
-			}
-		}
-	}
-	var sigs <-chan signal
-	if sh.pid1 {
-		sigs = sh.m.sig
-	}
-	status := 0
-	for _, j := range targets {
-	waiting:
-		for {
-			select {
-			case <-j.done:
-				status = j.code
-				break waiting
-			case <-sh.m.ctx.Done():
-				return exitKilled, &exitError{exitKilled}
-			case s := <-sigs:
-				if action, ok := sh.traps[s]; ok && action != "" {
-					if err := sh.runTrap(s, sio); err != nil {
-						return 128 + int(s), err
-					}
-					return 128 + int(s), nil
-				}
-			}
-		}
-	}
-	sh.jobs = slices.DeleteFunc(sh.jobs, func(j *job) bool {
-		select {
-		case <-j.done:
-			return true
-		default:
-			return false
-		}
-	})
-	return status, nil
-}
-
-func biRead(sh *shell, args []string, sio stdio) (int, error) {
-	var names []string
-	raw := false
-	for i := 1; i < len(args); i++ {
-		switch args[i] {
-		case "-r":
-			raw = true
-		case "-p", "-t", "-n", "-d", "-u":
-			i++
-		default:
-			names = append(names, args[i])
-		}
-	}
-	if len(names) == 0 {
-		names = []string{"REPLY"}
-	}
-	var line []byte
-	buf := make([]byte, 1)
-	eof := false
-	for {
-		n, err := sio.in.Read(buf)
-		if n == 1 {
-			if buf[0] == '\n' {
-				break
-			}
-			line = append(line, buf[0])
-			continue
-		}
-		if err != nil {
-			eof = true
-			break
-		}
-	}
-	if sh.m.killed() {
-		return exitKilled, &exitError{exitKilled}
-	}
-	text := string(line)
-	if !raw {
-		text = strings.ReplaceAll(text, "\\", "")
-	}
-	fields := strings.Fields(text)
-	for i, n := range names {
-		v := ""
-		switch {
-		case i == len(names)-1 && i < len(fields):
-			v = strings.Join(fields[i:], " ")
-		case i < len(fields):
-			v = fields[i]
-		}
-		sh.vars.set(n, v)
-	}
-	if eof && len(line) == 0 {
-		return 1, nil
-	}
-	return 0, nil
 }
 
 // ---- utilities ----
@@ -1091,15 +683,15 @@ func utilHostname(p *process) int {
 
 func utilEnv(p *process) int {
 	args := p.argv[1:]
-	env := p.env.clone()
+	env := slices.Clone(p.env)
 	for len(args) > 0 {
 		a := args[0]
 		if a == "-i" || a == "-" {
-			env = newVarTable()
-		} else if k, v, ok := strings.Cut(a, "="); ok && isName(k) {
-			env.setExported(k, v)
+			env = nil
+		} else if k, v, ok := strings.Cut(a, "="); ok && syntax.ValidName(k) {
+			env = envSet(env, k, v)
 		} else if a == "-u" && len(args) > 1 {
-			env.unset(args[1])
+			env = envUnset(env, args[1])
 			args = args[1:]
 		} else {
 			break
@@ -1107,7 +699,7 @@ func utilEnv(p *process) int {
 		args = args[1:]
 	}
 	if len(args) == 0 {
-		for _, kv := range env.environ() {
+		for _, kv := range env {
 			writef(p.io.out, "%s\n", kv)
 		}
 		return 0
@@ -1128,15 +720,15 @@ func utilEnv(p *process) int {
 
 func utilPrintenv(p *process) int {
 	if len(p.argv) == 1 {
-		for _, kv := range p.env.environ() {
+		for _, kv := range p.env {
 			writef(p.io.out, "%s\n", kv)
 		}
 		return 0
 	}
 	code := 0
 	for _, n := range p.argv[1:] {
-		v, ok := p.env.get(n)
-		if !ok || !p.env.vals[n].exported {
+		v, ok := envGet(p.env, n)
+		if !ok {
 			code = 1
 			continue
 		}

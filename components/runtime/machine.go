@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -120,21 +121,58 @@ type process struct {
 	m    *machine
 	pid  int
 	argv []string
-	env  *varTable
+	env  []string // NAME=value, in the order env(1) prints them
+	dir  string   // the working directory
 	io   stdio
 	// pid1 is set for the container's main process; only it receives the
 	// stop signal, and it ignores signals it has no handler for, as the
 	// kernel does for a PID namespace's init.
 	pid1 bool
 	user string
-	// depth counts the shells, evals and substitutions this process runs
-	// inside, so a script that runs itself cannot exhaust the stack.
+	// depth counts the processes this one runs inside, so a script that
+	// runs itself cannot exhaust the stack.
 	depth int
 }
 
 func (p *process) getenv(name string) string {
-	v, _ := p.env.get(name)
+	v, _ := envGet(p.env, name)
 	return v
+}
+
+func (p *process) cwd() string {
+	if p.dir != "" {
+		return p.dir
+	}
+	return p.m.workDir
+}
+
+// envGet, envSet and envUnset work on a NAME=value list; envSet replaces
+// a variable in place, as setenv(3) does, so env(1) keeps its order.
+func envGet(env []string, name string) (string, bool) {
+	for _, kv := range env {
+		if k, v, _ := strings.Cut(kv, "="); k == name {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+func envSet(env []string, name, value string) []string {
+	for i, kv := range env {
+		if k, _, _ := strings.Cut(kv, "="); k == name {
+			env = slices.Clone(env)
+			env[i] = name + "=" + value
+			return env
+		}
+	}
+	return append(slices.Clip(env), name+"="+value)
+}
+
+func envUnset(env []string, name string) []string {
+	return slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
+		k, _, _ := strings.Cut(kv, "=")
+		return k == name
+	})
 }
 
 func (p *process) signals() <-chan signal {
@@ -198,8 +236,10 @@ type machine struct {
 	dirs    map[string]bool
 	lastPID int
 	used    int64 // bytes written to files, in memory or on volumes
-	running int   // background jobs
+	running int   // processes started by shells
 
+	// jobs counts what may still run once PID 1 has exited (the reapers
+	// of shells' background jobs), which the runtime waits for.
 	jobs sync.WaitGroup
 }
 
@@ -302,27 +342,22 @@ func (m *machine) newPID() int {
 	return m.lastPID
 }
 
-// goJob runs a background job; like a container at its pids limit, it
-// refuses when too many are running.
-func (m *machine) goJob(f func()) bool {
+// reserve counts a process a shell starts; like a container at its pids
+// limit, it refuses when too many are running. release undoes it.
+func (m *machine) reserve() bool {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.running >= maxJobs {
-		m.mu.Unlock()
 		return false
 	}
 	m.running++
-	m.mu.Unlock()
-	m.jobs.Add(1)
-	go func() {
-		defer m.jobs.Done()
-		defer func() {
-			m.mu.Lock()
-			m.running--
-			m.mu.Unlock()
-		}()
-		f()
-	}()
 	return true
+}
+
+func (m *machine) release() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.running--
 }
 
 // deliver queues a signal for PID 1 without blocking the runtime.
@@ -365,7 +400,8 @@ func (m *machine) run(argv []string) int {
 		m:    m,
 		pid:  1,
 		argv: argv,
-		env:  envTable(m.env),
+		env:  slices.Clone(m.env),
+		dir:  m.workDir,
 		io:   stdio{in: stdin, out: m.stdout, err: m.stderr},
 		pid1: true,
 		user: m.user,
@@ -470,26 +506,128 @@ func (m *machine) readFile(cwd, name string) ([]byte, error) {
 }
 
 func (m *machine) exists(cwd, name string) (isDir, ok bool) {
-	p := m.abs(cwd, name)
+	st, err := m.stat(m.abs(cwd, name))
+	return err == nil && st.IsDir(), err == nil
+}
+
+// stat describes a file of the container: the host's file inside a
+// volume, else one of the in-memory layer, where a directory is one that
+// was created or holds files.
+func (m *machine) stat(p string) (fs.FileInfo, error) {
+	p = path.Clean(p)
 	if host, _ := m.hostPath(p); host != "" {
 		if st, err := os.Stat(host); err == nil {
-			return st.IsDir(), true
+			return st, nil
 		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.files[p]; ok {
-		return false, true
+	if data, ok := m.files[p]; ok {
+		return fileInfo{name: path.Base(p), size: int64(len(data))}, nil
 	}
 	if m.dirs[p] {
-		return true, true
+		return fileInfo{name: path.Base(p), dir: true}, nil
 	}
 	for f := range m.files {
 		if strings.HasPrefix(f, p+"/") {
-			return true, true
+			return fileInfo{name: path.Base(p), dir: true}, nil
 		}
 	}
-	return false, false
+	return nil, &fs.PathError{Op: "stat", Path: p, Err: fs.ErrNotExist}
+}
+
+// readDir lists a directory for the shell's globbing: the entries of the
+// in-memory layer and of volumes mounted at or under it.
+func (m *machine) readDir(dir string) ([]fs.DirEntry, error) {
+	dir = path.Clean(dir)
+	if st, err := m.stat(dir); err != nil || !st.IsDir() {
+		return nil, &fs.PathError{Op: "readdir", Path: dir, Err: fs.ErrNotExist}
+	}
+	seen := map[string]bool{}
+	var out []fs.DirEntry
+	if host, _ := m.hostPath(dir); host != "" {
+		ents, _ := os.ReadDir(host)
+		for _, e := range ents {
+			seen[e.Name()] = true
+			out = append(out, e)
+		}
+	}
+	prefix := strings.TrimSuffix(dir, "/") + "/"
+	var names []string
+	m.mu.Lock()
+	for f := range m.files {
+		names = append(names, f)
+	}
+	for d := range m.dirs {
+		names = append(names, d)
+	}
+	m.mu.Unlock()
+	for _, mt := range m.mounts {
+		names = append(names, path.Clean(mt.GetContainerPath()))
+	}
+	for _, n := range names {
+		rest, ok := strings.CutPrefix(n, prefix)
+		if !ok || rest == "" {
+			continue
+		}
+		name, _, _ := strings.Cut(rest, "/")
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		if st, err := m.stat(prefix + name); err == nil {
+			out = append(out, fs.FileInfoToDirEntry(st))
+		}
+	}
+	slices.SortFunc(out, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	return out, nil
+}
+
+// openRead opens a file for a shell's input redirection. The shell reads
+// from an *os.File, so an in-memory file comes through a pipe, fed until
+// it is written out or the shell closes its end.
+func (m *machine) openRead(cwd, name string) (*os.File, error) {
+	p := m.abs(cwd, name)
+	if host, _ := m.hostPath(p); host != "" {
+		if st, err := os.Stat(host); err == nil && !st.IsDir() {
+			return os.Open(host)
+		}
+	}
+	var data []byte
+	if p != "/dev/null" {
+		var err error
+		if data, err = m.readFile("/", p); err != nil {
+			return nil, err
+		}
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("piping %s: %w", p, err)
+	}
+	go func() {
+		_, _ = pw.Write(data)
+		_ = pw.Close()
+	}()
+	return pr, nil
+}
+
+// fileInfo describes a file of the in-memory layer.
+type fileInfo struct {
+	name string
+	size int64
+	dir  bool
+}
+
+func (f fileInfo) Name() string       { return f.name }
+func (f fileInfo) Size() int64        { return f.size }
+func (f fileInfo) ModTime() time.Time { return time.Time{} }
+func (f fileInfo) IsDir() bool        { return f.dir }
+func (f fileInfo) Sys() any           { return nil }
+func (f fileInfo) Mode() fs.FileMode {
+	if f.dir {
+		return fs.ModeDir | 0o755
+	}
+	return 0o755
 }
 
 // openWriter returns where a redirection to name writes.

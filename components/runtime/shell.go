@@ -1,613 +1,870 @@
 package runtime
 
 import (
-	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
-	"path"
+	"io/fs"
+	"maps"
+	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"mvdan.cc/sh/v3/expand"
+	"mvdan.cc/sh/v3/interp"
+	"mvdan.cc/sh/v3/syntax"
 )
 
-// The shell interpreter. It runs inside a simulated container (a machine)
-// and follows ash/dash semantics closely enough that learners' one-liners
-// behave as they would in a real pod, including the less obvious parts:
-// PID 1 ignores SIGTERM unless a trap is set, a trapped signal only runs
-// after the foreground command ends, and "set -e" stops at the first
-// failing command.
+// The shells of the simulated images (sh, ash, dash, bash) are
+// mvdan.cc/sh's parser in POSIX mode and its interpreter, connected to the
+// machine: commands run as the image's simulated programs, files are the
+// container's, and nothing ever reaches the host's programs or files
+// outside the container's volumes.
+//
+// What the interpreter does not know about, because it is specific to a
+// container, is added here: PID 1 ignores signals it has no trap for,
+// and a trapped signal runs its action once the foreground command ends;
+// the stop signal interrupts "wait"; busy loops are throttled; and the
+// messages learners compare with a real cluster are worded as ash (or
+// dash, or bash) words them.
+//
+// The additions live partly in the syntax tree: before a script runs,
+// instrument inserts calls to internal commands (named with the internal
+// prefix, which a CallHandler routes to the ExecHandler) where the
+// interpreter offers no hook, such as at each loop iteration.
 
 const (
 	// minLoopIteration bounds a loop that never sleeps ("while true; do
 	// echo x; done") to 100 iterations per second, so a learner's busy loop
 	// costs neither a CPU core nor an unbounded log file.
 	minLoopIteration = 10 * time.Millisecond
-	maxSubstOutput   = 1 << 20
-	maxShellDepth    = 64
+	// maxShellDepth bounds shells running shells; maxStackFrames bounds
+	// recursion within one (functions, eval), before Go's stack would.
+	maxShellDepth  = 64
+	maxStackFrames = 4000
+
+	internal    = "__wheelhouse_"
+	subshellVar = internal + "subshell"
 )
 
-type exitError struct{ code int }
+// A shell is one sh process. Background jobs and pipelines run its
+// handlers concurrently, so what they change is guarded by mu.
+type shell struct {
+	p       *process
+	name    string // $0, which prefixes the shell's own messages
+	dialect string // "ash", "dash" or "bash": how messages are worded
+	diag    *diagWriter
 
-func (e *exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
-
-type loopControl struct {
-	brk bool
-	n   int
+	mu       sync.Mutex
+	traps    map[signal]string
+	exitTrap string
+	nextTick time.Time
+	reaping  bool
+	resumed  bool
 }
 
-func (e *loopControl) Error() string { return "loop control outside a loop" }
-
-type varTable struct {
-	order []string
-	vals  map[string]*shVar
-}
-
-type shVar struct {
-	value    string
-	exported bool
-}
-
-func newVarTable() *varTable { return &varTable{vals: map[string]*shVar{}} }
-
-func (v *varTable) get(name string) (string, bool) {
-	if x, ok := v.vals[name]; ok {
-		return x.value, true
+// progShell is sh/ash/dash/bash: "-c script", a script file, or commands
+// from stdin. A container's stdin is closed unless the pod asked for one,
+// so a bare "sh" as PID 1 reads end-of-file and exits 0 at once.
+func progShell(p *process) int {
+	sh := &shell{p: p, name: p.argv[0], dialect: "ash", traps: map[signal]string{}}
+	switch base := baseName(p.argv[0]); {
+	case base == "bash":
+		sh.dialect = "bash"
+	case base == "dash" || base == "sh" && p.m.image.os.shell == "dash":
+		sh.dialect = "dash"
 	}
-	return "", false
-}
-
-func (v *varTable) set(name, value string) {
-	if x, ok := v.vals[name]; ok {
-		x.value = value
-		return
-	}
-	v.order = append(v.order, name)
-	v.vals[name] = &shVar{value: value}
-}
-
-func (v *varTable) setExported(name, value string) {
-	v.set(name, value)
-	v.vals[name].exported = true
-}
-
-func (v *varTable) unset(name string) {
-	if _, ok := v.vals[name]; !ok {
-		return
-	}
-	delete(v.vals, name)
-	v.order = slices.DeleteFunc(v.order, func(s string) bool { return s == name })
-}
-
-// environ returns the exported variables in the order they were first
-// set, which is the order `env` prints them in a real container.
-func (v *varTable) environ() []string {
-	var out []string
-	for _, n := range v.order {
-		if x := v.vals[n]; x.exported {
-			out = append(out, n+"="+x.value)
+	args := p.argv[1:]
+	var opts []string
+	cmdMode := false
+	for len(args) > 0 && len(args[0]) > 1 && (args[0][0] == '-' || args[0][0] == '+') {
+		a := args[0]
+		args = args[1:]
+		if a == "--" {
+			break
 		}
+		for _, c := range a[1:] {
+			switch c {
+			case 'c':
+				cmdMode = true
+			case 's', 'i', 'l':
+				// Commands from stdin, interactive, login: nothing differs
+				// for a shell without a terminal.
+			case 'o':
+				if len(args) > 0 {
+					opts = append(opts, a[:1]+"o", args[0])
+					args = args[1:]
+				}
+			default:
+				opts = append(opts, a[:1]+string(c))
+			}
+		}
+	}
+	var src string
+	var params []string
+	switch {
+	case cmdMode:
+		if len(args) == 0 {
+			writef(p.io.err, "%s: -c requires an argument\n", p.argv[0])
+			return 2
+		}
+		src = args[0]
+		if len(args) > 1 {
+			sh.name, params = args[1], args[2:]
+		}
+	case len(args) > 0:
+		data, err := p.m.readFile(p.cwd(), args[0])
+		if err != nil {
+			if sh.dialect == "bash" {
+				writef(p.io.err, "%s: %s: %s\n", p.argv[0], args[0], errText(err))
+				return 127
+			}
+			writef(p.io.err, "%s: can't open '%s': %s\n", p.argv[0], args[0], errText(err))
+			return 2
+		}
+		src, sh.name, params = string(data), args[0], args[1:]
+	default:
+		data, _ := io.ReadAll(p.io.in)
+		if p.m.killed() {
+			return exitKilled
+		}
+		src = string(data)
+	}
+	return sh.run(src, opts, params)
+}
+
+// parseScript parses a script as POSIX sh.
+func parseScript(src string) (*syntax.File, error) {
+	return syntax.NewParser(syntax.Variant(syntax.LangPOSIX)).Parse(strings.NewReader(src), "")
+}
+
+func (sh *shell) run(src string, opts, params []string) int {
+	p := sh.p
+	file, err := parseScript(src)
+	if err != nil {
+		sh.syntaxError(p.io.err, err)
+		return 2
+	}
+	file.Name = sh.name
+	sh.instrument(file)
+	// A signal that arrives during the last command is handled before
+	// the shell exits, at this final check.
+	file.Stmts = append(file.Stmts, internalStmt("tick"))
+
+	stdin, closeStdin, err := shellStdin(p.io.in)
+	if err != nil {
+		writef(p.io.err, "%s: %v\n", sh.name, err)
+		return 2
+	}
+	defer closeStdin()
+	sh.diag = &diagWriter{w: p.io.err, name: sh.name}
+	r, err := interp.New(
+		interp.Env(sh.environ()),
+		interp.StdIO(stdin, p.io.out, sh.diag),
+		interp.Params(append(opts, append([]string{"--"}, params...)...)...),
+		interp.CallHandler(sh.call),
+		interp.ExecHandlers(func(interp.ExecHandlerFunc) interp.ExecHandlerFunc {
+			// The next handler would run a host program: never called.
+			return sh.exec
+		}),
+		interp.OpenHandler(sh.open),
+		interp.StatHandler(func(_ context.Context, name string, _ bool) (fs.FileInfo, error) {
+			return p.m.stat(name)
+		}),
+		interp.ReadDirHandler2(func(_ context.Context, dir string) ([]fs.DirEntry, error) {
+			return p.m.readDir(dir)
+		}),
+		interp.AccessHandler(func(_ context.Context, name string, _ interp.AccessMode) error {
+			_, err := p.m.stat(name)
+			return err
+		}),
+	)
+	if err != nil {
+		writef(p.io.err, "%s: %v\n", sh.name, err)
+		return 2
+	}
+	// The Dir option would look the directory up on the host.
+	r.Dir = p.cwd()
+	err = r.Run(p.m.ctx, file)
+	sh.reap(r)
+	if p.m.killed() {
+		return exitKilled
+	}
+	var status interp.ExitStatus
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &status):
+		if status == 1 && sh.diag.unset.Load() {
+			return 2 // ash exits 2 on an unset parameter under "set -u"
+		}
+		return int(status)
+	}
+	writef(p.io.err, "%s: %v\n", sh.name, err)
+	return 2
+}
+
+// reap waits, in the background, for the shell's background jobs: they
+// outlive it, as orphans do, until the container ends, and the runtime
+// waits for this before it closes the container's logs.
+func (sh *shell) reap(r *interp.Runner) {
+	sh.mu.Lock()
+	sh.reaping = true
+	sh.mu.Unlock()
+	m := sh.p.m
+	m.jobs.Add(1)
+	go func() {
+		defer m.jobs.Done()
+		wait := &syntax.Stmt{Cmd: call("wait")}
+		// The jobs end with the container; the wait must not end before.
+		_ = r.Run(context.WithoutCancel(m.ctx), wait)
+	}()
+}
+
+func (sh *shell) syntaxError(w io.Writer, err error) {
+	msg := err.Error()
+	var pe syntax.ParseError
+	if errors.As(err, &pe) {
+		msg = pe.Text
+		if strings.Contains(msg, "without closing quote") {
+			msg = "unterminated quoted string"
+		}
+	}
+	if sh.dialect == "dash" {
+		writef(w, "%s: 1: Syntax error: %s\n", sh.name, msg)
+		return
+	}
+	writef(w, "%s: syntax error: %s\n", sh.name, msg)
+}
+
+// environ is the interpreter's initial environment: the process's, plus
+// unexported defaults for what the interpreter would otherwise take from
+// the host (HOME, UID).
+func (sh *shell) environ() expand.Environ {
+	env := envMap{}
+	for _, v := range []string{"HOME=/root", "UID=0", "EUID=0", "GID=0"} {
+		k, val, _ := strings.Cut(v, "=")
+		env[k] = expand.Variable{Set: true, Kind: expand.String, Str: val}
+	}
+	for _, kv := range sh.p.env {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = expand.Variable{Set: true, Exported: true, Kind: expand.String, Str: v}
+	}
+	return env
+}
+
+type envMap map[string]expand.Variable
+
+func (e envMap) Get(name string) expand.Variable { return e[name] }
+
+func (e envMap) Each(f func(name string, vr expand.Variable) bool) {
+	for n, v := range e {
+		if !f(n, v) {
+			return
+		}
+	}
+}
+
+// childEnv is what a program the shell starts gets: the exported
+// variables, those the shell inherited first and in their order.
+func (sh *shell) childEnv(env expand.Environ) []string {
+	vals := map[string]string{}
+	env.Each(func(name string, vr expand.Variable) bool {
+		if vr.IsSet() && vr.Exported {
+			vals[name] = vr.String()
+		} else {
+			delete(vals, name)
+		}
+		return true
+	})
+	var out []string
+	for _, kv := range sh.p.env {
+		k, _, _ := strings.Cut(kv, "=")
+		if v, ok := vals[k]; ok {
+			out = append(out, k+"="+v)
+			delete(vals, k)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(vals)) {
+		out = append(out, k+"="+vals[k])
 	}
 	return out
 }
 
-func (v *varTable) clone() *varTable {
-	c := &varTable{order: slices.Clone(v.order), vals: make(map[string]*shVar, len(v.vals))}
-	for k, x := range v.vals {
-		cp := *x
-		c.vals[k] = &cp
+// shellStdin turns a reader into the *os.File the interpreter reads
+// from, through a pipe whose read end is closed when the shell ends, so
+// the copying goroutine cannot outlive the input or the shell.
+func shellStdin(in io.Reader) (io.Reader, func(), error) {
+	switch in := in.(type) {
+	case *os.File:
+		return in, func() {}, nil
+	case nil:
+		return nil, func() {}, nil
+	case *strings.Reader:
+		if in.Len() == 0 {
+			return nil, func() {}, nil
+		}
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating the shell's stdin: %w", err)
+	}
+	go func() {
+		_, _ = io.Copy(pw, in)
+		_ = pw.Close()
+	}()
+	return pr, func() { _ = pr.Close() }, nil
+}
+
+// ---- instrumentation ----
+
+func call(args ...string) *syntax.CallExpr {
+	c := &syntax.CallExpr{}
+	for _, a := range args {
+		c.Args = append(c.Args, &syntax.Word{Parts: []syntax.WordPart{&syntax.Lit{Value: a}}})
 	}
 	return c
 }
 
-// envTable builds the environment table a new process starts with.
-func envTable(env []string) *varTable {
-	t := newVarTable()
-	for _, kv := range env {
-		k, val, _ := strings.Cut(kv, "=")
-		t.setExported(k, val)
-	}
-	return t
+// internalStmt calls an internal command as "cmd && :", which keeps $?
+// (the command returns it) and is exempt from "set -e".
+func internalStmt(args ...string) *syntax.Stmt {
+	return &syntax.Stmt{Cmd: &syntax.BinaryCmd{
+		Op: syntax.AndStmt,
+		X:  &syntax.Stmt{Cmd: call(append([]string{internal + args[0]}, args[1:]...)...)},
+		Y:  &syntax.Stmt{Cmd: call(":")},
+	}}
 }
 
-type job struct {
-	pid  int
-	done chan struct{}
-	code int
+// markSubshell sets a variable only a subshell has, so the handlers tell
+// the main shell (which alone receives signals) from its subshells.
+func markSubshell() *syntax.Stmt {
+	return &syntax.Stmt{Cmd: &syntax.CallExpr{Assigns: []*syntax.Assign{{
+		Name:  &syntax.Lit{Value: subshellVar},
+		Value: &syntax.Word{Parts: []syntax.WordPart{&syntax.Lit{Value: "1"}}},
+	}}}}
 }
 
-type shell struct {
-	m         *machine
-	name      string // $0 as the shell reports errors with it
-	dash      bool   // dash prefixes "not found" with the line number
-	bash      bool
-	pid       int
-	pid1      bool
-	vars      *varTable
-	params    []string
-	status    int
-	traps     map[signal]string
-	jobs      []*job
-	lastBg    int
-	errexit   bool
-	xtrace    bool
-	nounset   bool
-	depth     int
-	loopDepth int
-	condDepth int
-	line      int
-}
-
-func newShell(p *process, name string) *shell {
-	base := baseName(name)
-	return &shell{
-		depth:  p.depth,
-		m:      p.m,
-		name:   name,
-		dash:   base == "sh" && p.m.image.os.shell == "dash" || base == "dash",
-		bash:   base == "bash",
-		pid:    p.pid,
-		pid1:   p.pid1,
-		vars:   p.env.clone(),
-		params: []string{name},
-		traps:  map[signal]string{},
+func wrapSubshell(st *syntax.Stmt) {
+	if st.Cmd != nil {
+		st.Cmd = &syntax.Block{Stmts: []*syntax.Stmt{markSubshell(), {Cmd: st.Cmd}}}
 	}
 }
 
-func (sh *shell) subshell() *shell {
-	c := *sh
-	c.vars = sh.vars.clone()
-	c.params = slices.Clone(sh.params)
-	c.traps = map[signal]string{}
-	c.jobs = nil
-	c.pid1 = false
-	return &c
-}
-
-func (sh *shell) errorf(sio stdio, format string, args ...any) {
-	fmt.Fprintf(sio.err, "%s: %s\n", sh.name, fmt.Sprintf(format, args...))
-}
-
-// runScript runs a whole script and returns the shell's exit status.
-func (sh *shell) runScript(src string, sio stdio) int {
-	l, err := parseScript(src)
-	if err != nil {
-		if sh.dash {
-			fmt.Fprintf(sio.err, "%s: %d: %s\n", sh.name, 1, err)
-		} else {
-			sh.errorf(sio, "%s", err)
-		}
-		return 2
-	}
-	st, rerr := sh.runList(l, sio)
-	return sh.finish(st, rerr, sio)
-}
-
-// finish turns the control-flow result into an exit status and reaps
-// background jobs: in a container, everything dies with PID 1.
-func (sh *shell) finish(code int, err error, sio stdio) int {
-	var ee *exitError
-	if errors.As(err, &ee) {
-		code = ee.code
-	}
-	if sh.m.killed() {
-		return exitKilled
-	}
-	if action, ok := sh.traps[0]; ok && action != "" {
-		delete(sh.traps, 0)
-		sh.status = code
-		if _, err := sh.eval(action, sio); errors.As(err, &ee) {
-			code = ee.code
-		}
-	}
-	return code
-}
-
-func (sh *shell) eval(src string, sio stdio) (int, error) {
-	if sh.depth >= maxShellDepth {
-		sh.errorf(sio, "eval: nested too deeply")
-		return 2, nil
-	}
-	l, err := parseScript(src)
-	if err != nil {
-		sh.errorf(sio, "%s", err)
-		return 2, nil
-	}
-	sh.depth++
-	defer func() { sh.depth-- }()
-	return sh.runList(l, sio)
-}
-
-func (sh *shell) runList(l *list, sio stdio) (int, error) {
-	status := sh.status
-	for _, item := range l.items {
-		if sh.m.killed() {
-			return exitKilled, &exitError{exitKilled}
-		}
-		if item.bg {
-			sh.startJob(item.cmd, sio)
-			status = 0
-			sh.status = 0
-		} else {
-			st, err := sh.runAndOr(item.cmd, sio)
-			status = st
-			sh.status = st
-			if err != nil {
-				return st, err
+// instrument adds to a parsed script what the interpreter has no hook
+// for: a throttle at each loop iteration and function call, the subshell
+// mark, and the container's PID for $$ (the interpreter gives the host's).
+func (sh *shell) instrument(n syntax.Node) {
+	pid := strconv.Itoa(sh.p.pid)
+	ownPID := func(parts []syntax.WordPart) {
+		for i, part := range parts {
+			if pe, ok := part.(*syntax.ParamExp); ok && pe.Short && pe.Param.Value == "$" {
+				parts[i] = &syntax.Lit{Value: pid}
 			}
 		}
-		if err := sh.handleSignals(sio); err != nil {
-			return sh.status, err
-		}
 	}
-	return status, nil
+	syntax.Walk(n, func(n syntax.Node) bool {
+		switch n := n.(type) {
+		case *syntax.WhileClause:
+			n.Cond = slices.Insert(n.Cond, 0, internalStmt("tick", "loop"))
+		case *syntax.ForClause:
+			n.Do = slices.Insert(n.Do, 0, internalStmt("tick", "loop"))
+		case *syntax.FuncDecl:
+			n.Body = &syntax.Stmt{Cmd: &syntax.Block{Stmts: []*syntax.Stmt{internalStmt("tick", "loop"), n.Body}}}
+		case *syntax.Subshell:
+			n.Stmts = slices.Insert(n.Stmts, 0, markSubshell())
+		case *syntax.CmdSubst:
+			// "$(<file)" is read by the interpreter only in this form.
+			if len(n.Stmts) != 1 || n.Stmts[0].Cmd != nil {
+				n.Stmts = slices.Insert(n.Stmts, 0, markSubshell())
+			}
+		case *syntax.Stmt:
+			if n.Background {
+				wrapSubshell(n)
+			}
+		case *syntax.BinaryCmd:
+			if n.Op == syntax.Pipe || n.Op == syntax.PipeAll {
+				wrapSubshell(n.X) // the last command runs in the shell itself
+			}
+		case *syntax.Word:
+			ownPID(n.Parts)
+		case *syntax.DblQuoted:
+			ownPID(n.Parts)
+		}
+		return true
+	})
 }
 
-// handleSignals runs trap actions for signals delivered to PID 1 while a
-// foreground command was running. Without a trap, PID 1 ignores them.
-func (sh *shell) handleSignals(sio stdio) error {
-	if !sh.pid1 {
+// ---- handlers ----
+
+func (sh *shell) inMain(hc interp.HandlerContext) bool {
+	return sh.p.pid1 && !hc.Env.Get(subshellVar).IsSet()
+}
+
+// call routes the builtins the simulator does itself to the exec handler,
+// and runs pending traps before the command.
+func (sh *shell) call(ctx context.Context, args []string) ([]string, error) {
+	hc := interp.HandlerCtx(ctx)
+	sh.mu.Lock()
+	reaping := sh.reaping
+	sh.mu.Unlock()
+	if reaping {
+		return args, nil
+	}
+	if tooDeep() {
+		return []string{internal + "exhausted", "can't fork: Resource temporarily unavailable"}, nil
+	}
+	if varBytes(hc.Env) > maxVarBytes {
+		return []string{internal + "exhausted", "out of memory"}, nil
+	}
+	if sh.inMain(hc) {
+		if actions := sh.pendingTraps(); len(actions) > 0 {
+			// The actions run first, then the command with $? as it was.
+			src := strings.Join(actions, "\n") + "\n" + internal + "status " + strconv.Itoa(hc.LastExitStatus) + " && :\n" + quoteArgs(args)
+			return []string{internal + "eval", src}, nil
+		}
+	}
+	switch args[0] {
+	case "echo", "printf", "test", "[", "pwd", "trap", "wait", "eval", ".", "source", "kill", "umask", "ulimit", "type",
+		"export", "readonly", "local", "cd":
+		return append([]string{internal + args[0]}, args[1:]...), nil
+	case "exec", "command":
+		if len(args) > 1 && (args[0] == "exec" || strings.HasPrefix(args[1], "-v") || strings.HasPrefix(args[1], "-V")) {
+			return append([]string{internal + args[0]}, args[1:]...), nil
+		}
+	}
+	return args, nil
+}
+
+// tooDeep reports a recursion (a function calling itself, eval of eval)
+// about to overflow the goroutine's stack, which would end the process
+// hosting the whole cluster.
+func tooDeep() bool {
+	var pc [1]uintptr
+	return runtime.Callers(maxStackFrames, pc[:]) > 0
+}
+
+func varBytes(env expand.Environ) int {
+	n := 0
+	env.Each(func(name string, vr expand.Variable) bool {
+		n += len(name) + len(vr.Str)
+		for _, s := range vr.List {
+			n += len(s)
+		}
+		for _, s := range vr.Map {
+			n += len(s)
+		}
+		return true
+	})
+	return n
+}
+
+func quoteArgs(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(q, " ")
+}
+
+func exitStatus(code int) error {
+	if code == 0 {
 		return nil
 	}
+	return interp.ExitStatus(uint8(code))
+}
+
+// exitWith makes the shell exit, as the exit builtin does.
+func exitWith(ctx context.Context, hc interp.HandlerContext, code int) error {
+	return hc.Builtin(ctx, []string{"exit", strconv.Itoa(code)})
+}
+
+// exec runs a command that is neither a function nor an interpreter
+// builtin: the internal commands, and the image's programs.
+func (sh *shell) exec(ctx context.Context, args []string) error {
+	hc := interp.HandlerCtx(ctx)
+	// Programs write their own messages, unprefixed.
+	sio := stdio{in: hc.Stdin, out: undiag(hc.Stdout), err: undiag(hc.Stderr)}
+	if sio.in == nil {
+		sio.in = strings.NewReader("")
+	}
+	if name, ok := strings.CutPrefix(args[0], internal); ok {
+		return sh.builtin(ctx, hc, name, args, sio)
+	}
+	prog, ok := sh.p.m.lookup(args[0])
+	if !ok {
+		sh.notFound(sio.err, hc, args[0])
+		return interp.ExitStatus(127)
+	}
+	return sh.spawn(ctx, hc, prog, args, sio, false)
+}
+
+func (sh *shell) notFound(w io.Writer, hc interp.HandlerContext, name string) {
+	switch sh.dialect {
+	case "bash":
+		writef(w, "%s: line %d: %s: command not found\n", sh.name, hc.Pos.Line(), name)
+	case "dash":
+		writef(w, "%s: %d: %s: not found\n", sh.name, hc.Pos.Line(), name)
+	default:
+		writef(w, "%s: %s: not found\n", sh.name, name)
+	}
+}
+
+// spawn runs a program as a new process, or, for exec, as the shell's own
+// process: an exec'd server as PID 1 receives the stop signal itself.
+func (sh *shell) spawn(ctx context.Context, hc interp.HandlerContext, prog program, args []string, sio stdio, exec bool) error {
+	m := sh.p.m
+	if sh.p.depth+1 >= maxShellDepth || !m.reserve() {
+		writef(sio.err, "%s: can't fork: Resource temporarily unavailable\n", sh.name)
+		return interp.ExitStatus(2)
+	}
+	defer m.release()
+	child := &process{m: m, pid: sh.p.pid, argv: args, env: sh.childEnv(hc.Env), dir: hc.Dir, io: sio, depth: sh.p.depth + 1, user: m.user}
+	if exec {
+		child.pid1 = sh.p.pid1
+	} else {
+		child.pid = m.newPID()
+	}
+	code := prog(child)
+	if m.killed() {
+		return fmt.Errorf("running %s: %w", args[0], context.Cause(m.ctx))
+	}
+	if exec {
+		return exitWith(ctx, hc, code)
+	}
+	return exitStatus(code)
+}
+
+// builtin runs an internal command: a builtin the simulator does itself,
+// or one of the calls instrument inserted.
+func (sh *shell) builtin(ctx context.Context, hc interp.HandlerContext, name string, args []string, sio stdio) error {
+	m := sh.p.m
+	switch name {
+	case "echo", "printf", "test", "[", "pwd":
+		// Busybox's, with their messages and limits, in the shell's process.
+		p := &process{m: m, pid: sh.p.pid, argv: append([]string{name}, args[1:]...), env: sh.childEnv(hc.Env), dir: hc.Dir, io: sio, user: m.user}
+		return exitStatus(programFor(name)(p))
+	case "export", "readonly", "local":
+		// In POSIX mode these are plain commands, which the interpreter
+		// does not run; its Bash mode parses them as declarations.
+		return hc.Builtin(ctx, []string{"eval", name + " " + quoteArgs(args[1:])})
+	case "cd":
+		// The interpreter's cd, with ash's message.
+		dir := hc.Env.Get("HOME").String()
+		if len(args) > 1 {
+			dir = args[1]
+		}
+		if st, err := m.stat(m.abs(hc.Dir, dir)); dir != "-" && (err != nil || !st.IsDir()) {
+			writef(sio.err, "%s: cd: can't cd to %s: No such file or directory\n", sh.name, dir)
+			return interp.ExitStatus(2)
+		}
+		return hc.Builtin(ctx, []string{"cd", dir})
+	case "umask", "ulimit":
+		return nil // nothing to limit or mask in memory
+	case "kill":
+		// Not an interpreter builtin here: the image's kill, if any.
+		if prog, ok := m.lookup("kill"); ok {
+			return sh.spawn(ctx, hc, prog, append([]string{"kill"}, args[1:]...), sio, false)
+		}
+		sh.notFound(sio.err, hc, "kill")
+		return interp.ExitStatus(127)
+	case "exec":
+		prog, ok := m.lookup(args[1])
+		if !ok {
+			writef(sio.err, "%s: exec: %s: not found\n", sh.name, args[1])
+			return exitWith(ctx, hc, 127)
+		}
+		return sh.spawn(ctx, hc, prog, args[1:], sio, true)
+	case "command", "type":
+		return sh.describe(hc, args, sio)
+	case "trap":
+		return sh.trap(ctx, hc, args[1:], sio)
+	case "wait":
+		return sh.wait(ctx, hc, args)
+	case "eval":
+		return sh.eval(ctx, hc, strings.Join(args[1:], " "))
+	case ".", "source":
+		if len(args) < 2 {
+			writef(sio.err, "%s: %s: need filename\n", sh.name, name)
+			return interp.ExitStatus(2)
+		}
+		data, err := m.readFile(hc.Dir, args[1])
+		if err != nil {
+			writef(sio.err, "%s: %s: can't open '%s': %s\n", sh.name, name, args[1], errText(err))
+			return interp.ExitStatus(2)
+		}
+		return sh.eval(ctx, hc, string(data))
+	case "exittrap":
+		sh.mu.Lock()
+		action := sh.exitTrap
+		sh.mu.Unlock()
+		return sh.eval(ctx, hc, action)
+	case "tick":
+		if len(args) > 1 && args[1] == "loop" && !sh.throttle() {
+			return fmt.Errorf("throttling a loop: %w", context.Cause(m.ctx))
+		}
+		return exitStatus(hc.LastExitStatus)
+	case "status":
+		n, _ := strconv.Atoi(args[len(args)-1])
+		return exitStatus(n)
+	case "resumed":
+		sh.mu.Lock()
+		sh.resumed = true
+		sh.mu.Unlock()
+		return exitStatus(hc.LastExitStatus)
+	case "exhausted":
+		writef(sio.err, "%s: %s\n", sh.name, args[1])
+		return exitWith(ctx, hc, 2)
+	}
+	sh.notFound(sio.err, hc, args[0])
+	return interp.ExitStatus(127)
+}
+
+// throttle waits for the shell's next loop slot, minLoopIteration after
+// the previous one, whichever loop took it; it returns false when the
+// container was killed meanwhile.
+func (sh *shell) throttle() bool {
+	now := time.Now()
+	sh.mu.Lock()
+	slot := sh.nextTick
+	if slot.Before(now) {
+		slot = now
+	}
+	sh.nextTick = slot.Add(minLoopIteration)
+	sh.mu.Unlock()
+	if d := slot.Sub(now); d > 0 {
+		return sh.p.m.sleep(d)
+	}
+	return !sh.p.m.killed()
+}
+
+// eval runs source text in the current shell, instrumented as the
+// script was.
+func (sh *shell) eval(ctx context.Context, hc interp.HandlerContext, src string) error {
+	file, err := parseScript(src)
+	if err != nil {
+		sh.syntaxError(hc.Stderr, err)
+		return interp.ExitStatus(2)
+	}
+	sh.instrument(file)
+	var b strings.Builder
+	if err := syntax.NewPrinter().Print(&b, file); err != nil {
+		return fmt.Errorf("printing an eval'd script: %w", err)
+	}
+	return hc.Builtin(ctx, []string{"eval", b.String()})
+}
+
+// describe is "command -v" and "type", which the interpreter would
+// answer from the host's PATH.
+func (sh *shell) describe(hc interp.HandlerContext, args []string, sio stdio) error {
+	verbose := args[0] == "type" || strings.HasPrefix(args[1], "-V")
+	names := args[1:]
+	if args[0] == "command" {
+		names = names[1:]
+	}
+	status := 0
+	for _, n := range names {
+		_, isProg := sh.p.m.lookup(n)
+		switch {
+		case interp.IsBuiltin(n) && verbose:
+			writef(sio.out, "%s is a shell builtin\n", n)
+		case interp.IsBuiltin(n):
+			writef(sio.out, "%s\n", n)
+		case isProg && strings.Contains(n, "/"):
+			writef(sio.out, "%s\n", n)
+		case isProg && verbose:
+			writef(sio.out, "%s is /usr/bin/%s\n", n, n)
+		case isProg:
+			writef(sio.out, "/usr/bin/%s\n", n)
+		default:
+			if verbose {
+				writef(sio.err, "%s: %s: not found\n", sh.name, n)
+			}
+			status = 1
+		}
+	}
+	return exitStatus(status)
+}
+
+// ---- signals ----
+
+// pendingTraps takes the signals delivered to PID 1 since the last look
+// and returns the actions of those it traps; PID 1 ignores the others.
+func (sh *shell) pendingTraps() []string {
+	var actions []string
 	for {
 		select {
-		case s := <-sh.m.sig:
-			if err := sh.runTrap(s, sio); err != nil {
-				return err
+		case s := <-sh.p.m.sig:
+			if a := sh.trapFor(s); a != "" {
+				actions = append(actions, a)
 			}
 		default:
-			return nil
+			return actions
 		}
 	}
 }
 
-func (sh *shell) runTrap(s signal, sio stdio) error {
-	action, ok := sh.traps[s]
-	if !ok || action == "" {
-		return nil
-	}
-	saved := sh.status
-	_, err := sh.eval(action, sio)
-	sh.status = saved
-	return err
+func (sh *shell) trapFor(s signal) string {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.traps[s]
 }
 
-func (sh *shell) startJob(ao andOr, sio stdio) {
-	sub := sh.subshell()
-	j := &job{pid: sh.m.newPID(), done: make(chan struct{})}
-	sh.jobs = append(sh.jobs, j)
-	sh.lastBg = j.pid
-	bgIO := stdio{in: strings.NewReader(""), out: sio.out, err: sio.err}
-	started := sh.m.goJob(func() {
-		defer close(j.done)
-		st, err := sub.runAndOr(ao, bgIO)
-		j.code = sub.finish(st, err, bgIO)
-	})
-	if !started {
-		sh.errorf(sio, "can't fork: Resource temporarily unavailable")
-		j.code = 2
-		close(j.done)
-	}
-}
-
-func (sh *shell) runAndOr(ao andOr, sio stdio) (int, error) {
-	// "set -e" ignores every command of an and-or list but the last.
-	run := func(pl pipeline, cond bool) (int, error) {
-		if cond {
-			sh.condDepth++
-			defer func() { sh.condDepth-- }()
-		}
-		return sh.runPipeline(pl, sio)
-	}
-	st, err := run(ao.first, len(ao.rest) > 0)
-	for i, part := range ao.rest {
-		if err != nil {
-			break
-		}
-		if (part.op == "&&") != (st == 0) {
-			continue
-		}
-		st, err = run(part.pipe, i < len(ao.rest)-1)
-	}
-	return st, err
-}
-
-func (sh *shell) runPipeline(pl pipeline, sio stdio) (int, error) {
-	if pl.negate {
-		sh.condDepth++
-	}
-	var st int
-	var err error
-	if len(pl.cmds) == 1 {
-		st, err = sh.runCommand(pl.cmds[0], sio)
-	} else {
-		st, err = sh.runPiped(pl.cmds, sio)
-	}
-	if pl.negate {
-		sh.condDepth--
-		if err == nil {
-			if st == 0 {
-				st = 1
-			} else {
-				st = 0
-			}
-		}
-	}
-	if err == nil && st != 0 && sh.errexit && sh.condDepth == 0 && !pl.negate {
-		return st, &exitError{st}
-	}
-	return st, err
-}
-
-// runPiped runs the pipeline's commands one after the other, each reading
-// the previous one's (bounded) output. Like ash, every element runs in a
-// subshell, so assignments in a pipeline do not persist.
-func (sh *shell) runPiped(cmds []command, sio stdio) (int, error) {
-	var in io.Reader = sio.in
-	st := 0
-	for i, c := range cmds {
-		sub := sh.subshell()
-		cio := stdio{in: in, out: sio.out, err: sio.err}
-		var buf *limitedBuffer
-		if i < len(cmds)-1 {
-			buf = &limitedBuffer{limit: maxSubstOutput}
-			cio.out = buf
-		}
-		code, err := sub.runCommand(c, cio)
-		code = sub.finish(code, err, cio)
-		if sh.m.killed() {
-			return exitKilled, &exitError{exitKilled}
-		}
-		st = code
-		if buf != nil {
-			in = bytes.NewReader(buf.Bytes())
-		}
-	}
-	return st, nil
-}
-
-func (sh *shell) runCommand(c command, sio stdio) (int, error) {
-	if sh.m.killed() {
-		return exitKilled, &exitError{exitKilled}
-	}
-	if _, simple := c.(*simpleCmd); !simple {
-		rio, ok := sh.applyRedirects(c.redirects(), sio)
-		if !ok {
-			return 1, nil
-		}
-		sio = rio
-	}
-	switch c := c.(type) {
-	case *simpleCmd:
-		return sh.runSimple(c, sio)
-	case *loopCmd:
-		return sh.runLoop(c, sio)
-	case *forCmd:
-		return sh.runFor(c, sio)
-	case *ifCmd:
-		for i, cond := range c.conds {
-			sh.condDepth++
-			st, err := sh.runList(&cond, sio)
-			sh.condDepth--
-			if err != nil {
-				return st, err
-			}
-			if st == 0 {
-				return sh.runList(&c.bodies[i], sio)
-			}
-		}
-		if c.elseBody != nil {
-			return sh.runList(c.elseBody, sio)
-		}
-		return 0, nil
-	case *caseCmd:
-		subject, _, err := sh.expandString(c.subject, sio)
-		if err != nil {
-			return 1, err
-		}
-		for _, it := range c.items {
-			for _, pw := range it.patterns {
-				pat, _, err := sh.expandString(pw, sio)
-				if err != nil {
-					return 1, err
-				}
-				if ok, _ := path.Match(pat, subject); ok || pat == subject {
-					return sh.runList(&it.body, sio)
-				}
-			}
-		}
-		return 0, nil
-	case *groupCmd:
-		if !c.subshell {
-			return sh.runList(&c.body, sio)
-		}
-		sub := sh.subshell()
-		st, err := sub.runList(&c.body, sio)
-		return sub.finish(st, err, sio), nil
-	}
-	return 0, nil
-}
-
-// throttle sleeps out the rest of minLoopIteration; it returns false when
-// the container was killed meanwhile.
-func (sh *shell) throttle(start time.Time) bool {
-	if d := minLoopIteration - time.Since(start); d > 0 {
-		return sh.m.sleep(d)
-	}
-	return !sh.m.killed()
-}
-
-func (sh *shell) runLoop(c *loopCmd, sio stdio) (int, error) {
-	sh.loopDepth++
-	defer func() { sh.loopDepth-- }()
-	status := 0
-	for {
-		start := time.Now()
-		sh.condDepth++
-		st, err := sh.runList(&c.cond, sio)
-		sh.condDepth--
-		if err != nil {
-			return st, err
-		}
-		if (st == 0) == c.until {
-			return status, nil
-		}
-		st, err = sh.runList(&c.body, sio)
-		status = st
-		var lc *loopControl
-		if errors.As(err, &lc) {
-			if lc.n > 1 {
-				lc.n--
-				return status, lc
-			}
-			if lc.brk {
-				return status, nil
-			}
-		} else if err != nil {
-			return st, err
-		}
-		if !sh.throttle(start) {
-			return exitKilled, &exitError{exitKilled}
-		}
-	}
-}
-
-func (sh *shell) runFor(c *forCmd, sio stdio) (int, error) {
-	var items []string
-	if c.hasIn {
-		var err error
-		if items, err = sh.expandWords(c.words, sio); err != nil {
-			return 1, err
-		}
-	} else {
-		items = slices.Clone(sh.params[1:])
-	}
-	sh.loopDepth++
-	defer func() { sh.loopDepth-- }()
-	status := 0
-	for _, it := range items {
-		start := time.Now()
-		sh.vars.set(c.name, it)
-		st, err := sh.runList(&c.body, sio)
-		status = st
-		var lc *loopControl
-		if errors.As(err, &lc) {
-			if lc.n > 1 {
-				lc.n--
-				return status, lc
-			}
-			if lc.brk {
-				return status, nil
-			}
-		} else if err != nil {
-			return st, err
-		}
-		if !sh.throttle(start) {
-			return exitKilled, &exitError{exitKilled}
-		}
-	}
-	return status, nil
-}
-
-func (sh *shell) runSimple(c *simpleCmd, sio stdio) (int, error) {
-	sh.line = c.line
-	args, err := sh.expandWords(c.args, sio)
-	if err != nil {
-		return 1, err
-	}
-	substStatus := -1
-	values := make([]string, len(c.assigns))
-	for i, a := range c.assigns {
-		v, st, err := sh.expandString(a.value, sio)
-		if err != nil {
-			return 1, err
-		}
-		if st >= 0 {
-			substStatus = st
-		}
-		values[i] = v
-	}
-	rio, ok := sh.applyRedirects(c.redirs, sio)
-	if !ok {
-		return 1, nil
-	}
-	if sh.xtrace && (len(args) > 0 || len(c.assigns) > 0) {
-		var parts []string
-		for i, a := range c.assigns {
-			parts = append(parts, a.name+"="+values[i])
-		}
-		parts = append(parts, args...)
-		fmt.Fprintf(rio.err, "+ %s\n", strings.Join(parts, " "))
-	}
-	for _, v := range values {
-		if len(v) > maxVarBytes {
-			sh.errorf(sio, "out of memory")
-			return 2, &exitError{2}
-		}
+func (sh *shell) trap(ctx context.Context, hc interp.HandlerContext, args []string, sio stdio) error {
+	if len(args) > 0 && args[0] == "--" {
+		args = args[1:]
 	}
 	if len(args) == 0 {
-		for i, a := range c.assigns {
-			sh.vars.set(a.name, values[i])
+		sh.mu.Lock()
+		defer sh.mu.Unlock()
+		if sh.exitTrap != "" {
+			writef(sio.out, "trap -- %s EXIT\n", quoteArgs([]string{sh.exitTrap}))
 		}
-		if substStatus >= 0 {
-			return substStatus, nil
+		for _, s := range slices.Sorted(maps.Keys(sh.traps)) {
+			writef(sio.out, "trap -- %s %s\n", quoteArgs([]string{sh.traps[s]}), strings.TrimPrefix(s.String(), "SIG"))
 		}
-		return 0, nil
+		return nil
 	}
-	if b := sh.builtin(args[0]); b != nil {
-		for i, a := range c.assigns {
-			sh.vars.set(a.name, values[i])
+	action, names := args[0], args[1:]
+	if len(names) == 0 {
+		// "trap TERM" resets TERM, as POSIX says for a lone condition.
+		action, names = "-", args
+	}
+	for _, n := range names {
+		s, ok := signalByName(n)
+		if !ok {
+			writef(sio.err, "%s: trap: %s: bad trap\n", sh.name, n)
+			return interp.ExitStatus(1)
 		}
-		return b(sh, args, rio)
+		sh.mu.Lock()
+		switch {
+		case s == 0:
+			// The interpreter runs the EXIT trap; its action is run
+			// through eval, so it is instrumented like the script.
+			sh.exitTrap = strings.TrimPrefix(action, "-")
+		case action == "-":
+			delete(sh.traps, s)
+		default:
+			sh.traps[s] = action
+		}
+		exitTrap := sh.exitTrap
+		sh.mu.Unlock()
+		if s == 0 {
+			callback := ""
+			if exitTrap != "" {
+				callback = internal + "exittrap"
+			}
+			if err := hc.Builtin(ctx, []string{"trap", callback, "EXIT"}); err != nil {
+				return err
+			}
+		}
 	}
-	env := sh.vars.clone()
-	for i, a := range c.assigns {
-		env.setExported(a.name, values[i])
-	}
-	return sh.external(args, env, rio, false)
+	return nil
 }
 
-// external runs a program from the image. exec replaces the shell, which
-// matters for PID 1: an exec'd server receives the stop signal itself.
-func (sh *shell) external(args []string, env *varTable, sio stdio, exec bool) (int, error) {
-	prog, ok := sh.m.lookup(args[0])
-	if !ok {
-		switch {
-		case sh.bash:
-			fmt.Fprintf(sio.err, "%s: line %d: %s: command not found\n", sh.name, sh.line, args[0])
-		case sh.dash:
-			fmt.Fprintf(sio.err, "%s: %d: %s: not found\n", sh.name, sh.line, args[0])
-		default:
-			fmt.Fprintf(sio.err, "%s: %s: not found\n", sh.name, args[0])
+// wait waits for background jobs. In PID 1, unlike a foreground command,
+// it is interrupted by a trapped signal, which is why "sleep 3600 & wait"
+// is the idiom for a shell PID 1 that should stop promptly. The
+// interpreter's wait cannot be interrupted, so it runs aside; when the
+// trap's action does not exit, the wait goes on (ash's would return
+// 128+n), since the interpreter may not run two commands at once.
+func (sh *shell) wait(ctx context.Context, hc interp.HandlerContext, args []string) error {
+	args = append([]string{"wait"}, args[1:]...)
+	if !sh.inMain(hc) {
+		return hc.Builtin(ctx, args)
+	}
+	m := sh.p.m
+	done := make(chan error, 1)
+	go func() { done <- hc.Builtin(ctx, args) }()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-m.ctx.Done():
+			// The jobs end with the container, and the goroutine above
+			// with them.
+			return fmt.Errorf("waiting for jobs: %w", context.Cause(m.ctx))
+		case s := <-m.sig:
+			action := sh.trapFor(s)
+			if action == "" {
+				continue
+			}
+			sh.mu.Lock()
+			sh.resumed = false
+			sh.mu.Unlock()
+			err := sh.eval(ctx, hc, action+"\n"+internal+"resumed")
+			sh.mu.Lock()
+			resumed := sh.resumed
+			sh.mu.Unlock()
+			if !resumed {
+				return err // the action exited the shell
+			}
 		}
-		return 127, nil
 	}
-	exported := newVarTable()
-	for _, kv := range env.environ() {
-		k, v, _ := strings.Cut(kv, "=")
-		exported.setExported(k, v)
-	}
-	if sh.depth+1 >= maxShellDepth {
-		sh.errorf(sio, "can't fork: Resource temporarily unavailable")
-		return 2, nil
-	}
-	p := &process{m: sh.m, argv: args, env: exported, io: sio, depth: sh.depth + 1, user: sh.m.user}
-	if exec {
-		p.pid, p.pid1 = sh.pid, sh.pid1
-	} else {
-		p.pid = sh.m.newPID()
-	}
-	code := prog(p)
-	if sh.m.killed() {
-		return exitKilled, &exitError{exitKilled}
-	}
-	if exec {
-		return code, &exitError{code}
-	}
-	return code, nil
 }
+
+// diagWriter is the interpreter's own stderr: it words the interpreter's
+// messages as ash does, prefixed with the shell's name.
+type diagWriter struct {
+	w     io.Writer
+	name  string
+	unset atomic.Bool
+}
+
+func (d *diagWriter) Write(b []byte) (int, error) {
+	msg := string(b)
+	if v, ok := strings.CutSuffix(msg, ": unbound variable\n"); ok {
+		msg = v + ": parameter not set\n"
+		d.unset.Store(true)
+	}
+	if _, err := io.WriteString(d.w, d.name+": "+msg); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// undiag is the stream a diagWriter writes to, for what programs write.
+func undiag(w io.Writer) io.Writer {
+	if d, ok := w.(*diagWriter); ok {
+		return d.w
+	}
+	return w
+}
+
+// open is the interpreter's redirections onto the container's files.
+func (sh *shell) open(ctx context.Context, name string, flag int, _ os.FileMode) (io.ReadWriteCloser, error) {
+	hc := interp.HandlerCtx(ctx)
+	m := sh.p.m
+	if flag&(os.O_WRONLY|os.O_RDWR) == 0 {
+		f, err := m.openRead(hc.Dir, name)
+		if err != nil {
+			return nil, &os.PathError{Op: "can't open", Path: "'" + name + "'", Err: ashError{err}}
+		}
+		return f, nil
+	}
+	w, err := m.openWriter(hc.Dir, name, flag&os.O_APPEND != 0, stdio{out: undiag(hc.Stdout), err: undiag(hc.Stderr)})
+	if err != nil {
+		return nil, &os.PathError{Op: "can't create", Path: name, Err: ashError{err}}
+	}
+	return writeCloser{w}, nil
+}
+
+// ashError words an error as ash does ("No such file or directory").
+type ashError struct{ err error }
+
+func (e ashError) Error() string { return errText(e.err) }
+func (e ashError) Unwrap() error { return e.err }
+
+type writeCloser struct{ io.Writer }
+
+func (writeCloser) Read([]byte) (int, error) { return 0, errors.New("file open for writing only") }
+func (writeCloser) Close() error             { return nil }
 
 // fileWriter is a redirection to a file: the file was created (or
 // truncated) when the redirection was opened and each write appends.
@@ -623,519 +880,4 @@ func (w *fileWriter) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	return len(b), nil
-}
-
-// applyRedirects returns the command's stdio after its redirections.
-func (sh *shell) applyRedirects(rs []redirect, sio stdio) (stdio, bool) {
-	if len(rs) == 0 {
-		return sio, true
-	}
-	fds := map[int]any{0: sio.in, 1: sio.out, 2: sio.err}
-	for _, r := range rs {
-		target, _, err := sh.expandString(r.target, sio)
-		if err != nil {
-			return sio, false
-		}
-		switch r.op {
-		case ">&", "<&":
-			n, err := strconv.Atoi(target)
-			if err != nil || fds[n] == nil {
-				if target == "-" {
-					fds[r.fd] = nil
-					continue
-				}
-				sh.errorf(sio, "%s: bad file descriptor", target)
-				return sio, false
-			}
-			fds[r.fd] = fds[n]
-		case "<":
-			data, err := sh.m.readFile(sh.cwd(), target)
-			if err != nil {
-				sh.errorf(sio, "can't open '%s': %s", target, errText(err))
-				return sio, false
-			}
-			fds[r.fd] = bytes.NewReader(data)
-		default:
-			w, err := sh.m.openWriter(sh.cwd(), target, r.op == ">>", sio)
-			if err != nil {
-				sh.errorf(sio, "can't create %s: %s", target, errText(err))
-				return sio, false
-			}
-			fds[r.fd] = w
-		}
-	}
-	out := stdio{in: strings.NewReader(""), out: io.Discard, err: io.Discard}
-	if r, ok := fds[0].(io.Reader); ok {
-		out.in = r
-	}
-	if w, ok := fds[1].(io.Writer); ok {
-		out.out = w
-	}
-	if w, ok := fds[2].(io.Writer); ok {
-		out.err = w
-	}
-	return out, true
-}
-
-func (sh *shell) cwd() string {
-	if v, ok := sh.vars.get("PWD"); ok && v != "" {
-		return v
-	}
-	return sh.m.workDir
-}
-
-// ---- expansion ----
-
-func (sh *shell) param(name string) (string, bool) {
-	switch name {
-	case "?":
-		return strconv.Itoa(sh.status), true
-	case "$":
-		return strconv.Itoa(sh.pid), true
-	case "!":
-		if sh.lastBg == 0 {
-			return "", false
-		}
-		return strconv.Itoa(sh.lastBg), true
-	case "#":
-		return strconv.Itoa(len(sh.params) - 1), true
-	case "@", "*":
-		return strings.Join(sh.params[1:], " "), len(sh.params) > 1
-	case "-":
-		f := ""
-		if sh.errexit {
-			f += "e"
-		}
-		if sh.xtrace {
-			f += "x"
-		}
-		if sh.nounset {
-			f += "u"
-		}
-		return f, true
-	}
-	if n, err := strconv.Atoi(name); err == nil {
-		if n < len(sh.params) {
-			return sh.params[n], true
-		}
-		return "", false
-	}
-	return sh.vars.get(name)
-}
-
-// expandPart returns the text of one part; fields is set for "$@".
-func (sh *shell) expandPart(p wordPart, sio stdio) (text string, fields []string, substStatus int, err error) {
-	substStatus = -1
-	switch p.kind {
-	case partLit:
-		return p.text, nil, -1, nil
-	case partArith:
-		expanded, _, err := sh.expandString(mustParseWordAll(p.text), sio)
-		if err != nil {
-			return "", nil, -1, err
-		}
-		n, aerr := sh.arith(expanded)
-		if errors.Is(aerr, errDivZero) {
-			sh.errorf(sio, "divide by zero")
-			return "", nil, -1, &exitError{2}
-		}
-		if aerr != nil {
-			sh.errorf(sio, "arithmetic syntax error")
-			return "", nil, -1, &exitError{2}
-		}
-		return strconv.FormatInt(n, 10), nil, -1, nil
-	case partSubst:
-		sub := sh.subshell()
-		sub.depth++
-		if sub.depth > maxShellDepth {
-			return "", nil, -1, &exitError{2}
-		}
-		buf := &limitedBuffer{limit: maxSubstOutput}
-		st, serr := sub.runList(p.sub, stdio{in: sio.in, out: buf, err: sio.err})
-		st = sub.finish(st, serr, stdio{in: sio.in, out: buf, err: sio.err})
-		if sh.m.killed() {
-			return "", nil, -1, &exitError{exitKilled}
-		}
-		return strings.TrimRight(buf.String(), "\n"), nil, st, nil
-	}
-	// partParam
-	if p.op == "#" {
-		v, _ := sh.param(p.text)
-		return strconv.Itoa(len([]rune(v))), nil, -1, nil
-	}
-	v, set := sh.param(p.text)
-	if p.quoted && p.text == "@" && p.op == "" {
-		return "", slices.Clone(sh.params[1:]), -1, nil
-	}
-	if p.op == "" {
-		if !set && sh.nounset && p.text != "@" && p.text != "*" {
-			sh.errorf(sio, "%s: parameter not set", p.text)
-			return "", nil, -1, &exitError{2}
-		}
-		return v, nil, -1, nil
-	}
-	empty := !set || (strings.HasPrefix(p.op, ":") && v == "")
-	argText := func() (string, error) {
-		if p.arg == nil {
-			return "", nil
-		}
-		s, _, err := sh.expandString(*p.arg, sio)
-		return s, err
-	}
-	switch strings.TrimPrefix(p.op, ":") {
-	case "-":
-		if empty {
-			s, err := argText()
-			return s, nil, -1, err
-		}
-	case "=":
-		if empty {
-			s, err := argText()
-			if err == nil && isName(p.text) {
-				sh.vars.set(p.text, s)
-			}
-			return s, nil, -1, err
-		}
-	case "+":
-		if empty {
-			return "", nil, -1, nil
-		}
-		s, err := argText()
-		return s, nil, -1, err
-	case "?":
-		if empty {
-			s, err := argText()
-			if err != nil {
-				return "", nil, -1, err
-			}
-			if s == "" {
-				s = "parameter not set"
-				if set {
-					s = "parameter null or not set"
-				}
-			}
-			sh.errorf(sio, "%s: %s", p.text, s)
-			return "", nil, -1, &exitError{2}
-		}
-	}
-	return v, nil, -1, nil
-}
-
-func mustParseWordAll(s string) word {
-	p := &parser{src: s}
-	defer func() { _ = recover() }()
-	return p.readWordAll(false)
-}
-
-// expandString expands a word without field splitting (assignments,
-// redirection targets). It also returns the status of the last command
-// substitution, which becomes $? of a bare assignment.
-func (sh *shell) expandString(w word, sio stdio) (string, int, error) {
-	var b strings.Builder
-	status := -1
-	for _, p := range w.parts {
-		text, fields, st, err := sh.expandPart(p, sio)
-		if err != nil {
-			return "", status, err
-		}
-		if st >= 0 {
-			status = st
-		}
-		if fields != nil {
-			text = strings.Join(fields, " ")
-		}
-		b.WriteString(text)
-	}
-	return b.String(), status, nil
-}
-
-// expandWords expands words into fields, splitting unquoted expansion
-// results on blanks as the shell does.
-func (sh *shell) expandWords(ws []word, sio stdio) ([]string, error) {
-	var out []string
-	for _, w := range ws {
-		var cur strings.Builder
-		has := false
-		flush := func() {
-			if has {
-				out = append(out, cur.String())
-			}
-			cur.Reset()
-			has = false
-		}
-		for _, p := range w.parts {
-			text, fields, _, err := sh.expandPart(p, sio)
-			if err != nil {
-				return nil, err
-			}
-			switch {
-			case fields != nil:
-				for i, f := range fields {
-					if i > 0 {
-						flush()
-					}
-					cur.WriteString(f)
-					has = true
-				}
-			case p.kind == partLit || p.quoted:
-				cur.WriteString(text)
-				has = has || p.quoted || text != ""
-			default:
-				if text == "" {
-					continue
-				}
-				if strings.ContainsAny(text[:1], " \t\n") {
-					flush()
-				}
-				pieces := strings.Fields(text)
-				for i, piece := range pieces {
-					if i > 0 {
-						flush()
-					}
-					cur.WriteString(piece)
-					has = true
-				}
-				if strings.ContainsAny(text[len(text)-1:], " \t\n") {
-					flush()
-				}
-			}
-		}
-		flush()
-	}
-	return out, nil
-}
-
-type limitedBuffer struct {
-	bytes.Buffer
-	limit int
-	mu    sync.Mutex
-}
-
-func (b *limitedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if room := b.limit - b.Len(); room < len(p) {
-		if room > 0 {
-			b.Buffer.Write(p[:room])
-		}
-		return len(p), nil
-	}
-	return b.Buffer.Write(p)
-}
-
-// ---- arithmetic ----
-
-type arithParser struct {
-	sh   *shell
-	toks []string
-	pos  int
-}
-
-func (sh *shell) arith(expr string) (int64, error) {
-	toks, err := arithTokens(expr)
-	if err != nil {
-		return 0, err
-	}
-	ap := &arithParser{sh: sh, toks: toks}
-	if len(toks) == 0 {
-		return 0, nil
-	}
-	v, err := ap.binary(0)
-	if err != nil {
-		return 0, err
-	}
-	if ap.pos != len(toks) {
-		return 0, errors.New("syntax error")
-	}
-	return v, nil
-}
-
-func arithTokens(s string) ([]string, error) {
-	var toks []string
-	for i := 0; i < len(s); {
-		c := s[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\n':
-			i++
-		case c >= '0' && c <= '9':
-			j := i
-			for j < len(s) && (isAlnum(s[j])) {
-				j++
-			}
-			toks = append(toks, s[i:j])
-			i = j
-		case c == '_' || isAlnum(c):
-			j := i
-			for j < len(s) && (s[j] == '_' || isAlnum(s[j])) {
-				j++
-			}
-			toks = append(toks, s[i:j])
-			i = j
-		default:
-			two := ""
-			if i+1 < len(s) {
-				two = s[i : i+2]
-			}
-			switch two {
-			case "<=", ">=", "==", "!=", "&&", "||", "<<", ">>":
-				toks = append(toks, two)
-				i += 2
-				continue
-			}
-			if strings.IndexByte("+-*/%()<>!&|^~", c) < 0 {
-				return nil, fmt.Errorf("bad character %q", c)
-			}
-			toks = append(toks, string(c))
-			i++
-		}
-	}
-	return toks, nil
-}
-
-func isAlnum(c byte) bool {
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-}
-
-var errDivZero = errors.New("divide by zero")
-
-func arithPrec(op string) int {
-	switch op {
-	case "||":
-		return 1
-	case "&&":
-		return 2
-	case "|":
-		return 3
-	case "^":
-		return 4
-	case "&":
-		return 5
-	case "==", "!=":
-		return 6
-	case "<", ">", "<=", ">=":
-		return 7
-	case "<<", ">>":
-		return 8
-	case "+", "-":
-		return 9
-	case "*", "/", "%":
-		return 10
-	}
-	return 0
-}
-
-func (ap *arithParser) binary(minPrec int) (int64, error) {
-	lhs, err := ap.unary()
-	if err != nil {
-		return 0, err
-	}
-	for ap.pos < len(ap.toks) {
-		op := ap.toks[ap.pos]
-		prec := arithPrec(op)
-		if prec == 0 || prec <= minPrec {
-			break
-		}
-		ap.pos++
-		rhs, err := ap.binary(prec)
-		if err != nil {
-			return 0, err
-		}
-		b2i := func(b bool) int64 {
-			if b {
-				return 1
-			}
-			return 0
-		}
-		switch op {
-		case "+":
-			lhs += rhs
-		case "-":
-			lhs -= rhs
-		case "*":
-			lhs *= rhs
-		case "/", "%":
-			if rhs == 0 {
-				return 0, errDivZero
-			}
-			if op == "/" {
-				lhs /= rhs
-			} else {
-				lhs %= rhs
-			}
-		case "<":
-			lhs = b2i(lhs < rhs)
-		case ">":
-			lhs = b2i(lhs > rhs)
-		case "<=":
-			lhs = b2i(lhs <= rhs)
-		case ">=":
-			lhs = b2i(lhs >= rhs)
-		case "==":
-			lhs = b2i(lhs == rhs)
-		case "!=":
-			lhs = b2i(lhs != rhs)
-		case "&&":
-			lhs = b2i(lhs != 0 && rhs != 0)
-		case "||":
-			lhs = b2i(lhs != 0 || rhs != 0)
-		case "&":
-			lhs &= rhs
-		case "|":
-			lhs |= rhs
-		case "^":
-			lhs ^= rhs
-		case "<<":
-			lhs <<= uint64(rhs & 63)
-		case ">>":
-			lhs >>= uint64(rhs & 63)
-		}
-	}
-	return lhs, nil
-}
-
-func (ap *arithParser) unary() (int64, error) {
-	if ap.pos >= len(ap.toks) {
-		return 0, errors.New("syntax error")
-	}
-	t := ap.toks[ap.pos]
-	ap.pos++
-	switch t {
-	case "-", "+", "!", "~":
-		v, err := ap.unary()
-		switch t {
-		case "-":
-			v = -v
-		case "!":
-			if v == 0 {
-				v = 1
-			} else {
-				v = 0
-			}
-		case "~":
-			v = ^v
-		}
-		return v, err
-	case "(":
-		v, err := ap.binary(0)
-		if err != nil {
-			return 0, err
-		}
-		if ap.pos >= len(ap.toks) || ap.toks[ap.pos] != ")" {
-			return 0, errors.New("syntax error")
-		}
-		ap.pos++
-		return v, nil
-	}
-	if t[0] >= '0' && t[0] <= '9' {
-		return strconv.ParseInt(t, 0, 64)
-	}
-	if isName(t) {
-		v, _ := ap.sh.vars.get(t)
-		v = strings.TrimSpace(v)
-		if v == "" {
-			return 0, nil
-		}
-		return strconv.ParseInt(v, 0, 64)
-	}
-	return 0, errors.New("syntax error")
 }

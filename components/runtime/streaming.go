@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -192,7 +195,8 @@ func (m *machine) runExec(ctx context.Context, argv []string, in io.Reader, out,
 		m:    m,
 		pid:  m.newPID(),
 		argv: argv,
-		env:  envTable(m.env),
+		env:  slices.Clone(m.env),
+		dir:  m.workDir,
 		io:   stdio{in: in, out: out, err: errw},
 		user: m.user,
 	}
@@ -210,6 +214,26 @@ func (m *machine) runExec(ctx context.Context, argv []string, in io.Reader, out,
 		// exec'd process does in a real container.
 		return exitKilled, nil
 	}
+}
+
+// limitedBuffer keeps the first limit bytes written to it and drops the
+// rest, so a chatty probe cannot grow the runtime's memory.
+type limitedBuffer struct {
+	bytes.Buffer
+	limit int
+	mu    sync.Mutex
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if room := b.limit - b.Len(); room < len(p) {
+		if room > 0 {
+			b.Buffer.Write(p[:room])
+		}
+		return len(p), nil
+	}
+	return b.Buffer.Write(p)
 }
 
 type nopCloser struct{ io.Writer }
