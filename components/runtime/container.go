@@ -42,6 +42,7 @@ type container struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
 	logs    *criLog
+	attach  *attachHub
 }
 
 // kill delivers SIGKILL; the caller holds r.mu and may wait on c.done
@@ -264,6 +265,7 @@ func (s *runtimeService) StartContainer(ctx context.Context, req *runtimeapi.Sta
 	}
 	pctx, cancel := context.WithCancel(context.Background())
 	stdout, stderr := logs.stream("stdout"), logs.stream("stderr")
+	c.attach = newAttachHub(c.config.GetStdin(), c.config.GetStdinOnce())
 	m := newMachine(machineConfig{
 		ctx:       pctx,
 		image:     c.image,
@@ -272,8 +274,9 @@ func (s *runtimeService) StartContainer(ctx context.Context, req *runtimeapi.Sta
 		workDir:   workDir,
 		env:       c.environment(hostname),
 		mounts:    c.config.GetMounts(),
-		stdout:    stdout,
-		stderr:    stderr,
+		stdout:    c.attach.writer(stdout, false),
+		stderr:    c.attach.writer(stderr, true),
+		stdin:     c.attach.stdin(),
 		stdinOpen: c.config.GetStdin(),
 		now:       r.now,
 		hosts:     r.hostsFile(sb, hostname),
@@ -313,6 +316,7 @@ func (r *Runtime) runProgram(c *container, argv []string, stdout, stderr *logStr
 	code := c.machine.run(argv)
 	// Everything in the container's PID namespace dies with PID 1.
 	c.cancel()
+	c.attach.close()
 	c.machine.jobs.Wait()
 	stdout.flush()
 	stderr.flush()

@@ -230,6 +230,7 @@ type machine struct {
 	now       func() time.Time
 	kernel    runtimeHandler
 	ports     *ports
+	stdin     io.Reader
 
 	mu      sync.Mutex
 	files   map[string][]byte
@@ -259,6 +260,9 @@ type machineConfig struct {
 	resolv    string
 	// kernel is the sandbox's runtime handler's (runc's if unset).
 	kernel runtimeHandler
+	// stdin is PID 1's stdin when stdinOpen (attached clients' input);
+	// if nil, reads block until the container ends.
+	stdin io.Reader
 	// ports is the sandbox's listening sockets (a table of its own if
 	// unset).
 	ports *ports
@@ -284,6 +288,7 @@ func newMachine(c machineConfig) *machine {
 		lastPID:   1,
 		kernel:    c.kernel,
 		ports:     c.ports,
+		stdin:     c.stdin,
 	}
 	if m.ports == nil {
 		m.ports = newPorts()
@@ -393,7 +398,10 @@ func (m *machine) run(argv []string) int {
 		return 127
 	}
 	var stdin io.Reader = strings.NewReader("")
-	if m.stdinOpen {
+	switch {
+	case m.stdinOpen && m.stdin != nil:
+		stdin = m.stdin
+	case m.stdinOpen:
 		stdin = blockingStdin{m.ctx}
 	}
 	p := &process{

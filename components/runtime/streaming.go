@@ -167,12 +167,21 @@ func (s streamRuntime) Exec(ctx context.Context, containerID string, cmd []strin
 	return nil
 }
 
-// errNoAttach is said to the client in the stream's own protocol, so
-// every kubectl shows it in full.
-var errNoAttach = errors.New("attach is not available on the simulated runtime yet: use kubectl logs -f to follow a container's output, or a node with --runtime containerd")
-
-func (s streamRuntime) Attach(context.Context, string, io.Reader, io.WriteCloser, io.WriteCloser, bool, <-chan remotecommandserver.TerminalSize) error {
-	return errNoAttach
+func (s streamRuntime) Attach(ctx context.Context, containerID string, in io.Reader, out, errw io.WriteCloser, tty bool, _ <-chan remotecommandserver.TerminalSize) error {
+	c, err := s.r.runningContainer(containerID)
+	if err != nil {
+		return err
+	}
+	var o, e io.Writer
+	if out != nil {
+		o = out
+	}
+	if errw != nil && !tty {
+		// With a TTY the terminal is one stream.
+		e = errw
+	}
+	c.attach.attach(ctx, c.done, in, o, e)
+	return nil
 }
 
 func (s streamRuntime) PortForward(ctx context.Context, sandboxID string, port int32, stream io.ReadWriteCloser) error {

@@ -14,7 +14,9 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/wheelhouse-k8s/wheelhouse/tracing"
 )
@@ -340,11 +342,13 @@ func TestFiftyStopsAndStartsLeaveNothingBehind(t *testing.T) {
 	// etcd, the node's runtime. (Started while what it needs is down, a
 	// component fails as a process would, which is not what this
 	// measures.) After each start the cycle waits, as a learner would,
-	// until the apiserver answers again: restarted back to back, etcd
-	// never lets the apiserver's etcd client reconnect, whose gRPC
-	// back-off then grows to two minutes, and an apiserver stopped in that
+	// until the apiserver answers from etcd again, for every kind of
+	// object a pod's start needs (readsFromEtcd). Restarted back to back,
+	// etcd never lets the apiserver's etcd clients reconnect, whose gRPC
+	// back-off then grows to two minutes; an apiserver stopped in that
 	// state waits that long (its peer-endpoint lease controller holds a
-	// lock across an etcd call without a deadline).
+	// lock across an etcd call without a deadline), and a pod created then
+	// waits for whichever of its objects' clients is still backing off.
 	before = after
 	client := tc.client(t)
 	storage := []string{"apiserver", "etcd", "runtime/node-1"}
@@ -355,9 +359,8 @@ func TestFiftyStopsAndStartsLeaveNothingBehind(t *testing.T) {
 					t.Fatalf("cycle %d: %s %s: %v\n%s", i, verb, name, err, out)
 				}
 			}
-			eventually(t, time.Minute, "the apiserver answers after "+name+" started", func() (bool, string) {
-				_, err := client.CoreV1().Namespaces().Get(context.Background(), "default", metav1.GetOptions{})
-				return err == nil, fmt.Sprint(err)
+			eventually(t, 2*time.Minute, "the apiserver answers from etcd after "+name+" started", func() (bool, string) {
+				return readsFromEtcd(client)
 			})
 		}
 	}
@@ -371,12 +374,7 @@ func TestFiftyStopsAndStartsLeaveNothingBehind(t *testing.T) {
 		}
 	}
 	// The pod is created and run once the apiserver's etcd clients are all
-	// back. kube-apiserver has one per kind of resource (newETCD3Storage),
-	// each with its own gRPC connection and reconnect back-off, which
-	// back-to-back etcd restarts grow towards two minutes: the namespaces'
-	// client answering (above) says nothing of the pods', the Events' or
-	// the ConfigMaps' (the pod's projected volume). A real apiserver does
-	// the same.
+	// back (each cycle above waited for those a pod needs).
 	k := embeddedKubectl(tc.kubeconfig())
 	eventually(t, 4*time.Minute, "a pod is created after the cycles", func() (bool, string) {
 		out, err := k.run(t, "run", "after-cycles", "--image", "busybox", "--restart", "Never", "--", "sh", "-c", "echo still-works")
@@ -420,6 +418,46 @@ func (tc *testCluster) explainPod(t *testing.T, k kubectlRunner, pod string) {
 		lines = lines[max(0, len(lines)-60):]
 		t.Logf("%s, the last %d lines naming %s:\n%s", f, len(lines), pod, strings.Join(lines, "\n"))
 	}
+}
+
+// readsFromEtcd reports whether the apiserver reads from etcd every kind
+// of object a pod's creation and start touch. kube-apiserver has one etcd
+// client per kind of resource (newETCD3Storage), each with its own gRPC
+// connection and reconnect back-off: one kind answering says nothing of
+// the others. A GET without a resourceVersion is a quorum read from etcd
+// (no cache), and NotFound is an answer from etcd too.
+func readsFromEtcd(client kubernetes.Interface) (bool, string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	core := client.CoreV1()
+	reads := []struct {
+		what string
+		get  func() error
+	}{
+		{"namespaces", func() error { _, err := core.Namespaces().Get(ctx, "default", metav1.GetOptions{}); return err }},
+		{"nodes", func() error { _, err := core.Nodes().Get(ctx, "node-1", metav1.GetOptions{}); return err }},
+		{"pods", func() error { _, err := core.Pods("default").Get(ctx, "absent", metav1.GetOptions{}); return err }},
+		{"serviceaccounts", func() error {
+			_, err := core.ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
+			return err
+		}},
+		{"configmaps", func() error {
+			_, err := core.ConfigMaps("default").Get(ctx, "kube-root-ca.crt", metav1.GetOptions{})
+			return err
+		}},
+		{"secrets", func() error { _, err := core.Secrets("default").Get(ctx, "absent", metav1.GetOptions{}); return err }},
+		{"events", func() error { _, err := core.Events("default").Get(ctx, "absent", metav1.GetOptions{}); return err }},
+		{"leases", func() error {
+			_, err := client.CoordinationV1().Leases("kube-node-lease").Get(ctx, "node-1", metav1.GetOptions{})
+			return err
+		}},
+	}
+	for _, r := range reads {
+		if err := r.get(); err != nil && !apierrors.IsNotFound(err) {
+			return false, fmt.Sprintf("%s: %v", r.what, err)
+		}
+	}
+	return true, ""
 }
 
 type componentStatus struct {

@@ -226,7 +226,6 @@ func TestKubectlExecInASimulatedContainer(t *testing.T) {
 			want string
 		}{
 			{[]string{"exec", "gold", "-n", ns, "--", "nosuchtool"}, `exec: "nosuchtool": executable file not found in $PATH`},
-			{[]string{"attach", "gold", "-n", ns}, "attach is not available on the simulated runtime"},
 		} {
 			out, err := k.run(t, tc.args...)
 			if err == nil || !strings.Contains(out, tc.want) {
