@@ -138,11 +138,11 @@ func utilSleep(p *process) int {
 		total += d
 	}
 	if infinite {
-		<-p.m.ctx.Done()
-		return exitKilled
+		<-p.context().Done()
+		return p.interrupted()
 	}
-	if !p.m.sleep(total) {
-		return exitKilled
+	if !p.sleep(total) {
+		return p.interrupted()
 	}
 	return 0
 }

@@ -132,6 +132,41 @@ type process struct {
 	// depth counts the processes this one runs inside, so a script that
 	// runs itself cannot exhaust the stack.
 	depth int
+	// ctx, if set, ends the process before its container ends: Ctrl-C on
+	// its terminal. Otherwise the process ends with the container.
+	ctx context.Context
+	// term is the terminal the process runs on (kubectl exec -it), if
+	// any.
+	term *terminal
+}
+
+// context is what ends the process: its own context, or its container's.
+func (p *process) context() context.Context {
+	if p.ctx != nil {
+		return p.ctx
+	}
+	return p.m.ctx
+}
+
+// sleep waits d, and reports false if the process was ended meanwhile.
+func (p *process) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-p.context().Done():
+		return false
+	}
+}
+
+// interrupted is the status of a process its terminal's Ctrl-C ended
+// (128 + SIGINT), or of one killed with its container.
+func (p *process) interrupted() int {
+	if p.m.killed() {
+		return exitKilled
+	}
+	return 130
 }
 
 func (p *process) getenv(name string) string {

@@ -67,6 +67,9 @@ type shell struct {
 	nextTick time.Time
 	reaping  bool
 	resumed  bool
+	// interactive is set for a shell reading commands from a terminal:
+	// each line runs with a context of its own, which Ctrl-C ends.
+	interactive bool
 }
 
 // progShell is sh/ash/dash/bash: "-c script", a script file, or commands
@@ -93,9 +96,11 @@ func progShell(p *process) int {
 			switch c {
 			case 'c':
 				cmdMode = true
-			case 's', 'i', 'l':
-				// Commands from stdin, interactive, login: nothing differs
-				// for a shell without a terminal.
+			case 'i':
+				sh.interactive = true
+			case 's', 'l':
+				// Commands from stdin, login: nothing differs for a
+				// simulated shell.
 			case 'o':
 				if len(args) > 0 {
 					opts = append(opts, a[:1]+"o", args[0])
@@ -129,6 +134,11 @@ func progShell(p *process) int {
 			return 2
 		}
 		src, sh.name, params = string(data), args[0], args[1:]
+	case sh.interactive || p.term != nil:
+		// On a terminal (kubectl exec -it … -- sh), or with -i: a prompt,
+		// and each command as soon as its line is typed.
+		sh.interactive = true
+		return sh.runInteractive(opts)
 	default:
 		data, _ := io.ReadAll(p.io.in)
 		if p.m.killed() {
@@ -157,14 +167,31 @@ func (sh *shell) run(src string, opts, params []string) int {
 	// the shell exits, at this final check.
 	file.Stmts = append(file.Stmts, internalStmt("tick"))
 
-	stdin, closeStdin, err := shellStdin(p.io.in)
+	r, _, closeStdin, err := sh.newRunner(opts, params)
 	if err != nil {
 		writef(p.io.err, "%s: %v\n", sh.name, err)
 		return 2
 	}
 	defer closeStdin()
+	err = r.Run(p.context(), file)
+	sh.reap(r)
+	if p.context().Err() != nil {
+		// Killed with its container, or Ctrl-C on its terminal.
+		return p.interrupted()
+	}
+	return sh.status(err)
+}
+
+// newRunner makes the shell's interpreter; stdin is what it reads from,
+// to be closed when the shell ends.
+func (sh *shell) newRunner(opts, params []string) (r *interp.Runner, stdin io.Reader, closeStdin func(), err error) {
+	p := sh.p
+	stdin, closeStdin, err = shellStdin(p.io.in)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	sh.diag = &diagWriter{w: p.io.err, name: sh.name}
-	r, err := interp.New(
+	r, err = interp.New(
 		interp.Env(sh.environ()),
 		interp.StdIO(stdin, p.io.out, sh.diag),
 		interp.Params(append(opts, append([]string{"--"}, params...)...)...),
@@ -186,16 +213,17 @@ func (sh *shell) run(src string, opts, params []string) int {
 		}),
 	)
 	if err != nil {
-		writef(p.io.err, "%s: %v\n", sh.name, err)
-		return 2
+		closeStdin()
+		return nil, nil, nil, err
 	}
 	// The Dir option would look the directory up on the host.
 	r.Dir = p.cwd()
-	err = r.Run(p.m.ctx, file)
-	sh.reap(r)
-	if p.m.killed() {
-		return exitKilled
-	}
+	return r, stdin, closeStdin, nil
+}
+
+// status is the shell's exit status after the interpreter's err.
+func (sh *shell) status(err error) int {
+	p := sh.p
 	var status interp.ExitStatus
 	switch {
 	case err == nil:
@@ -525,7 +553,12 @@ func (sh *shell) spawn(ctx context.Context, hc interp.HandlerContext, prog progr
 		return interp.ExitStatus(2)
 	}
 	defer m.release()
-	child := &process{m: m, pid: sh.p.pid, argv: args, env: sh.childEnv(hc.Env), dir: hc.Dir, io: sio, depth: sh.p.depth + 1, user: m.user}
+	child := &process{m: m, pid: sh.p.pid, argv: args, env: sh.childEnv(hc.Env), dir: hc.Dir, io: sio, depth: sh.p.depth + 1, user: m.user,
+		ctx: sh.p.ctx, term: sh.p.term}
+	if sh.interactive {
+		// The command runs in the foreground of its line: Ctrl-C ends it.
+		child.ctx = ctx
+	}
 	if exec {
 		child.pid1 = sh.p.pid1
 	} else {

@@ -126,7 +126,7 @@ func (s *runtimeService) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncR
 		defer cancel()
 	}
 	stdout, stderr := &limitedBuffer{limit: maxExecSyncOutput}, &limitedBuffer{limit: maxExecSyncOutput}
-	code, err := c.machine.runExec(ctx, req.GetCmd(), strings.NewReader(""), stdout, stderr)
+	code, err := c.machine.runExec(ctx, req.GetCmd(), strings.NewReader(""), stdout, stderr, nil)
 	if err != nil {
 		return nil, status.Error(codes.Unknown, err.Error())
 	}
@@ -140,7 +140,7 @@ func (s *runtimeService) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncR
 // is open.
 type streamRuntime struct{ r *Runtime }
 
-func (s streamRuntime) Exec(ctx context.Context, containerID string, cmd []string, in io.Reader, out, errw io.WriteCloser, tty bool, _ <-chan remotecommandserver.TerminalSize) error {
+func (s streamRuntime) Exec(ctx context.Context, containerID string, cmd []string, in io.Reader, out, errw io.WriteCloser, tty bool, resize <-chan remotecommandserver.TerminalSize) error {
 	c, err := s.r.runningContainer(containerID)
 	if err != nil {
 		return err
@@ -155,7 +155,24 @@ func (s streamRuntime) Exec(ctx context.Context, containerID string, cmd []strin
 		// With a TTY the terminal is one stream, as in a real container.
 		errw = out
 	}
-	code, err := c.machine.runExec(ctx, cmd, in, out, errw)
+	var term *terminal
+	if tty {
+		// kubectl exec -it: the keys the learner types go through a
+		// terminal's line discipline, as they would through a pty.
+		term = newTerminal(out)
+		go term.run(in)
+		in, errw = term.stdin(), nil
+		w := term.stdout()
+		code, err := c.machine.runExec(ctx, cmd, in, w, w, term)
+		return execResult(code, err)
+	}
+	_ = resize // A simulated terminal has no size to change.
+	code, err := c.machine.runExec(ctx, cmd, in, out, errw, nil)
+	return execResult(code, err)
+}
+
+// execResult is how the streaming server reports a command's end.
+func execResult(code int, err error) error {
 	if err != nil {
 		return err
 	}
@@ -192,7 +209,7 @@ func (s streamRuntime) PortForward(ctx context.Context, sandboxID string, port i
 // given streams, and returns its exit status. A command the image does not
 // have is an error, worded as runc words it; the process ends with the
 // container, or when ctx ends.
-func (m *machine) runExec(ctx context.Context, argv []string, in io.Reader, out, errw io.Writer) (int, error) {
+func (m *machine) runExec(ctx context.Context, argv []string, in io.Reader, out, errw io.Writer, term *terminal) (int, error) {
 	if len(argv) == 0 {
 		return 0, errors.New("no command given")
 	}
@@ -200,6 +217,8 @@ func (m *machine) runExec(ctx context.Context, argv []string, in io.Reader, out,
 	if !ok {
 		return 0, errors.New(execError(argv))
 	}
+	// The process's own context is what its terminal's Ctrl-C ends.
+	pctx, end := context.WithCancel(m.ctx)
 	p := &process{
 		m:    m,
 		pid:  m.newPID(),
@@ -208,9 +227,17 @@ func (m *machine) runExec(ctx context.Context, argv []string, in io.Reader, out,
 		dir:  m.workDir,
 		io:   stdio{in: in, out: out, err: errw},
 		user: m.user,
+		ctx:  pctx,
+		term: term,
+	}
+	if term != nil {
+		term.setForeground(end)
 	}
 	done := make(chan int, 1)
-	go func() { done <- prog(p) }()
+	go func() {
+		defer end()
+		done <- prog(p)
+	}()
 	select {
 	case code := <-done:
 		if m.killed() {

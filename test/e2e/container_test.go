@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/creack/pty"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -240,5 +242,63 @@ func TestAttachFollowsTheContainersOutput(t *testing.T) {
 	}
 	if pod.Status.Phase != v1.PodRunning || pod.Status.ContainerStatuses[0].RestartCount != 0 {
 		t.Errorf("after the attaches the pod is %s with %d restarts", pod.Status.Phase, pod.Status.ContainerStatuses[0].RestartCount)
+	}
+}
+
+// kubectl exec -it … -- sh, from a real terminal (a pty), with every
+// kubectl: the shell prompts, runs what is typed, Ctrl-C interrupts the
+// foreground command and not the shell, and "exit 3" ends kubectl with 3.
+func TestInteractiveExecFromATerminal(t *testing.T) {
+	t.Parallel()
+	client := shared.client(t)
+	ns := createNamespace(t, client, "tty")
+	k := embeddedKubectl(shared.kubeconfig())
+	k.mustRun(t, "run", "box", "-n", ns, "--image", "busybox", "--", "sleep", "3600")
+	waitSharedRunning(t, ns, "box")
+	for _, kc := range kubectls(t) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		cmd := kc.command(ctx, "exec", "-it", "box", "-n", ns, "--", "sh")
+		term, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 24, Cols: 80})
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		var screen syncBuffer
+		go func() { _, _ = io.Copy(&screen, term) }()
+		seen := 0
+		expect := func(what string) {
+			t.Helper()
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				if i := strings.Index(screen.String()[seen:], what); i >= 0 {
+					seen += i + len(what)
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: the terminal never showed %q; it shows %q", kc.name, what, screen.String())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		typeKeys := func(s string) {
+			t.Helper()
+			if _, err := term.Write([]byte(s)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		expect("/ # ")
+		typeKeys("echo $((6*7)) $HOSTNAME\r")
+		expect("42 box\r\n/ # ")
+		typeKeys("sleep 100\r")
+		time.Sleep(300 * time.Millisecond)
+		typeKeys("\x03")
+		expect("/ # ")
+		typeKeys("exit 3\r")
+		err = cmd.Wait()
+		term.Close()
+		cancel()
+		if code := exitCode(err); code != 3 {
+			t.Errorf("%s exec -it: exit %d (%v), want 3; the terminal showed %q", kc.name, code, err, screen.String())
+		}
 	}
 }
