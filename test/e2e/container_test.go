@@ -15,6 +15,7 @@ import (
 	"github.com/creack/pty"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 )
 
 // What a simulated container holds: the files the kubelet mounts, at the
@@ -30,6 +31,14 @@ func applyIn(t *testing.T, k kubectlRunner, manifest string) {
 	k.mustRun(t, "apply", "-f", f)
 }
 
+// inSharedNamespace is a new namespace of the shared cluster, with a
+// client and kubectl for it.
+func inSharedNamespace(t *testing.T, prefix string) (kubernetes.Interface, string, kubectlRunner) {
+	t.Helper()
+	client := shared.client(t)
+	return client, createNamespace(t, client, prefix), embeddedKubectl(shared.kubeconfig())
+}
+
 func waitSharedRunning(t *testing.T, ns, name string) {
 	t.Helper()
 	watchPodUntil(t, shared.client(t), ns, name, 2*time.Minute, name+" Running", func(p *v1.Pod) (bool, string) {
@@ -43,9 +52,7 @@ func waitSharedRunning(t *testing.T, ns, name string) {
 // file when the kubelet syncs the pod, as on a real node.
 func TestContainersSeeTheKubeletsMounts(t *testing.T) {
 	t.Parallel()
-	client := shared.client(t)
-	ns := createNamespace(t, client, "mounts")
-	k := embeddedKubectl(shared.kubeconfig())
+	client, ns, k := inSharedNamespace(t, "mounts")
 	applyIn(t, k, `apiVersion: v1
 kind: ConfigMap
 metadata: {name: app, namespace: `+ns+`}
@@ -128,9 +135,7 @@ spec:
 // kubelet restarts the container, as on any node.
 func TestLivenessProbeRestartsTheContainer(t *testing.T) {
 	t.Parallel()
-	client := shared.client(t)
-	ns := createNamespace(t, client, "liveness")
-	k := embeddedKubectl(shared.kubeconfig())
+	client, ns, k := inSharedNamespace(t, "liveness")
 	applyIn(t, k, `apiVersion: v1
 kind: Pod
 metadata: {name: liveness-exec, namespace: `+ns+`}
@@ -166,9 +171,7 @@ spec:
 // endpoints; once it passes, the endpoint is ready.
 func TestReadinessProbeGatesTheEndpoint(t *testing.T) {
 	t.Parallel()
-	client := shared.client(t)
-	ns := createNamespace(t, client, "readiness")
-	k := embeddedKubectl(shared.kubeconfig())
+	client, ns, k := inSharedNamespace(t, "readiness")
 	applyIn(t, k, `apiVersion: v1
 kind: Pod
 metadata: {name: gated, namespace: `+ns+`, labels: {app: gated}}
@@ -222,9 +225,7 @@ spec:
 // and leaving it leaves the container running.
 func TestAttachFollowsTheContainersOutput(t *testing.T) {
 	t.Parallel()
-	client := shared.client(t)
-	ns := createNamespace(t, client, "attach")
-	k := embeddedKubectl(shared.kubeconfig())
+	client, ns, k := inSharedNamespace(t, "attach")
 	k.mustRun(t, "run", "ticker", "-n", ns, "--image", "busybox", "--", "sh", "-c", `i=0; while true; do i=$((i+1)); echo "tick $i"; sleep 1; done`)
 	waitSharedRunning(t, ns, "ticker")
 	for _, kc := range kubectls(t) {
@@ -250,9 +251,7 @@ func TestAttachFollowsTheContainersOutput(t *testing.T) {
 // foreground command and not the shell, and "exit 3" ends kubectl with 3.
 func TestInteractiveExecFromATerminal(t *testing.T) {
 	t.Parallel()
-	client := shared.client(t)
-	ns := createNamespace(t, client, "tty")
-	k := embeddedKubectl(shared.kubeconfig())
+	_, ns, k := inSharedNamespace(t, "tty")
 	k.mustRun(t, "run", "box", "-n", ns, "--image", "busybox", "--", "sleep", "3600")
 	waitSharedRunning(t, ns, "box")
 	for _, kc := range kubectls(t) {

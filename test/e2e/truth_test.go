@@ -210,9 +210,7 @@ func TestKubectlExecInASimulatedContainer(t *testing.T) {
 	client := shared.client(t)
 	ns := createNamespace(t, client, "exec")
 	embeddedKubectl(shared.kubeconfig()).mustRun(t, "run", "gold", "--image", "nginx", "-n", ns)
-	watchPodUntil(t, client, ns, "gold", time.Minute, "Running", func(p *v1.Pod) (bool, string) {
-		return p.Status.Phase == v1.PodRunning, string(p.Status.Phase)
-	})
+	waitSharedRunning(t, ns, "gold")
 	for _, k := range kubectls(t) {
 		if out := k.mustRun(t, "exec", "gold", "-n", ns, "--", "cat", "/etc/hostname"); strings.TrimSpace(out) != "gold" {
 			t.Errorf("%s exec cat /etc/hostname: %q, want the pod's name", k.name, out)
@@ -308,9 +306,7 @@ func TestExecAndLogsAreTracedThroughTheKubelet(t *testing.T) {
 	ns := createNamespace(t, client, "exectrace")
 	k := embeddedKubectl(shared.kubeconfig())
 	k.mustRun(t, "run", "hop", "--image", "nginx", "-n", ns)
-	watchPodUntil(t, client, ns, "hop", time.Minute, "Running", func(p *v1.Pod) (bool, string) {
-		return p.Status.Phase == v1.PodRunning, string(p.Status.Phase)
-	})
+	waitSharedRunning(t, ns, "hop")
 	pod, err := client.CoreV1().Pods(ns).Get(context.Background(), "hop", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -398,9 +394,7 @@ spec:
 	}
 	k.mustRun(t, "apply", "-f", manifest)
 	t.Cleanup(func() { k.run(t, "delete", "runtimeclass", "gvisor-"+ns, "kata-"+ns) })
-	watchPodUntil(t, client, ns, "sandboxed", time.Minute, "Running", func(p *v1.Pod) (bool, string) {
-		return p.Status.Phase == v1.PodRunning, string(p.Status.Phase)
-	})
+	waitSharedRunning(t, ns, "sandboxed")
 	if out := k.mustRun(t, "exec", "sandboxed", "-n", ns, "--", "uname", "-r"); strings.TrimSpace(out) != "4.4.0" {
 		t.Errorf("uname -r in a gVisor pod: %q, want gVisor's 4.4.0", out)
 	}
@@ -433,9 +427,7 @@ func TestPortForwardReachesNginx(t *testing.T) {
 	client := shared.client(t)
 	ns := createNamespace(t, client, "portforward")
 	embeddedKubectl(shared.kubeconfig()).mustRun(t, "run", "web", "--image", "nginx", "-n", ns)
-	watchPodUntil(t, client, ns, "web", time.Minute, "Running", func(p *v1.Pod) (bool, string) {
-		return p.Status.Phase == v1.PodRunning, string(p.Status.Phase)
-	})
+	waitSharedRunning(t, ns, "web")
 	tr := followTrace(t, shared.uiAddr, "kinds=kubelet-api&namespace="+ns)
 	for _, k := range kubectls(t) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
