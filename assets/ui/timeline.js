@@ -306,7 +306,7 @@ export class Timeline {
     const label = packetLabel(ev);
     text.append(h('b', { text: label }));
     let extra = '';
-    if (ev.kind === 'http' || ev.kind === 'cri') extra = ev.name || '';
+    if (ev.kind === 'http' || ev.kind === 'cri' || ev.kind === 'kubelet-api') extra = ev.name || '';
     if (ev.kind === 'watch') extra = '→ ' + shortComp(ev.to);
     if (ev.kind === 'http' && ev.from && ev.from.startsWith('controller-manager') && ev.detail && ev.detail.controller) extra = `${extra} (${ev.detail.controller.replace(/-controller$/, '')})`.trim();
     if (extra) text.append(' ', h('span', { class: 'tl-obj', text: extra }));

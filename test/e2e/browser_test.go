@@ -402,3 +402,51 @@ func TestBrowserFollowObject(t *testing.T) {
 	screenshot(t, ctx, "ui-follow")
 	evalJS[any](t, ctx, `window.wheelhouse.unfollow(), window.wheelhouse.following`)
 }
+
+// kubectl exec is drawn hop by hop, in order: kubectl → apiserver, the
+// apiserver → the pod's kubelet (the kubelet API request), the kubelet →
+// its runtime (CRI Exec).
+func TestBrowserAnimatesTheExecHops(t *testing.T) {
+	ctx := newBrowser(t)
+	_, ns, k := inSharedNamespace(t, "uiexec")
+	k.mustRun(t, "run", "hops", "--image", "busybox", "-n", ns, "--", "sleep", "3600")
+	waitSharedRunning(t, ns, "hops")
+	openUI(t, ctx, shared.uiAddr)
+	tr := followTrace(t, shared.uiAddr, "namespace="+ns)
+	k.mustRun(t, "exec", "hops", "-n", ns, "--", "true")
+	about := func(e *tracing.Event) bool { return e.Name == "hops" && e.Namespace == ns }
+	hops := []tracing.Event{
+		tr.waitFor(t, 30*time.Second, "kubectl → apiserver exec", func(e *tracing.Event) bool {
+			return about(e) && e.Kind == tracing.KindHTTP && e.Subresource == "exec"
+		}),
+		tr.waitFor(t, 30*time.Second, "apiserver → kubelet exec", func(e *tracing.Event) bool {
+			return about(e) && e.Kind == tracing.KindKubeletAPI
+		}),
+		tr.waitFor(t, 30*time.Second, "kubelet → runtime Exec", func(e *tracing.Event) bool {
+			return about(e) && e.Kind == tracing.KindCRI && e.Verb == "Exec"
+		}),
+	}
+	var order map[uint64]int
+	var edges map[uint64]string
+	eventually(t, time.Minute, "the three hops animated", func() (bool, string) {
+		order, edges = map[uint64]int{}, map[uint64]string{}
+		for i, a := range animated(t, ctx) {
+			order[a.Seq], edges[a.Seq] = i, a.Edge
+		}
+		for _, h := range hops {
+			if _, ok := order[h.Seq]; !ok {
+				return false, fmt.Sprintf("seq %d (%s) not animated; %s", h.Seq, h.Summary, animationState(t, ctx, h.Seq))
+			}
+		}
+		return true, ""
+	})
+	for i, h := range hops {
+		if want := h.From + "->" + h.To; edges[h.Seq] != want {
+			t.Errorf("%s animated on %q, want %q", h.Summary, edges[h.Seq], want)
+		}
+		if i > 0 && order[h.Seq] < order[hops[i-1].Seq] {
+			t.Errorf("%s started before %s", h.Summary, hops[i-1].Summary)
+		}
+	}
+	screenshot(t, ctx, "ui-exec-hops")
+}
