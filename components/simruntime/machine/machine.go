@@ -468,6 +468,7 @@ func ErrText(err error) string {
 	return err.Error()
 }
 
+// Abs is name resolved against the working directory cwd.
 func (m *Machine) Abs(cwd, name string) string {
 	if !path.IsAbs(name) {
 		name = path.Join(cwd, name)
@@ -502,6 +503,7 @@ func (m *Machine) HostPath(p string) (string, *runtimeapi.Mount) {
 	return host, best
 }
 
+// ReadFile reads a file of the container, from a volume if one holds it.
 func (m *Machine) ReadFile(cwd, name string) ([]byte, error) {
 	p := m.Abs(cwd, name)
 	if host, _ := m.HostPath(p); host != "" {
@@ -528,6 +530,7 @@ func (m *Machine) ReadFile(cwd, name string) ([]byte, error) {
 	return nil, fs.ErrNotExist
 }
 
+// Exists reports whether name exists, and whether it is a directory.
 func (m *Machine) Exists(cwd, name string) (isDir, ok bool) {
 	st, err := m.Stat(m.Abs(cwd, name))
 	return err == nil && st.IsDir(), err == nil
@@ -732,6 +735,7 @@ func (m *Machine) WriteFile(p string, data []byte, appendTo bool) error {
 	return nil
 }
 
+// RemoveFile removes a file, as unlink(2) does: not a directory.
 func (m *Machine) RemoveFile(cwd, name string) error {
 	p := m.Abs(cwd, name)
 	if host, mt := m.HostPath(p); host != "" {
@@ -756,6 +760,7 @@ func (m *Machine) RemoveFile(cwd, name string) error {
 	return nil
 }
 
+// Mkdir creates a directory and its parents, as mkdir -p does.
 func (m *Machine) Mkdir(cwd, name string) {
 	p := m.Abs(cwd, name)
 	if host, mt := m.HostPath(p); host != "" && !mt.GetReadonly() {
