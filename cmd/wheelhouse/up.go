@@ -22,7 +22,7 @@ import (
 	"github.com/wheelhouse-k8s/wheelhouse/components/containerd"
 	"github.com/wheelhouse-k8s/wheelhouse/components/kubeversion"
 	"github.com/wheelhouse-k8s/wheelhouse/components/loadbalancer"
-	"github.com/wheelhouse-k8s/wheelhouse/components/runtime"
+	"github.com/wheelhouse-k8s/wheelhouse/components/simruntime"
 	"github.com/wheelhouse-k8s/wheelhouse/server"
 	"github.com/wheelhouse-k8s/wheelhouse/tracing/collect"
 	"github.com/wheelhouse-k8s/wheelhouse/tracing/kjson"
@@ -111,7 +111,7 @@ func (o *upOptions) pullBytesPerSecond() (int64, error) {
 		return 0, fmt.Errorf("--pull-speed %q is not a size per second such as 70Mi or 5M", o.pullSpeed)
 	}
 	if q.IsZero() {
-		return runtime.InstantPull, nil
+		return simruntime.InstantPull, nil
 	}
 	return q.Value(), nil
 }

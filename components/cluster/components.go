@@ -28,8 +28,8 @@ import (
 	"github.com/wheelhouse-k8s/wheelhouse/components/leader"
 	"github.com/wheelhouse-k8s/wheelhouse/components/loadbalancer"
 	"github.com/wheelhouse-k8s/wheelhouse/components/pki"
-	"github.com/wheelhouse-k8s/wheelhouse/components/runtime"
 	"github.com/wheelhouse-k8s/wheelhouse/components/scheduler"
+	"github.com/wheelhouse-k8s/wheelhouse/components/simruntime"
 	"github.com/wheelhouse-k8s/wheelhouse/tracing"
 )
 
@@ -49,7 +49,7 @@ type Node struct {
 	controlPlane bool
 
 	mu         sync.Mutex
-	runtime    *runtime.Runtime
+	runtime    *simruntime.Runtime
 	containerD *containerd.Containerd
 	criProxy   *criproxy.Proxy
 	proxy      *kubeproxy.Proxy
@@ -68,7 +68,7 @@ func (n *Node) labels() map[string]string {
 
 // Runtime is the node's simulated runtime while it runs (nil on a
 // containerd node).
-func (n *Node) Runtime() *runtime.Runtime {
+func (n *Node) Runtime() *simruntime.Runtime {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.runtime
@@ -263,7 +263,7 @@ func (c *Cluster) serverOptions(node string) []grpc.ServerOption {
 }
 
 func (c *Cluster) startRuntime(ctx context.Context, n *Node) (component.Handle, error) {
-	rt, err := runtime.Start(ctx, runtime.Config{
+	rt, err := simruntime.Start(ctx, simruntime.Config{
 		NodeName:           n.Name,
 		SocketPath:         c.runtimeSocket(n),
 		PullBytesPerSecond: c.cfg.PullBytesPerSecond,

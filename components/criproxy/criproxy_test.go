@@ -19,7 +19,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/wheelhouse-k8s/wheelhouse/components/runtime"
+	"github.com/wheelhouse-k8s/wheelhouse/components/simruntime"
 )
 
 func ctxT(t *testing.T) context.Context {
@@ -139,7 +139,7 @@ func checkPassedThrough(t *testing.T, method string, err error) {
 // calls work through the proxy and interceptors see typed requests and
 // responses; a streaming call (GetContainerEvents) carries events.
 func TestInFrontOfARuntime(t *testing.T) {
-	rt, err := runtime.Start(ctxT(t), runtime.Config{NodeName: "node-x", SocketPath: filepath.Join(t.TempDir(), "rt.sock"), PullBytesPerSecond: runtime.InstantPull})
+	rt, err := simruntime.Start(ctxT(t), simruntime.Config{NodeName: "node-x", SocketPath: filepath.Join(t.TempDir(), "rt.sock"), PullBytesPerSecond: simruntime.InstantPull})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func TestInFrontOfARuntime(t *testing.T) {
 	ctx := ctxT(t)
 
 	v, err := rs.Version(ctx, &runtimeapi.VersionRequest{})
-	if err != nil || v.RuntimeName != runtime.RuntimeName {
+	if err != nil || v.RuntimeName != simruntime.RuntimeName {
 		t.Fatalf("Version through the proxy = %v, %v", v, err)
 	}
 	if _, err := rs.UpdateRuntimeConfig(ctx, &runtimeapi.UpdateRuntimeConfigRequest{

@@ -341,7 +341,7 @@ var packageTags = []struct{ fragment, component string }{
 	{"/pkg/registry/", "apiserver"},
 	{"/pkg/kubeapiserver/", "apiserver"},
 	{"/plugin/pkg/", "apiserver"},
-	{"/components/runtime/", "runtime"},
+	{"/components/simruntime/", "runtime"},
 }
 
 // ComponentOf names the component that owns a source file.

@@ -1,0 +1,165 @@
+package machine
+
+import (
+	"bytes"
+	"io"
+	"sync"
+	"unicode/utf8"
+)
+
+// A Terminal is what `kubectl exec -it` gives a simulated container: the
+// kernel's line discipline of a pseudo-terminal, which a real container
+// gets from its runtime's pty. kubectl puts the learner's terminal in raw
+// mode and sends every key as typed, so this side does what the kernel
+// would: echo, erase (Backspace, Ctrl-U), deliver a line on Enter, turn
+// Ctrl-C into an interrupt of the foreground command and Ctrl-D on an
+// empty line into end-of-file, and write "\r\n" for every "\n" of output.
+type Terminal struct {
+	out io.Writer // the client's side, raw
+
+	// input is the cooked side: whole lines, read by the programs.
+	inputR *io.PipeReader
+	inputW *io.PipeWriter
+
+	mu sync.Mutex
+	// foreground is called on Ctrl-C: it interrupts the command running
+	// in the foreground, if any.
+	foreground func()
+}
+
+// Control characters the line discipline acts on (stty's defaults).
+const (
+	KeyInterrupt = 0x03 // ^C, which the runtime's tests type too
+	keyEOF       = 0x04 // ^D
+	keyErase     = 0x7f // DEL, what Backspace sends
+	keyEraseBS   = 0x08 // ^H
+	keyKill      = 0x15 // ^U
+	keyWordErase = 0x17 // ^W
+)
+
+// NewTerminal is a terminal whose client sees out; Run feeds it keys.
+func NewTerminal(out io.Writer) *Terminal {
+	t := &Terminal{out: out}
+	t.inputR, t.inputW = io.Pipe()
+	return t
+}
+
+// Stdin is what programs read: lines, once Enter is pressed.
+func (t *Terminal) Stdin() io.Reader { return t.inputR }
+
+// Stdout is what programs write to: output post-processing (ONLCR).
+func (t *Terminal) Stdout() io.Writer { return onlcr{t.out} }
+
+// SetForeground sets what Ctrl-C interrupts (nil: nothing runs).
+func (t *Terminal) SetForeground(interrupt func()) {
+	t.mu.Lock()
+	t.foreground = interrupt
+	t.mu.Unlock()
+}
+
+// Run reads keys from the client until its input ends, then ends the
+// programs' input.
+func (t *Terminal) Run(keys io.Reader) {
+	defer t.inputW.Close()
+	var line []byte
+	// esc tracks an escape sequence (an arrow or function key: ESC [
+	// parameters, then a final byte), which the shell, having no line
+	// editing, ignores whole.
+	esc := 0
+	buf := make([]byte, 256)
+	for {
+		n, err := keys.Read(buf)
+		for _, b := range buf[:n] {
+			switch {
+			case esc == 1 && b == '[', esc == 1 && b == 'O':
+				esc = 2
+				continue
+			case esc == 1:
+				esc = 0
+				continue
+			case esc == 2:
+				if b >= 0x40 && b <= 0x7e {
+					esc = 0
+				}
+				continue
+			case b == 0x1b:
+				esc = 1
+				continue
+			}
+			switch b {
+			case '\r', '\n':
+				_, _ = t.out.Write([]byte("\r\n"))
+				line = append(line, '\n')
+				if _, err := t.inputW.Write(line); err != nil {
+					return
+				}
+				line = line[:0]
+			case KeyInterrupt:
+				_, _ = t.out.Write([]byte("^C\r\n"))
+				line = line[:0]
+				t.mu.Lock()
+				interrupt := t.foreground
+				t.mu.Unlock()
+				if interrupt != nil {
+					interrupt()
+				} else if _, err := t.inputW.Write([]byte("\n")); err != nil {
+					// At the prompt: an empty line, so the shell prompts
+					// again.
+					return
+				}
+			case keyEOF:
+				if len(line) == 0 {
+					return
+				}
+				// Mid-line, ^D sends what was typed, without a newline.
+				if _, err := t.inputW.Write(line); err != nil {
+					return
+				}
+				line = line[:0]
+			case keyErase, keyEraseBS:
+				if len(line) > 0 {
+					_, size := utf8.DecodeLastRune(line)
+					line = line[:len(line)-size]
+					_, _ = t.out.Write([]byte("\b \b"))
+				}
+			case keyKill:
+				for range utf8.RuneCount(line) {
+					_, _ = t.out.Write([]byte("\b \b"))
+				}
+				line = line[:0]
+			case keyWordErase:
+				end := len(bytes.TrimRight(line, " "))
+				start := bytes.LastIndexByte(line[:end], ' ') + 1
+				for range utf8.RuneCount(line[start:]) {
+					_, _ = t.out.Write([]byte("\b \b"))
+				}
+				line = line[:start]
+			default:
+				if b < 0x20 && b != '\t' {
+					// Other control keys (arrows send ESC sequences):
+					// the shell has no line editing, so they are dropped.
+					continue
+				}
+				line = append(line, b)
+				_, _ = t.out.Write([]byte{b})
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// onlcr writes "\r\n" for each "\n", as a terminal's output processing
+// does, so lines start at the left margin of the learner's raw terminal.
+type onlcr struct{ w io.Writer }
+
+func (o onlcr) Write(p []byte) (int, error) {
+	if bytes.IndexByte(p, '\n') < 0 {
+		return o.w.Write(p)
+	}
+	if _, err := o.w.Write(bytes.ReplaceAll(p, []byte("\n"), []byte("\r\n"))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}

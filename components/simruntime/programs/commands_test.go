@@ -1,0 +1,48 @@
+package programs
+
+import (
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/wheelhouse-k8s/wheelhouse/components/simruntime/machine"
+)
+
+// The utilities parse their own arguments (durations, formats, test
+// expressions); whatever a learner types, they must neither panic nor
+// allocate without bound.
+
+func FuzzParseSleep(f *testing.F) {
+	for _, s := range []string{"1", "0.5", "2m", "1h", "3d", "inf", "Infinity", "-1", "1e309", "NaN", "", "s", "0x10"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, infinite, ok := parseSleep(s)
+		if ok && !infinite && d < 0 {
+			t.Fatalf("parseSleep(%q) = %v", s, d)
+		}
+	})
+}
+
+func FuzzFormatPrintf(f *testing.F) {
+	for _, s := range []string{`%s-%03d\n`, `%999999999s|`, `%.99999f`, `\0101\c`, `%b`, `%`, `%-+ #0*d`, `%x %o %c %i %u`, `\`} {
+		f.Add(s, "a 5 'b -3")
+	}
+	f.Fuzz(func(t *testing.T, format, args string) {
+		out, _ := formatPrintf(format, strings.Fields(args), io.Discard)
+		if limit := (len(format) + 1) * (4096 + 64) * (len(args) + 1); len(out) > limit {
+			t.Fatalf("formatPrintf(%q) wrote %d bytes", format, len(out))
+		}
+	})
+}
+
+func FuzzTest(f *testing.F) {
+	for _, s := range []string{"-z x", "abc -lt 3", "! -f /etc/hostname -o 1 -eq 1", "( a = b ) -a -n c", "-d /tmp", "(", "!", "-s /etc/hostname"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, expr string) {
+		tm := newTestMachine(t, "docker.io/library/busybox")
+		p := &machine.Process{Machine: tm.m, Argv: []string{"test"}, IO: machine.Stdio{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard}}
+		_, _ = evalTest(p, strings.Fields(expr))
+	})
+}

@@ -1,0 +1,143 @@
+package simruntime
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/utils/exec"
+
+	"github.com/wheelhouse-k8s/wheelhouse/components/simruntime/internal/simtest"
+	"github.com/wheelhouse-k8s/wheelhouse/components/simruntime/machine"
+)
+
+// kubectl exec -it … -- sh: the keys typed reach an interactive shell
+// through a terminal's line discipline. It prompts as busybox's ash does,
+// echoes, erases, runs each line when Enter is pressed, continues an
+// unfinished command with "> ", survives a syntax error, interrupts the
+// foreground command on Ctrl-C, and "exit 3" ends the session with 3.
+func TestInteractiveShellOnATerminal(t *testing.T) {
+	c := startRuntime(t, fastPull)
+	c.setCIDR(t, "10.244.0.0/24")
+	sb, sbCfg := c.runSandbox(t, "tty")
+	id, _, err := c.runContainer(t, sb, sbCfg, "box", "busybox", []string{"sleep", "3600"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, typist := io.Pipe()
+	out := &simtest.Buffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- streamRuntime{c.r}.Exec(context.Background(), id, []string{"sh"}, keys, out, nil, true, nil)
+	}()
+	seen := 0
+	expect := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if i := strings.Index(out.String()[seen:], what); i >= 0 {
+				seen += i + len(what)
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the terminal never showed %q after %q", what, out.String()[:seen])
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	typeKeys := func(s string) {
+		t.Helper()
+		if _, err := typist.Write([]byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expect("/ # ")
+	typeKeys("echo hello\r")
+	expect("echo hello\r\nhello\r\n/ # ")
+	typeKeys("ech\x7fho fixed\r") // a typo erased with Backspace
+	expect("ech\b \bho fixed\r\nfixed\r\n/ # ")
+	typeKeys("cd /etc; pwd\r")
+	expect("/etc\r\n/etc # ")
+	typeKeys("if true\r")
+	expect("> ")
+	typeKeys("then echo inside; fi\r")
+	expect("inside\r\n/etc # ")
+	typeKeys("fi fi\r")
+	expect("syntax error")
+	expect("/etc # ")
+	typeKeys("sleep 100; echo after\r")
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	typeKeys("\x03")
+	expect("^C\r\n")
+	expect("/etc # ")
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Ctrl-C took %s to end sleep", d)
+	}
+	if strings.Contains(out.String(), "\nafter\r\n") {
+		t.Errorf("the line went on after Ctrl-C: %q", out.String())
+	}
+	typeKeys("\x1b[Aecho arrows ignored\r") // an up arrow: no line editing
+	expect("arrows ignored\r\n/etc # ")
+	typeKeys("exit 3\r")
+	select {
+	case err := <-done:
+		var ce exec.CodeExitError
+		if !errors.As(err, &ce) || ce.Code != 3 {
+			t.Errorf("the session ended with %v, want exit code 3", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("exit did not end the session")
+	}
+}
+
+// On a terminal, Ctrl-C ends a command run without a shell prompt too
+// (kubectl exec -it … -- sh -c 'sleep 100'), with 130 (128 + SIGINT).
+func TestCtrlCEndsACommandOnATerminal(t *testing.T) {
+	c := startRuntime(t, fastPull)
+	c.setCIDR(t, "10.244.0.0/24")
+	sb, sbCfg := c.runSandbox(t, "intr")
+	id, _, err := c.runContainer(t, sb, sbCfg, "box", "busybox", []string{"sleep", "3600"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range [][]string{{"sh", "-c", "sleep 100; echo after"}, {"sleep", "100"}} {
+		keys, typist := io.Pipe()
+		out := &simtest.Buffer{}
+		done := make(chan error, 1)
+		go func() {
+			done <- streamRuntime{c.r}.Exec(context.Background(), id, cmd, keys, out, nil, true, nil)
+		}()
+		time.Sleep(100 * time.Millisecond)
+		_, _ = typist.Write([]byte{machine.KeyInterrupt})
+		select {
+		case err := <-done:
+			var ce exec.CodeExitError
+			if !errors.As(err, &ce) || ce.Code != 130 || strings.Contains(out.String(), "after") {
+				t.Errorf("%q after Ctrl-C: %v, output %q; want exit code 130", cmd, err, out.String())
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%q: Ctrl-C did not end it", cmd)
+		}
+		typist.Close()
+	}
+}
+
+// Ctrl-D on an empty line is end-of-file: the shell exits 0.
+func TestCtrlDEndsTheShell(t *testing.T) {
+	c := startRuntime(t, fastPull)
+	c.setCIDR(t, "10.244.0.0/24")
+	sb, sbCfg := c.runSandbox(t, "eof")
+	id, _, err := c.runContainer(t, sb, sbCfg, "box", "busybox", []string{"sleep", "3600"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &simtest.Buffer{}
+	err = streamRuntime{c.r}.Exec(context.Background(), id, []string{"sh"}, strings.NewReader("echo one\r\x04"), out, nil, true, nil)
+	if err != nil || !strings.Contains(out.String(), "one\r\n") {
+		t.Errorf("Exec = %v, output %q", err, out.String())
+	}
+}
