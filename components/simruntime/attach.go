@@ -108,17 +108,23 @@ func (h *attachHub) attach(ctx context.Context, ended <-chan struct{}, in io.Rea
 			}
 		}()
 	}
+	// deliver writes one chunk to the client; false if it has gone.
+	deliver := func(ch outputChunk) bool {
+		w := out
+		if ch.stderr && errw != nil {
+			w = errw
+		}
+		if w == nil {
+			return true
+		}
+		_, err := w.Write(ch.data)
+		return err == nil
+	}
 	for {
 		select {
 		case ch := <-c.q:
-			w := out
-			if ch.stderr && errw != nil {
-				w = errw
-			}
-			if w != nil {
-				if _, err := w.Write(ch.data); err != nil {
-					return
-				}
+			if !deliver(ch) {
+				return
 			}
 		case <-ctx.Done():
 			return
@@ -127,12 +133,8 @@ func (h *attachHub) attach(ctx context.Context, ended <-chan struct{}, in io.Rea
 			for {
 				select {
 				case ch := <-c.q:
-					w := out
-					if ch.stderr && errw != nil {
-						w = errw
-					}
-					if w != nil {
-						_, _ = w.Write(ch.data)
+					if !deliver(ch) {
+						return
 					}
 				default:
 					return

@@ -258,12 +258,11 @@ func missingExecutable(argv []string) string {
 }
 
 func (s *runtimeService) StartContainer(ctx context.Context, req *runtimeapi.StartContainerRequest) (*runtimeapi.StartContainerResponse, error) {
-	r := s.r
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return nil, status.Error(codes.Unavailable, "runtime is shutting down")
+	r, err := s.lockOpen()
+	if err != nil {
+		return nil, err
 	}
+	defer r.mu.Unlock()
 	c := r.findContainer(req.GetContainerId())
 	if c == nil {
 		return nil, notFound("container", req.GetContainerId())
@@ -490,13 +489,11 @@ func (r *Runtime) publishContainer(c *container, t runtimeapi.ContainerEventType
 }
 
 func (s *runtimeService) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerStatusRequest) (*runtimeapi.ContainerStatusResponse, error) {
-	r := s.r
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	c := r.findContainer(req.GetContainerId())
-	if c == nil {
-		return nil, notFound("container", req.GetContainerId())
+	r, c, unlock, err := s.lockContainer(req.GetContainerId())
+	if err != nil {
+		return nil, err
 	}
+	defer unlock()
 	resp := &runtimeapi.ContainerStatusResponse{Status: r.containerStatus(c)}
 	if req.GetVerbose() {
 		info, _ := json.Marshal(map[string]any{
@@ -554,13 +551,11 @@ func (s *runtimeService) ListContainers(ctx context.Context, req *runtimeapi.Lis
 }
 
 func (s *runtimeService) UpdateContainerResources(ctx context.Context, req *runtimeapi.UpdateContainerResourcesRequest) (*runtimeapi.UpdateContainerResourcesResponse, error) {
-	r := s.r
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	c := r.findContainer(req.GetContainerId())
-	if c == nil {
-		return nil, notFound("container", req.GetContainerId())
+	_, c, unlock, err := s.lockContainer(req.GetContainerId())
+	if err != nil {
+		return nil, err
 	}
+	defer unlock()
 	if req.GetLinux() != nil {
 		c.resources = req.GetLinux()
 	}
@@ -568,13 +563,11 @@ func (s *runtimeService) UpdateContainerResources(ctx context.Context, req *runt
 }
 
 func (s *runtimeService) ReopenContainerLog(ctx context.Context, req *runtimeapi.ReopenContainerLogRequest) (*runtimeapi.ReopenContainerLogResponse, error) {
-	r := s.r
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	c := r.findContainer(req.GetContainerId())
-	if c == nil {
-		return nil, notFound("container", req.GetContainerId())
+	_, c, unlock, err := s.lockContainer(req.GetContainerId())
+	if err != nil {
+		return nil, err
 	}
+	defer unlock()
 	if c.state != runtimeapi.ContainerState_CONTAINER_RUNNING {
 		return nil, status.Errorf(codes.FailedPrecondition, "can't reopen log for a non-running container %q", c.id)
 	}

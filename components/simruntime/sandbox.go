@@ -274,13 +274,11 @@ func (r *Runtime) publishSandbox(sb *sandbox, t runtimeapi.ContainerEventType) {
 }
 
 func (s *runtimeService) PodSandboxStatus(ctx context.Context, req *runtimeapi.PodSandboxStatusRequest) (*runtimeapi.PodSandboxStatusResponse, error) {
-	r := s.r
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	sb := r.findSandbox(req.GetPodSandboxId())
-	if sb == nil {
-		return nil, notFound("sandbox", req.GetPodSandboxId())
+	r, sb, unlock, err := s.lockSandbox(req.GetPodSandboxId())
+	if err != nil {
+		return nil, err
 	}
+	defer unlock()
 	resp := &runtimeapi.PodSandboxStatusResponse{Status: r.sandboxStatus(sb), Timestamp: r.now().UnixNano()}
 	for _, c := range r.sortedContainers(sb.id) {
 		resp.ContainersStatuses = append(resp.ContainersStatuses, r.containerStatus(c))
@@ -341,13 +339,11 @@ func (s *runtimeService) ListPodSandbox(ctx context.Context, req *runtimeapi.Lis
 }
 
 func (s *runtimeService) UpdatePodSandboxResources(ctx context.Context, req *runtimeapi.UpdatePodSandboxResourcesRequest) (*runtimeapi.UpdatePodSandboxResourcesResponse, error) {
-	r := s.r
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	sb := r.findSandbox(req.GetPodSandboxId())
-	if sb == nil {
-		return nil, notFound("sandbox", req.GetPodSandboxId())
+	_, sb, unlock, err := s.lockSandbox(req.GetPodSandboxId())
+	if err != nil {
+		return nil, err
 	}
+	defer unlock()
 	if req.GetOverhead() != nil {
 		sb.overhead = req.GetOverhead()
 	}

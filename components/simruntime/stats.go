@@ -101,13 +101,11 @@ func (r *Runtime) containerStats(c *container, now time.Time) *runtimeapi.Contai
 }
 
 func (s *runtimeService) ContainerStats(ctx context.Context, req *runtimeapi.ContainerStatsRequest) (*runtimeapi.ContainerStatsResponse, error) {
-	r := s.r
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	c := r.findContainer(req.GetContainerId())
-	if c == nil {
-		return nil, notFound("container", req.GetContainerId())
+	r, c, unlock, err := s.lockContainer(req.GetContainerId())
+	if err != nil {
+		return nil, err
 	}
+	defer unlock()
 	return &runtimeapi.ContainerStatsResponse{Stats: r.containerStats(c, r.now())}, nil
 }
 
@@ -212,13 +210,11 @@ func (r *Runtime) sandboxStats(sb *sandbox, now time.Time) *runtimeapi.PodSandbo
 }
 
 func (s *runtimeService) PodSandboxStats(ctx context.Context, req *runtimeapi.PodSandboxStatsRequest) (*runtimeapi.PodSandboxStatsResponse, error) {
-	r := s.r
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	sb := r.findSandbox(req.GetPodSandboxId())
-	if sb == nil {
-		return nil, notFound("sandbox", req.GetPodSandboxId())
+	r, sb, unlock, err := s.lockSandbox(req.GetPodSandboxId())
+	if err != nil {
+		return nil, err
 	}
+	defer unlock()
 	return &runtimeapi.PodSandboxStatsResponse{Stats: r.sandboxStats(sb, r.now())}, nil
 }
 

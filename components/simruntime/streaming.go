@@ -161,13 +161,29 @@ func (s streamRuntime) Exec(ctx context.Context, containerID string, cmd []strin
 		// terminal's line discipline, as they would through a pty.
 		term := machine.NewTerminal(out)
 		go term.Run(in)
+		go followResizes(ctx, term, resize)
 		w := term.Stdout()
 		code, err := c.exec(ctx, cmd, machine.Stdio{In: term.Stdin(), Out: w, Err: w}, term)
 		return execResult(code, err)
 	}
-	_ = resize // A simulated terminal has no size to change.
 	code, err := c.exec(ctx, cmd, machine.Stdio{In: in, Out: out, Err: errw}, nil)
 	return execResult(code, err)
+}
+
+// followResizes keeps the terminal's size that of the client's window
+// (stty size shows it), until the stream ends.
+func followResizes(ctx context.Context, term *machine.Terminal, resize <-chan remotecommandserver.TerminalSize) {
+	for {
+		select {
+		case size, ok := <-resize:
+			if !ok {
+				return
+			}
+			term.Resize(size.Height, size.Width)
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // execResult is how the streaming server reports a command's end.

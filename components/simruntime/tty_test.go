@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	remotecommandserver "k8s.io/cri-streaming/pkg/streaming/remotecommand"
 	"k8s.io/utils/exec"
 
 	"github.com/wheelhouse-k8s/wheelhouse/components/simruntime/internal/simtest"
@@ -30,8 +31,10 @@ func TestInteractiveShellOnATerminal(t *testing.T) {
 	keys, typist := io.Pipe()
 	out := &simtest.Buffer{}
 	done := make(chan error, 1)
+	resize := make(chan remotecommandserver.TerminalSize, 1)
+	resize <- remotecommandserver.TerminalSize{Width: 100, Height: 30}
 	go func() {
-		done <- streamRuntime{c.r}.Exec(context.Background(), id, []string{"sh"}, keys, out, nil, true, nil)
+		done <- streamRuntime{c.r}.Exec(context.Background(), id, []string{"sh"}, keys, out, nil, true, resize)
 	}()
 	seen := 0
 	expect := func(what string) {
@@ -82,6 +85,8 @@ func TestInteractiveShellOnATerminal(t *testing.T) {
 	}
 	typeKeys("\x1b[Aecho arrows ignored\r") // an up arrow: no line editing
 	expect("arrows ignored\r\n/etc # ")
+	typeKeys("stty size; tty\r") // the size kubectl reported for the learner's window
+	expect("30 100\r\n/dev/pts/0\r\n/etc # ")
 	typeKeys("exit 3\r")
 	select {
 	case err := <-done:

@@ -115,7 +115,7 @@ func derive(kind, repo, version string) string {
 func coreutils() string {
 	return "sleep echo printf true false test [ pwd date hostname env printenv cat wc head tail grep uname whoami id seq " +
 		"touch mkdir rm basename dirname ls cp mv ln chmod chown ps kill sed awk find tar gzip tr cut sort uniq xargs " +
-		"df du free mount tee which timeout dmesg "
+		"df du free mount tee which timeout dmesg stty tty "
 }
 
 // NewCatalogue builds the images; each node's runtime has its own.

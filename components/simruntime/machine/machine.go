@@ -134,16 +134,7 @@ func (p *Process) Context() context.Context {
 }
 
 // Sleep waits d, and reports false if the process was ended meanwhile.
-func (p *Process) Sleep(d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-p.Context().Done():
-		return false
-	}
-}
+func (p *Process) Sleep(d time.Duration) bool { return sleepUntil(p.Context(), d) }
 
 // Interrupted is the status of a process its terminal's Ctrl-C ended
 // (128 + SIGINT), or of one killed with its container.
@@ -343,13 +334,16 @@ func New(c Config) *Machine {
 func (m *Machine) Killed() bool { return m.Ctx.Err() != nil }
 
 // Sleep waits for d; it returns false if the container was killed first.
-func (m *Machine) Sleep(d time.Duration) bool {
+func (m *Machine) Sleep(d time.Duration) bool { return sleepUntil(m.Ctx, d) }
+
+// sleepUntil waits for d, or less if ctx ends first (then false).
+func sleepUntil(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 		return true
-	case <-m.Ctx.Done():
+	case <-ctx.Done():
 		return false
 	}
 }

@@ -25,6 +25,23 @@ type Terminal struct {
 	// foreground is called on Ctrl-C: it interrupts the command running
 	// in the foreground, if any.
 	foreground func()
+	// rows and cols are the client's window size, as kubectl reports it
+	// (and again on every resize).
+	rows, cols uint16
+}
+
+// Resize records the client's window size.
+func (t *Terminal) Resize(rows, cols uint16) {
+	t.mu.Lock()
+	t.rows, t.cols = rows, cols
+	t.mu.Unlock()
+}
+
+// Size is the client's window size; 0, 0 until it reported one.
+func (t *Terminal) Size() (rows, cols uint16) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.rows, t.cols
 }
 
 // Control characters the line discipline acts on (stty's defaults).

@@ -73,6 +73,10 @@ func programFor(name string) machine.Program {
 		return utilUname
 	case "dmesg":
 		return utilDmesg
+	case "stty":
+		return utilStty
+	case "tty":
+		return utilTty
 	case "whoami":
 		return func(p *machine.Process) int { fmt.Fprintf(p.IO.Out, "%s\n", p.User); return 0 }
 	case "id":
@@ -440,23 +444,19 @@ func utilTest(p *machine.Process) int {
 
 func evalTest(p *machine.Process, a []string) (bool, error) {
 	// -o binds looser than -a, both looser than the primaries.
-	for i := len(a) - 2; i > 0; i-- {
-		if a[i] == "-o" {
+	for _, op := range []string{"-o", "-a"} {
+		for i := len(a) - 2; i > 0; i-- {
+			if a[i] != op {
+				continue
+			}
 			l, err := evalTest(p, a[:i])
 			if err != nil {
 				return false, err
 			}
 			r, err := evalTest(p, a[i+1:])
-			return l || r, err
-		}
-	}
-	for i := len(a) - 2; i > 0; i-- {
-		if a[i] == "-a" {
-			l, err := evalTest(p, a[:i])
-			if err != nil {
-				return false, err
+			if op == "-o" {
+				return l || r, err
 			}
-			r, err := evalTest(p, a[i+1:])
 			return l && r, err
 		}
 	}
@@ -1066,6 +1066,41 @@ func utilFiles(p *machine.Process) int {
 }
 
 // utilDmesg prints the kernel log of the container's handler.
+// utilStty reports the terminal a process runs on (kubectl exec -it): its
+// size, which follows the learner's window. Settings cannot be changed:
+// the simulated terminal has one line discipline.
+func utilStty(p *machine.Process) int {
+	if p.Term == nil {
+		if gnu(p) {
+			fmt.Fprintf(p.IO.Err, "stty: 'standard input': Inappropriate ioctl for device\n")
+		} else {
+			fmt.Fprintf(p.IO.Err, "stty: standard input: Not a tty\n")
+		}
+		return 1
+	}
+	rows, cols := p.Term.Size()
+	switch args := p.Argv[1:]; {
+	case len(args) == 1 && args[0] == "size":
+		fmt.Fprintf(p.IO.Out, "%d %d\n", rows, cols)
+	case len(args) == 0 || len(args) == 1 && (args[0] == "-a" || args[0] == "--all"):
+		fmt.Fprintf(p.IO.Out, "speed 38400 baud; rows %d; columns %d; line = 0;\nintr = ^C; eof = ^D; erase = ^?; kill = ^U; werase = ^W;\nicanon echo onlcr\n", rows, cols)
+	default:
+		fmt.Fprintf(p.IO.Err, "stty: the simulated terminal's settings cannot be changed (use --runtime containerd)\n")
+		return 1
+	}
+	return 0
+}
+
+// utilTty names the process's terminal, as tty(1) does.
+func utilTty(p *machine.Process) int {
+	if p.Term == nil {
+		fmt.Fprintf(p.IO.Out, "not a tty\n")
+		return 1
+	}
+	fmt.Fprintf(p.IO.Out, "/dev/pts/0\n")
+	return 0
+}
+
 func utilDmesg(p *machine.Process) int {
 	fmt.Fprintf(p.IO.Out, "%s\n", strings.Join(p.Machine.Kernel.Dmesg, "\n"))
 	return 0

@@ -1,6 +1,8 @@
 package programs
 
 import (
+	"bufio"
+	"bytes"
 	"io"
 	"strings"
 	"testing"
@@ -44,5 +46,25 @@ func FuzzTest(f *testing.F) {
 		tm := newTestMachine(t, "docker.io/library/busybox")
 		p := &machine.Process{Machine: tm.m, Argv: []string{"test"}, IO: machine.Stdio{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard}}
 		_, _ = evalTest(p, strings.Fields(expr))
+	})
+}
+
+// The redis simulation's reader of RESP commands never panics and keeps
+// to its bounds, whatever a port-forwarded client sends.
+func FuzzReadRESP(f *testing.F) {
+	for _, seed := range []string{"PING\r\n", "*1\r\n$4\r\nPING\r\n", "*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\n", "*-1\r\n", "*99999999\r\n", "*1\r\n$-5\r\n", "*1\r\n$3\r\nab"} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		br := bufio.NewReader(bytes.NewReader(data))
+		for range 64 {
+			args, err := readRESP(br)
+			if err != nil {
+				return
+			}
+			if len(args) > 1024 {
+				t.Fatalf("%d arguments", len(args))
+			}
+		}
 	})
 }
