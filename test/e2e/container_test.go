@@ -108,8 +108,12 @@ spec:
 	if out := exec("reader", "cat", "/var/run/secrets/kubernetes.io/serviceaccount/namespace"); out != ns {
 		t.Errorf("the mounted namespace file says %q", out)
 	}
-	if out := exec("reader", "ls", "/var/run/secrets/kubernetes.io/serviceaccount"); !strings.Contains(out, "ca.crt") {
+	if out := exec("reader", "ls", "/var/run/secrets/kubernetes.io/serviceaccount"); out != "ca.crt\nnamespace\ntoken\n" {
 		t.Errorf("ls of the service-account directory: %q", out)
+	}
+	// The kubelet's atomic writer: each key is a symlink into ..data.
+	if out := exec("reader", "ls", "-l", "/etc/app"); !strings.Contains(out, "greeting -> ..data/greeting") {
+		t.Errorf("ls -l of the ConfigMap volume: %q", out)
 	}
 
 	pod, err := client.CoreV1().Pods(ns).Get(context.Background(), "files", metav1.GetOptions{})

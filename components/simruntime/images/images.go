@@ -82,7 +82,15 @@ func (d *Image) SoftwareVersion(family, fallback string) string {
 
 // Files are the files the image puts in a container's root, by path.
 func (d *Image) Files() map[string]string {
-	files := map[string]string{}
+	// Every image has its users and groups; root's shell is the image's.
+	shell := "/bin/sh"
+	if d.OS.name == "debian" || d.OS.name == "ubuntu" {
+		shell = "/bin/bash"
+	}
+	files := map[string]string{
+		"/etc/passwd": "root:x:0:0:root:/root:" + shell + "\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+		"/etc/group":  "root:x:0:\ndaemon:x:1:\nnogroup:x:65534:\n",
+	}
 	switch d.OS.name {
 	case "alpine":
 		v := "3.20.3"

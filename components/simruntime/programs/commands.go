@@ -88,6 +88,8 @@ func programFor(name string) machine.Program {
 		return utilSeq
 	case "touch", "mkdir", "rm":
 		return utilFiles
+	case "ls":
+		return utilLs
 	case "basename", "dirname":
 		return utilPathName
 	case "nginx", "nginx-debug":
