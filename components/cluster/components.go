@@ -485,6 +485,10 @@ func (c *Cluster) leaderElection(m machine) *leader.Config {
 }
 
 func (c *Cluster) startKubelet(ctx context.Context, n *Node) (component.Handle, error) {
+	apiFilter, err := c.kubeletAPIFilter(n.Name)
+	if err != nil {
+		return nil, err
+	}
 	k, err := kubelet.Start(ctx, kubelet.Config{
 		NodeName:        n.Name,
 		Dir:             c.nodeDir(n.Name),
@@ -505,7 +509,7 @@ func (c *Cluster) startKubelet(ctx context.Context, n *Node) (component.Handle, 
 		MaxPods:         110,
 		ClusterDNS:      []string{ClusterDNSIP},
 		ClusterDomain:   ClusterDomain,
-		APIFilter:       c.kubeletAPIFilter(n.Name),
+		APIFilter:       apiFilter,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting kubelet on %s: %w", n.Name, err)
@@ -513,11 +517,21 @@ func (c *Cluster) startKubelet(ctx context.Context, n *Node) (component.Handle, 
 	return k, nil
 }
 
-func (c *Cluster) kubeletAPIFilter(node string) func(http.Handler) http.Handler {
+// kubeletAPIFilter is the tracer's filter for node's kubelet API, which
+// names callers by the certificates the kubelet trusts: the cluster CA's.
+func (c *Cluster) kubeletAPIFilter(node string) (func(http.Handler) http.Handler, error) {
 	if c.cfg.KubeletAPIFilter == nil {
-		return nil
+		return nil, nil
 	}
-	return c.cfg.KubeletAPIFilter(node)
+	pem, err := os.ReadFile(c.pki.CAFile())
+	if err != nil {
+		return nil, fmt.Errorf("reading the cluster CA for node %s's kubelet API: %w", node, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("the cluster CA %s holds no certificate", c.pki.CAFile())
+	}
+	return c.cfg.KubeletAPIFilter(node, pool), nil
 }
 
 func (c *Cluster) startKubeProxy(ctx context.Context, n *Node) (component.Handle, error) {

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -65,8 +66,9 @@ type Config struct {
 	RuntimeServerOptions func(node string) []grpc.ServerOption
 	// KubeletAPIFilter returns the filter around a node's kubelet API
 	// handler (it sees the apiserver's requests for logs, exec, attach
-	// and port-forward).
-	KubeletAPIFilter func(node string) func(http.Handler) http.Handler
+	// and port-forward); clientCAs are what the kubelet trusts for client
+	// certificates.
+	KubeletAPIFilter func(node string, clientCAs *x509.CertPool) func(http.Handler) http.Handler
 	// EtcdServerOptions returns an etcd member's gRPC server options;
 	// clients maps the common name of each etcd client certificate to the
 	// component it stands for (the apiserver of the member's machine,

@@ -86,7 +86,10 @@ func (w hubWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// attach serves one client until it leaves (ctx) or the container ends.
+// attach serves one client until ctx ends, a write to it fails, or the
+// container ends. A client that disconnects is noticed at the container's
+// next output (the streaming server's context outlives a hijacked
+// connection), as containerd's attach notices it.
 func (h *attachHub) attach(ctx context.Context, ended <-chan struct{}, in io.Reader, out, errw io.Writer) {
 	c := &attachClient{q: make(chan outputChunk, attachQueue)}
 	h.mu.Lock()

@@ -54,8 +54,8 @@ func TestRuntimeHandlers(t *testing.T) {
 	}
 
 	_, err := c.rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: c.sandboxConfig("kata"), RuntimeHandler: "kata"})
-	if status.Code(err) != codes.NotFound || !strings.Contains(err.Error(), `no runtime for "kata" is configured`) {
-		t.Errorf("an unknown handler: %v; want NotFound, as containerd says it", err)
+	if status.Code(err) != codes.Unknown || !strings.Contains(err.Error(), `no runtime for "kata" is configured`) {
+		t.Errorf("an unknown handler: %v; want Unknown, as containerd says it", err)
 	}
 
 	st, err := c.rt.Status(ctx, &runtimeapi.StatusRequest{})

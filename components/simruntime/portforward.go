@@ -15,8 +15,9 @@ func (r *Runtime) portForward(ctx context.Context, sandboxID string, port int32,
 	defer stream.Close()
 	r.mu.Lock()
 	sb := r.sandboxes[sandboxID]
+	ready := sb != nil && sb.state == runtimeapi.PodSandboxState_SANDBOX_READY
 	r.mu.Unlock()
-	if sb == nil || sb.state != runtimeapi.PodSandboxState_SANDBOX_READY {
+	if !ready {
 		return fmt.Errorf("failed to find sandbox %q in store: not found", sandboxID)
 	}
 	l, ok := sb.ports.Listener(port)

@@ -106,8 +106,8 @@ func (s *runtimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunP
 	kernel, ok := handlerFor(req.GetRuntimeHandler())
 	if !ok {
 		// containerd's words, when a RuntimeClass names a handler its
-		// config does not list.
-		return nil, status.Errorf(codes.NotFound, "failed to get sandbox runtime: no runtime for %q is configured", req.GetRuntimeHandler())
+		// config does not list (a plain error, so gRPC's Unknown).
+		return nil, status.Errorf(codes.Unknown, "failed to get sandbox runtime: no runtime for %q is configured", req.GetRuntimeHandler())
 	}
 	name := strings.Join([]string{md.GetName(), md.GetNamespace(), md.GetUid(), fmt.Sprint(md.GetAttempt())}, "_")
 	id := newID()

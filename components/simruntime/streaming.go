@@ -173,6 +173,9 @@ func (s streamRuntime) Exec(ctx context.Context, containerID string, cmd []strin
 // followResizes keeps the terminal's size that of the client's window
 // (stty size shows it), until the stream ends.
 func followResizes(ctx context.Context, term *machine.Terminal, resize <-chan remotecommandserver.TerminalSize) {
+	if resize == nil {
+		return
+	}
 	for {
 		select {
 		case size, ok := <-resize:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -58,6 +59,8 @@ func TestInteractiveShellOnATerminal(t *testing.T) {
 		}
 	}
 	expect("/ # ")
+	typeKeys("\x03") // at the prompt, Ctrl-C only clears the line
+	expect("^C\r\n/ # ")
 	typeKeys("echo hello\r")
 	expect("echo hello\r\nhello\r\n/ # ")
 	typeKeys("ech\x7fho fixed\r") // a typo erased with Backspace
@@ -87,6 +90,25 @@ func TestInteractiveShellOnATerminal(t *testing.T) {
 	expect("arrows ignored\r\n/etc # ")
 	typeKeys("stty size; tty\r") // the size kubectl reported for the learner's window
 	expect("30 100\r\n/dev/pts/0\r\n/etc # ")
+	// A command that reads the terminal gets one end-of-file per Ctrl-D,
+	// and the shell reads on; Ctrl-C ends a command blocked reading.
+	typeKeys("cat > /tmp/note\r")
+	typeKeys("kept\r\x04")
+	expect("/etc # ")
+	typeKeys("cat /tmp/note; cat\r")
+	expect("kept\r\n")
+	time.Sleep(100 * time.Millisecond)
+	typeKeys("\x03")
+	expect("^C\r\n/etc # ")
+	// Only output to the terminal is on the terminal: through a pipe, ls
+	// writes a name a line.
+	typeKeys("ls / | wc -l\r")
+	expect("ls / | wc -l\r\n")
+	from := seen
+	expect("\r\n/etc # ")
+	if n, err := strconv.Atoi(strings.TrimSpace(out.String()[from : seen-len("\r\n/etc # ")])); err != nil || n < 5 {
+		t.Errorf("ls / | wc -l on a terminal counted %d lines (%v), want one a directory of /", n, err)
+	}
 	typeKeys("exit 3\r")
 	select {
 	case err := <-done:
@@ -117,7 +139,9 @@ func TestCtrlCEndsACommandOnATerminal(t *testing.T) {
 			done <- streamRuntime{c.r}.Exec(context.Background(), id, cmd, keys, out, nil, true, nil)
 		}()
 		time.Sleep(100 * time.Millisecond)
-		_, _ = typist.Write([]byte{machine.KeyInterrupt})
+		// Enter first: typing ahead of a program that does not read must
+		// not hold up the Ctrl-C after it.
+		_, _ = typist.Write([]byte{'\r', machine.KeyInterrupt})
 		select {
 		case err := <-done:
 			var ce exec.CodeExitError
@@ -131,7 +155,8 @@ func TestCtrlCEndsACommandOnATerminal(t *testing.T) {
 	}
 }
 
-// Ctrl-D on an empty line is end-of-file: the shell exits 0.
+// Ctrl-D on an empty line is end-of-file: the shell exits 0, while the
+// client's input is still open.
 func TestCtrlDEndsTheShell(t *testing.T) {
 	c := startRuntime(t, fastPull)
 	c.setCIDR(t, "10.244.0.0/24")
@@ -140,9 +165,22 @@ func TestCtrlDEndsTheShell(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	keys, typist := io.Pipe()
+	defer typist.Close()
 	out := &simtest.Buffer{}
-	err = streamRuntime{c.r}.Exec(context.Background(), id, []string{"sh"}, strings.NewReader("echo one\r\x04"), out, nil, true, nil)
-	if err != nil || !strings.Contains(out.String(), "one\r\n") {
-		t.Errorf("Exec = %v, output %q", err, out.String())
+	done := make(chan error, 1)
+	go func() {
+		done <- streamRuntime{c.r}.Exec(context.Background(), id, []string{"sh"}, keys, out, nil, true, nil)
+	}()
+	if _, err := typist.Write([]byte("echo one\r\x04")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil || !strings.Contains(out.String(), "one\r\n") {
+			t.Errorf("Exec = %v, output %q", err, out.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("Ctrl-D did not end the shell; the terminal shows %q", out.String())
 	}
 }

@@ -353,6 +353,15 @@ func TestExecAndLogsAreTracedThroughTheKubelet(t *testing.T) {
 	if logHop.Cause != logReq.Seq || logHop.Detail["container"] != "hop" {
 		t.Errorf("the logs hop (%s) has cause %d and container %v; want %d and hop", logHop.Summary, logHop.Cause, logHop.Detail["container"], logReq.Seq)
 	}
+
+	// A request the apiserver refuses after it arrived says so in the
+	// trace: its failure is an event of its own.
+	if out, err := k.run(t, "logs", "hop", "-n", ns, "-c", "nosuch"); err == nil {
+		t.Fatalf("kubectl logs of a container the pod does not have succeeded: %s", out)
+	}
+	tr.waitFor(t, 30*time.Second, "the failed logs request's status", func(ev *tracing.Event) bool {
+		return about(ev) && ev.Kind == tracing.KindHTTP && ev.Subresource == "log" && ev.Status == "400"
+	})
 }
 
 // A RuntimeClass picks the handler a pod's sandbox runs on, as on a real
@@ -405,7 +414,7 @@ spec:
 		return ev.Verb == "RunPodSandbox" && ev.Name == "sandboxed" && ev.Detail["runtimeHandler"] == "runsc" && ev.Status == "OK"
 	})
 	tr.waitFor(t, time.Minute, "RunPodSandbox of the kata pod failing", func(ev *tracing.Event) bool {
-		return ev.Verb == "RunPodSandbox" && ev.Name == "no-handler" && ev.Detail["runtimeHandler"] == "kata" && ev.Status == "NotFound"
+		return ev.Verb == "RunPodSandbox" && ev.Name == "no-handler" && ev.Detail["runtimeHandler"] == "kata" && ev.Status == "Unknown"
 	})
 	eventually(t, time.Minute, "the pod's events say the handler is missing", func() (bool, string) {
 		out, _ := k.run(t, "get", "events", "-n", ns, "--field-selector", "involvedObject.name=no-handler")

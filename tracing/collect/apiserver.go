@@ -49,9 +49,12 @@ type exchange struct {
 	// ("apiserver", or "apiserver/cp-2" on an HA control plane).
 	server string
 
-	mu         sync.Mutex
-	reached    bool // the request passed authn, authz and APF
-	emitted    bool // a long-running request's event went out early
+	mu      sync.Mutex
+	reached bool // the request passed authn, authz and APF
+	emitted bool // a long-running request's event went out early
+	// toKubelet is set for a request passed on to a kubelet, whose event
+	// went out on arrival.
+	toKubelet  bool
 	component  string
 	user       string
 	groups     []string
@@ -90,6 +93,15 @@ func (a *APIServer) outer(server string, next http.Handler) http.Handler {
 			}
 		}
 		next.ServeHTTP(responsewriter.WrapForHTTP1Or2(rec), r)
+		ex.mu.Lock()
+		failed := ex.toKubelet && rec.status() >= 400
+		if failed {
+			// Its event went out on arrival; a failure (the container
+			// not started yet, no such container, the kubelet
+			// unreachable) is an event of its own, so the trace shows it.
+			ex.emitted, ex.toKubelet = false, false
+		}
+		ex.mu.Unlock()
 		a.emit(ex, r, rec.status(), rec.bytes, false)
 	})
 }
@@ -124,6 +136,9 @@ func (a *APIServer) Inner(next http.Handler) http.Handler {
 			// which asks its runtime for a stream: the request's event
 			// goes out now, before the events it causes (an exec ends
 			// only with its session).
+			ex.mu.Lock()
+			ex.toKubelet = true
+			ex.mu.Unlock()
 			a.emit(ex, r, 0, 0, true)
 		case info != nil && info.IsResourceRequest:
 			switch info.Verb {

@@ -1,6 +1,8 @@
 package collect
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -27,11 +29,14 @@ type KubeletAPI struct {
 // NewKubeletAPI returns the kubelet API collector.
 func NewKubeletAPI(sink Sink) *KubeletAPI { return &KubeletAPI{sink: sink, now: time.Now} }
 
-// Filter wraps the handler of node's kubelet API.
-func (k *KubeletAPI) Filter(node string) func(http.Handler) http.Handler {
+// Filter wraps the handler of node's kubelet API. clientCAs are the
+// authorities the kubelet trusts for client certificates: the filter runs
+// before the kubelet's own authentication, so it names a caller by its
+// certificate only once the certificate checks out against them.
+func (k *KubeletAPI) Filter(node string, clientCAs *x509.CertPool) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			k.record(node, r)
+			k.record(node, clientCAs, r)
 			next.ServeHTTP(w, r)
 		})
 	}
@@ -50,15 +55,13 @@ var kubeletPodPaths = map[string]string{
 	"checkpoint":    "checkpoint",
 }
 
-func (k *KubeletAPI) record(node string, r *http.Request) {
-	// The caller is named by its client certificate: the apiserver's is
-	// kube-apiserver-kubelet-client (the kubelet's own authenticator runs
-	// after this filter and checks it).
+func (k *KubeletAPI) record(node string, clientCAs *x509.CertPool, r *http.Request) {
+	// The caller is named by its client certificate (the apiserver's is
+	// kube-apiserver-kubelet-client), if it is one the kubelet trusts.
 	var user string
 	var groups []string
-	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
-		user = r.TLS.PeerCertificates[0].Subject.CommonName
-		groups = r.TLS.PeerCertificates[0].Subject.Organization
+	if cert := verifiedClient(r.TLS, clientCAs); cert != nil {
+		user, groups = cert.Subject.CommonName, cert.Subject.Organization
 	}
 	from, _ := tracing.Identity(user, groups, r.UserAgent())
 	kubelet := tracing.NodeComponent(tracing.Kubelet, node)
@@ -100,6 +103,23 @@ func (k *KubeletAPI) record(node string, r *http.Request) {
 	}
 	ev.Summary = fmt.Sprintf("%s → %s: %s %s", from, kubelet, ev.Verb, what)
 	k.sink.Submit(ev)
+}
+
+// verifiedClient is the client's certificate if it chains to clientCAs
+// for client authentication, else nil.
+func verifiedClient(state *tls.ConnectionState, clientCAs *x509.CertPool) *x509.Certificate {
+	if state == nil || len(state.PeerCertificates) == 0 || clientCAs == nil {
+		return nil
+	}
+	inter := x509.NewCertPool()
+	for _, c := range state.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	leaf := state.PeerCertificates[0]
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: clientCAs, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		return nil
+	}
+	return leaf
 }
 
 // logQuery keeps the options of a log request a learner set (follow,

@@ -2,6 +2,7 @@ package collect
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,9 +70,10 @@ func (t *Tracer) RuntimeServerOptions(node string) []grpc.ServerOption {
 	return t.CRI.ServerOptions(node)
 }
 
-// KubeletAPIFilter is the filter around a node's kubelet API handler.
-func (t *Tracer) KubeletAPIFilter(node string) func(http.Handler) http.Handler {
-	return t.Kubelets.Filter(node)
+// KubeletAPIFilter is the filter around a node's kubelet API handler,
+// whose kubelet trusts clientCAs.
+func (t *Tracer) KubeletAPIFilter(node string, clientCAs *x509.CertPool) func(http.Handler) http.Handler {
+	return t.Kubelets.Filter(node, clientCAs)
 }
 
 // Lifecycle records a component starting, becoming ready, stopping or

@@ -16,8 +16,7 @@
 //     follows the StartContainer;
 //   - a client's request for a pod's logs, exec, attach or port-forward
 //     causes the apiserver's request to the pod's kubelet, which causes
-//     the kubelet's next CRI call about the pod (its Exec, Attach or
-//     PortForward).
+//     the kubelet's CRI Exec, Attach or PortForward for it.
 //
 // Collectors see these events on different goroutines and in racy order:
 // the etcd watch may report a write before the HTTP request that made it
@@ -30,6 +29,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -96,8 +96,20 @@ type Linker struct {
 	heldEtcd     map[string][]*heldEtcd // by object key, in etcd order
 	heldWatch    map[int64][]*heldEvent
 	last         map[string]map[string]involvement // component → object → last event
-	proxied      map[string]involvement            // "pods/ns/name/exec" → the client's request
+	proxied      map[string]proxiedRequest         // "pods/ns/name/exec" → the client's request
+	streams      map[string]involvement            // "kubelet/node-1|pods/ns/name|Exec" → the apiserver's request
 }
+
+// proxiedRequest is a client's request the apiserver will pass on to a
+// kubelet: its event, and the apiserver that serves it.
+type proxiedRequest struct {
+	involvement
+	server string
+}
+
+// streamCalls maps what the apiserver asks of a kubelet to the CRI call
+// the kubelet makes for it (logs need none: the kubelet reads the file).
+var streamCalls = map[string]string{"exec": "Exec", "attach": "Attach", "portforward": "PortForward"}
 
 type flight struct {
 	begin    WriteBegin
@@ -153,7 +165,8 @@ func New(pub Publisher, opts Options) *Linker {
 		heldEtcd:     map[string][]*heldEtcd{},
 		heldWatch:    map[int64][]*heldEvent{},
 		last:         map[string]map[string]involvement{},
-		proxied:      map[string]involvement{},
+		proxied:      map[string]proxiedRequest{},
+		streams:      map[string]involvement{},
 	}
 }
 
@@ -272,7 +285,10 @@ func (l *Linker) reportDrops() {
 // publish records ev's involvement of its component and returns its seq.
 func (l *Linker) publish(ev tracing.Event) uint64 {
 	ev = l.pub.Publish(ev)
-	if !ev.Noise {
+	// A stream a client asked for (exec, attach, port-forward) is a side
+	// branch: the kubelet's next call about the pod does not follow it.
+	branch := ev.Kind == tracing.KindCRI && (ev.Verb == "Exec" || ev.Verb == "Attach" || ev.Verb == "PortForward")
+	if !ev.Noise && !branch {
 		if who := actor(&ev); who != "" {
 			if key := ev.Object(); key != "" {
 				m := l.last[who]
@@ -293,9 +309,7 @@ func actor(ev *tracing.Event) string {
 	switch ev.Kind {
 	case tracing.KindHTTP, tracing.KindCRI:
 		return ev.From
-	case tracing.KindWatch, tracing.KindKubeletAPI:
-		// What a component is sent (a watch event, a request to its
-		// API) is what it acts on next.
+	case tracing.KindWatch:
 		return ev.To
 	}
 	return ""
@@ -318,6 +332,9 @@ func (l *Linker) lastCause(ev *tracing.Event) uint64 {
 }
 
 func (l *Linker) onOther(ev tracing.Event) {
+	if ev.Cause == 0 && ev.Kind == tracing.KindCRI {
+		ev.Cause = l.streamCause(&ev)
+	}
 	if ev.Cause == 0 {
 		ev.Cause = l.lastCause(&ev)
 	}
@@ -333,7 +350,7 @@ func (l *Linker) onHTTP(ev tracing.Event, reqID uint64) {
 	seq := l.publish(ev)
 	key := ev.Object()
 	if ev.Resource == "pods" && tracing.ProxiedToKubelet(ev.Subresource) && key != "" {
-		l.proxied[key+"/"+ev.Subresource] = involvement{seq: seq, at: time.Now()}
+		l.proxied[key+"/"+ev.Subresource] = proxiedRequest{involvement{seq: seq, at: time.Now()}, ev.To}
 	}
 	if ev.IsWrite() && success(ev.Status) && key != "" {
 		l.recentWrites[key] = append(l.recentWrites[key], completedWrite{seq: seq, rv: ev.RV, at: time.Now()})
@@ -355,13 +372,37 @@ func (l *Linker) onHTTP(ev tracing.Event, reqID uint64) {
 // the apiserver is passing on: the latest for the same pod and
 // subresource. (The apiserver's request event goes out when the request
 // reaches the API, before the apiserver dials the kubelet.)
+//
+// Each client request is matched once. On an HA control plane the
+// request comes from the apiserver that served the client, which the
+// kubelet cannot tell from the others (they share one client
+// certificate): the client's request says which.
 func (l *Linker) onKubeletAPI(ev tracing.Event) {
-	if ev.Cause == 0 {
-		if p, ok := l.proxied[ev.Object()+"/"+ev.Subresource]; ok {
-			ev.Cause = p.seq
+	key := ev.Object() + "/" + ev.Subresource
+	if p, ok := l.proxied[key]; ok && ev.Cause == 0 {
+		delete(l.proxied, key)
+		ev.Cause = p.seq
+		if ev.From == tracing.APIServer && p.server != "" && p.server != ev.From {
+			ev.Summary = p.server + strings.TrimPrefix(ev.Summary, ev.From)
+			ev.From = p.server
 		}
 	}
-	l.publish(ev)
+	seq := l.publish(ev)
+	if call, ok := streamCalls[ev.Verb]; ok && ev.Object() != "" {
+		l.streams[ev.To+"|"+ev.Object()+"|"+call] = involvement{seq: seq, at: time.Now()}
+	}
+}
+
+// streamCause is the apiserver's request a kubelet's CRI Exec, Attach or
+// PortForward serves, used once: the kubelet's other calls about the pod
+// (its next restart, a probe) are not caused by it.
+func (l *Linker) streamCause(ev *tracing.Event) uint64 {
+	key := ev.From + "|" + ev.Object() + "|" + ev.Verb
+	if s, ok := l.streams[key]; ok {
+		delete(l.streams, key)
+		return s.seq
+	}
+	return 0
 }
 
 func success(status string) bool {
@@ -564,6 +605,11 @@ func (l *Linker) prune(now time.Time) {
 	for key, p := range l.proxied {
 		if now.Sub(p.at) > time.Minute {
 			delete(l.proxied, key)
+		}
+	}
+	for key, s := range l.streams {
+		if now.Sub(s.at) > time.Minute {
+			delete(l.streams, key)
 		}
 	}
 	for key, ws := range l.recentWrites {

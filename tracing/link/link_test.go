@@ -241,35 +241,47 @@ func TestSubmitNeverBlocksAndReportsDrops(t *testing.T) {
 }
 
 // kubectl exec: the client's request causes the apiserver's request to the
-// pod's kubelet, which causes the kubelet's Exec; a second exec into
-// another pod is its own chain.
+// pod's kubelet, which causes the kubelet's Exec; a logs request to
+// another node is its own chain; each client request is matched once; the
+// kubelet's later calls about the pod (a restart) are not caused by the
+// exec; on an HA control plane the kubelet hop is the serving
+// apiserver's.
 func TestExecChainsThroughTheKubelet(t *testing.T) {
 	l, rec := start(t, Options{})
 	kubeletReq := func(node, verb, ns, name string) tracing.Event {
-		return tracing.Event{Kind: tracing.KindKubeletAPI, From: tracing.APIServer, To: "kubelet/" + node, Verb: verb, Resource: "pods", Subresource: verb, Namespace: ns, Name: name, Summary: verb}
+		return tracing.Event{Kind: tracing.KindKubeletAPI, From: tracing.APIServer, To: "kubelet/" + node, Verb: verb, Resource: "pods", Subresource: verb, Namespace: ns, Name: name,
+			Summary: "apiserver → kubelet/" + node + ": " + verb}
 	}
-	l.SubmitHTTP(httpEv("kubectl", "create", "pods", "exec", "default", "web", "", ""), 0)
+	exec := httpEv("kubectl", "create", "pods", "exec", "default", "web", "", "")
+	exec.To = "apiserver/cp-2"
+	l.SubmitHTTP(exec, 0)
 	l.SubmitHTTP(httpEv("kubectl", "get", "pods", "log", "default", "db", "", ""), 0)
 	l.Submit(kubeletReq("node-1", "exec", "default", "web"))
 	l.Submit(kubeletReq("node-2", "log", "default", "db"))
 	l.Submit(criEv("node-1", "Exec", "default", "web"))
 	l.Submit(criEv("node-2", "ContainerStatus", "default", "db"))
+	l.Submit(criEv("node-1", "CreateContainer", "default", "web"))
+	// A second kubelet request with no new client request, and a second
+	// Exec with no new kubelet request.
+	l.Submit(kubeletReq("node-1", "exec", "default", "web"))
 	flush(t, l)
-	evs := waitFor(t, rec, 6)
+	evs := waitFor(t, rec, 8)
 	for _, c := range []struct{ effect, cause int }{{2, 0}, {3, 1}, {4, 2}} {
 		if got, want := evs[c.effect].Cause, evs[c.cause].Seq; got != want {
 			t.Errorf("%s (%s) has cause %d, want %d (%s)", evs[c.effect].Summary, evs[c.effect].Kind, got, want, evs[c.cause].Summary)
 		}
 	}
+	if evs[2].From != "apiserver/cp-2" || evs[2].Summary != "apiserver/cp-2 → kubelet/node-1: exec" {
+		t.Errorf("the kubelet hop of an exec served by apiserver/cp-2 is from %q: %q", evs[2].From, evs[2].Summary)
+	}
 	// ContainerStatus is a poll: noise, linked to nothing.
 	if evs[5].Cause != 0 {
 		t.Errorf("a poll was linked: %+v", evs[5])
 	}
-	// A kubelet request with no client request before it (a curl with
-	// the apiserver's certificate) has no cause.
-	l.Submit(kubeletReq("node-1", "attach", "default", "web"))
-	flush(t, l)
-	if ev := waitFor(t, rec, 7)[6]; ev.Cause != 0 {
-		t.Errorf("an attach no client asked for was linked to %d", ev.Cause)
+	if c := evs[6].Cause; c == evs[2].Seq || c == evs[4].Seq {
+		t.Errorf("the kubelet's next CreateContainer was linked to the exec (%d)", c)
+	}
+	if evs[7].Cause != 0 {
+		t.Errorf("a kubelet request no client asked for was linked to %d", evs[7].Cause)
 	}
 }

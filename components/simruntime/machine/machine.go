@@ -810,8 +810,9 @@ func (b blockingStdin) Read([]byte) (int, error) {
 }
 
 // RunExec runs prog as a new process (not PID 1) with the given streams,
-// and returns its exit status. The process ends with the container, or
-// when ctx ends.
+// and returns its exit status. The process ends by itself, with the
+// container, or on its terminal's Ctrl-C; when ctx ends (the client
+// left), RunExec returns and the process runs on.
 func (m *Machine) RunExec(ctx context.Context, prog Program, argv []string, sio Stdio, term *Terminal) int {
 	// The process's own context is what its terminal's Ctrl-C ends.
 	pctx, end := context.WithCancel(m.Ctx)
@@ -831,14 +832,16 @@ func (m *Machine) RunExec(ctx context.Context, prog Program, argv []string, sio 
 	}
 	done := make(chan int, 1)
 	go func() {
-		defer end()
-		done <- prog(p)
+		code := prog(p)
+		if pctx.Err() != nil {
+			// Ctrl-C (128 + SIGINT), or the container's end.
+			code = p.Interrupted()
+		}
+		end()
+		done <- code
 	}()
 	select {
 	case code := <-done:
-		if m.Killed() {
-			code = ExitKilled
-		}
 		return code
 	case <-ctx.Done():
 		// The client went away (or ExecSync's timeout passed); the

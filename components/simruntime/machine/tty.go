@@ -2,6 +2,7 @@ package machine
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"sync"
 	"unicode/utf8"
@@ -17,14 +18,21 @@ import (
 type Terminal struct {
 	out io.Writer // the client's side, raw
 
-	// input is the cooked side: whole lines, read by the programs.
-	inputR *io.PipeReader
-	inputW *io.PipeWriter
+	// input is the cooked side, read by the programs: whole lines, and
+	// an empty chunk for each Ctrl-D, which is one end-of-file (a program
+	// reading after it reads on, as from a real terminal). Closed when
+	// the client's keys end. Typing never waits for a reader: beyond
+	// inputLines unread lines, keys are dropped, as a full tty buffer
+	// drops them.
+	input chan []byte
 
 	mu sync.Mutex
 	// foreground is called on Ctrl-C: it interrupts the command running
 	// in the foreground, if any.
 	foreground func()
+	// intr is closed by Ctrl-C while a command runs, waking the reads
+	// blocked on the terminal (the command's end, as SIGINT would be).
+	intr chan struct{}
 	// rows and cols are the client's window size, as kubectl reports it
 	// (and again on every resize).
 	rows, cols uint16
@@ -56,13 +64,52 @@ const (
 
 // NewTerminal is a terminal whose client sees out; Run feeds it keys.
 func NewTerminal(out io.Writer) *Terminal {
-	t := &Terminal{out: out}
-	t.inputR, t.inputW = io.Pipe()
-	return t
+	return &Terminal{out: out, input: make(chan []byte, inputLines), intr: make(chan struct{})}
 }
 
-// Stdin is what programs read: lines, once Enter is pressed.
-func (t *Terminal) Stdin() io.Reader { return t.inputR }
+// inputLines bounds the lines typed ahead of the programs reading them.
+const inputLines = 256
+
+// ErrInterrupted is what a read of the terminal returns when Ctrl-C ends
+// the command that was reading.
+var ErrInterrupted = errors.New("interrupted")
+
+// Stdin is a reader of what is typed: lines, once Enter is pressed. Each
+// reader keeps what it read past the caller's buffer.
+func (t *Terminal) Stdin() io.Reader { return &termReader{t: t} }
+
+type termReader struct {
+	t       *Terminal
+	pending []byte
+}
+
+func (r *termReader) Read(p []byte) (int, error) {
+	if len(r.pending) == 0 {
+		r.t.mu.Lock()
+		intr := r.t.intr
+		r.t.mu.Unlock()
+		select {
+		case line, ok := <-r.t.input:
+			if !ok || len(line) == 0 {
+				return 0, io.EOF
+			}
+			r.pending = line
+		case <-intr:
+			return 0, ErrInterrupted
+		}
+	}
+	n := copy(p, r.pending)
+	r.pending = r.pending[n:]
+	return n, nil
+}
+
+// deliver queues a chunk of input without waiting.
+func (t *Terminal) deliver(chunk []byte) {
+	select {
+	case t.input <- chunk:
+	default:
+	}
+}
 
 // Stdout is what programs write to: output post-processing (ONLCR).
 func (t *Terminal) Stdout() io.Writer { return onlcr{t.out} }
@@ -77,7 +124,7 @@ func (t *Terminal) SetForeground(interrupt func()) {
 // Run reads keys from the client until its input ends, then ends the
 // programs' input.
 func (t *Terminal) Run(keys io.Reader) {
-	defer t.inputW.Close()
+	defer close(t.input)
 	var line []byte
 	// esc tracks an escape sequence (an arrow or function key: ESC [
 	// parameters, then a final byte), which the shell, having no line
@@ -106,33 +153,34 @@ func (t *Terminal) Run(keys io.Reader) {
 			switch b {
 			case '\r', '\n':
 				_, _ = t.out.Write([]byte("\r\n"))
-				line = append(line, '\n')
-				if _, err := t.inputW.Write(line); err != nil {
-					return
-				}
-				line = line[:0]
+				t.deliver(append(line, '\n'))
+				line = nil
 			case KeyInterrupt:
 				_, _ = t.out.Write([]byte("^C\r\n"))
-				line = line[:0]
+				line = nil
 				t.mu.Lock()
 				interrupt := t.foreground
+				if interrupt != nil {
+					close(t.intr)
+					t.intr = make(chan struct{})
+				}
 				t.mu.Unlock()
 				if interrupt != nil {
 					interrupt()
-				} else if _, err := t.inputW.Write([]byte("\n")); err != nil {
+				} else {
 					// At the prompt: an empty line, so the shell prompts
 					// again.
-					return
+					t.deliver([]byte("\n"))
 				}
 			case keyEOF:
+				// On an empty line, one end-of-file; mid-line, what was
+				// typed, without a newline.
 				if len(line) == 0 {
-					return
+					t.deliver([]byte{})
+				} else {
+					t.deliver(line)
 				}
-				// Mid-line, ^D sends what was typed, without a newline.
-				if _, err := t.inputW.Write(line); err != nil {
-					return
-				}
-				line = line[:0]
+				line = nil
 			case keyErase, keyEraseBS:
 				if len(line) > 0 {
 					_, size := utf8.DecodeLastRune(line)

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"io/fs"
+	"net"
 	"strings"
 	"testing"
 
@@ -67,4 +69,52 @@ func FuzzReadRESP(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestModeStringIsLs(t *testing.T) {
+	for _, c := range []struct {
+		mode fs.FileMode
+		want string
+	}{
+		{fs.ModeSymlink | 0o777, "lrwxrwxrwx"},
+		{fs.ModeDir | fs.ModeSticky | 0o777, "drwxrwxrwt"},
+		{fs.ModeDir | 0o755, "drwxr-xr-x"},
+		{0o644, "-rw-r--r--"},
+		{fs.ModeSetuid | 0o755, "-rwsr-xr-x"},
+		{fs.ModeSetgid | 0o640, "-rw-r-S---"},
+	} {
+		if got := modeString(c.mode); got != c.want {
+			t.Errorf("modeString(%v) = %q, want %q", c.mode, got, c.want)
+		}
+	}
+}
+
+// redis-server, port-forwarded to: the commands a learner tries first.
+func TestRedisAnswersOverItsPort(t *testing.T) {
+	client, server := net.Pipe()
+	go redisHandler()(server)
+	defer client.Close()
+	br := bufio.NewReader(client)
+	for _, c := range []struct{ send, want string }{
+		{"PING\r\n", "+PONG\r\n"},
+		{"*3\r\n$3\r\nSET\r\n$5\r\ngreet\r\n$5\r\nhello\r\n", "+OK\r\n"},
+		{"GET greet\r\n", "$5\r\nhello\r\n"},
+		{"GET nothing\r\n", "$-1\r\n"},
+		{"FLUSHALL\r\n", "-ERR unknown command 'FLUSHALL', with args beginning with: \r\n"},
+	} {
+		if _, err := io.WriteString(client, c.send); err != nil {
+			t.Fatal(err)
+		}
+		got := ""
+		for !strings.HasSuffix(got, "\r\n") || strings.HasPrefix(got, "$") && strings.Count(got, "\r\n") < 2 && got != "$-1\r\n" {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("%q: %v", c.send, err)
+			}
+			got += line
+		}
+		if got != c.want {
+			t.Errorf("%q: got %q, want %q", c.send, got, c.want)
+		}
+	}
 }

@@ -141,6 +141,44 @@ func lsPrint(p *machine.Process, list []lsEntry, long bool) {
 		if e.target != "" {
 			name += " -> " + e.target
 		}
-		fmt.Fprintf(p.IO.Out, "%s %4d root     root     %9d %s %s\n", e.info.Mode().String(), links, e.info.Size(), when, name)
+		fmt.Fprintf(p.IO.Out, "%s %4d root     root     %9d %s %s\n", modeString(e.info.Mode()), links, e.info.Size(), when, name)
 	}
+}
+
+// modeString is a mode as ls -l shows it ("lrwxrwxrwx", "drwxrwxrwt"),
+// which fs.FileMode.String does not quite ("Lrwxrwxrwx", "dtrwxrwxrwx").
+func modeString(m fs.FileMode) string {
+	b := []byte("----------")
+	switch {
+	case m&fs.ModeDir != 0:
+		b[0] = 'd'
+	case m&fs.ModeSymlink != 0:
+		b[0] = 'l'
+	case m&fs.ModeNamedPipe != 0:
+		b[0] = 'p'
+	case m&fs.ModeSocket != 0:
+		b[0] = 's'
+	case m&fs.ModeCharDevice != 0:
+		b[0] = 'c'
+	case m&fs.ModeDevice != 0:
+		b[0] = 'b'
+	}
+	for i, c := range "rwxrwxrwx" {
+		if m.Perm()&(1<<(8-i)) != 0 {
+			b[i+1] = byte(c)
+		}
+	}
+	special := func(i int, set bool, on, off byte) {
+		if set {
+			if b[i] == 'x' {
+				b[i] = on
+			} else {
+				b[i] = off
+			}
+		}
+	}
+	special(3, m&fs.ModeSetuid != 0, 's', 'S')
+	special(6, m&fs.ModeSetgid != 0, 's', 'S')
+	special(9, m&fs.ModeSticky != 0, 't', 'T')
+	return string(b)
 }

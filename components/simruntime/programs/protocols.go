@@ -9,6 +9,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wheelhouse-k8s/wheelhouse/components/simruntime/machine"
@@ -124,6 +125,9 @@ func contentType(name string) string {
 // redisHandler answers the RESP commands a learner tries first (PING,
 // ECHO, and a friendly error for the rest), as redis-server would.
 func redisHandler() machine.PortHandler {
+	// The server's keys, shared by its connections.
+	var mu sync.Mutex
+	keys := map[string]string{}
 	return func(conn io.ReadWriter) {
 		br := bufio.NewReader(conn)
 		for {
@@ -147,6 +151,31 @@ func redisHandler() machine.PortHandler {
 				} else {
 					reply = "$" + strconv.Itoa(len(args[1])) + "\r\n" + args[1] + "\r\n"
 				}
+			case "SET":
+				if len(args) < 3 {
+					reply = "-ERR wrong number of arguments for 'set' command\r\n"
+					break
+				}
+				mu.Lock()
+				if _, exists := keys[args[1]]; exists || len(keys) < maxRedisKeys {
+					keys[args[1]] = args[2]
+					reply = "+OK\r\n"
+				} else {
+					reply = "-OOM command not allowed when used memory > 'maxmemory'.\r\n"
+				}
+				mu.Unlock()
+			case "GET":
+				if len(args) != 2 {
+					reply = "-ERR wrong number of arguments for 'get' command\r\n"
+					break
+				}
+				mu.Lock()
+				v, ok := keys[args[1]]
+				mu.Unlock()
+				reply = "$-1\r\n"
+				if ok {
+					reply = "$" + strconv.Itoa(len(v)) + "\r\n" + v + "\r\n"
+				}
 			case "QUIT":
 				_, _ = io.WriteString(conn, "+OK\r\n")
 				return
@@ -159,6 +188,14 @@ func redisHandler() machine.PortHandler {
 		}
 	}
 }
+
+// maxRESPCommand bounds one command's arguments, and maxRedisKeys the keys
+// one server keeps: a learner's loop cannot grow the process hosting the
+// cluster.
+const (
+	maxRESPCommand = 1 << 20
+	maxRedisKeys   = 10000
+)
 
 // readRESP reads one command: a RESP array of bulk strings, or an inline
 // command (what `telnet` or `nc` sends).
@@ -176,13 +213,14 @@ func readRESP(br *bufio.Reader) ([]string, error) {
 		return nil, fmt.Errorf("bad array length %q", line)
 	}
 	args := make([]string, 0, n)
+	total := 0
 	for range n {
 		hdr, err := br.ReadString('\n')
 		if err != nil {
 			return nil, err
 		}
 		size, err := strconv.Atoi(strings.TrimRight(strings.TrimPrefix(hdr, "$"), "\r\n"))
-		if err != nil || size < 0 || size > 1<<20 {
+		if total += size; err != nil || size < 0 || total > maxRESPCommand {
 			return nil, fmt.Errorf("bad bulk length %q", hdr)
 		}
 		buf := make([]byte, size+2)

@@ -25,6 +25,7 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"reflect"
 	"runtime"
 	"slices"
 	"strconv"
@@ -171,7 +172,7 @@ func (sh *shell) run(src string, opts, params []string) int {
 	// the shell exits, at this final check.
 	file.Stmts = append(file.Stmts, internalStmt("tick"))
 
-	r, _, closeStdin, err := sh.newRunner(opts, params)
+	r, closeStdin, err := sh.newRunner(opts, params, p.IO.In)
 	if err != nil {
 		fmt.Fprintf(p.IO.Err, "%s: %v\n", sh.name, err)
 		return 2
@@ -186,13 +187,13 @@ func (sh *shell) run(src string, opts, params []string) int {
 	return sh.status(err)
 }
 
-// newRunner makes the shell's interpreter; stdin is what it reads from,
-// to be closed when the shell ends.
-func (sh *shell) newRunner(opts, params []string) (r *interp.Runner, stdin io.Reader, closeStdin func(), err error) {
+// newRunner makes the shell's interpreter reading in (nil: none);
+// closeStdin is to be called when the shell ends.
+func (sh *shell) newRunner(opts, params []string, in io.Reader) (r *interp.Runner, closeStdin func(), err error) {
 	p := sh.p
-	stdin, closeStdin, err = shellStdin(p.IO.In)
+	stdin, closeStdin, err := shellStdin(in)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	sh.diag = &diagWriter{w: p.IO.Err, name: sh.name}
 	r, err = interp.New(
@@ -218,11 +219,11 @@ func (sh *shell) newRunner(opts, params []string) (r *interp.Runner, stdin io.Re
 	)
 	if err != nil {
 		closeStdin()
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	// The Dir option would look the directory up on the host.
 	r.Dir = p.Cwd()
-	return r, stdin, closeStdin, nil
+	return r, closeStdin, nil
 }
 
 // status is the shell's exit status after the interpreter's err.
@@ -523,7 +524,12 @@ func (sh *shell) exec(ctx context.Context, args []string) error {
 	hc := interp.HandlerCtx(ctx)
 	// Programs write their own messages, unprefixed.
 	sio := machine.Stdio{In: hc.Stdin, Out: undiag(hc.Stdout), Err: undiag(hc.Stderr)}
-	if sio.In == nil {
+	switch {
+	case sio.In == nil && sh.interactive:
+		// What is typed: an interactive shell's commands read the
+		// terminal when they need to, not ahead of the shell.
+		sio.In = sh.p.IO.In
+	case sio.In == nil:
 		sio.In = strings.NewReader("")
 	}
 	if name, ok := strings.CutPrefix(args[0], internal); ok {
@@ -558,7 +564,12 @@ func (sh *shell) spawn(ctx context.Context, hc interp.HandlerContext, prog machi
 	}
 	defer m.Release()
 	child := &machine.Process{Machine: m, PID: sh.p.PID, Argv: args, Env: sh.childEnv(hc.Env), Dir: hc.Dir, IO: sio, Depth: sh.p.Depth + 1, User: machine.DefaultUser,
-		Ctx: sh.p.Ctx, Term: sh.p.Term}
+		Ctx: sh.p.Ctx}
+	if sameWriter(sio.Out, sh.p.IO.Out) {
+		// Its output is the shell's terminal (not a pipe or a file): it
+		// runs on the terminal, as isatty(1) would say.
+		child.Term = sh.p.Term
+	}
 	if sh.interactive {
 		// The command runs in the foreground of its line: Ctrl-C ends it.
 		child.Ctx = ctx
@@ -902,3 +913,13 @@ type writeCloser struct{ io.Writer }
 
 func (writeCloser) Read([]byte) (int, error) { return 0, errors.New("file open for writing only") }
 func (writeCloser) Close() error             { return nil }
+
+// sameWriter reports whether a and b are the same writer (without
+// panicking on writers that cannot be compared).
+func sameWriter(a, b io.Writer) bool {
+	if a == nil || b == nil {
+		return false
+	}
+	ta := reflect.TypeOf(a)
+	return ta == reflect.TypeOf(b) && ta.Comparable() && a == b
+}

@@ -19,15 +19,23 @@ import (
 // reported and the shell reads on.
 func (sh *shell) runInteractive(opts []string) int {
 	p := sh.p
-	r, stdin, closeStdin, err := sh.newRunner(opts, nil)
+	stdin := p.IO.In
+	if stdin == nil {
+		return 0 // no input: end-of-file at once
+	}
+	if p.Term != nil {
+		// Until a line runs, Ctrl-C only clears what is typed.
+		p.Term.SetForeground(nil)
+	}
+	// The interpreter has no stdin of its own: the parser reads the
+	// lines, and each command reads what is typed only when it reads
+	// (exec), so nothing is read ahead of the prompt.
+	r, closeStdin, err := sh.newRunner(opts, nil, nil)
 	if err != nil {
 		fmt.Fprintf(p.IO.Err, "%s: %v\n", sh.name, err)
 		return 2
 	}
 	defer closeStdin()
-	if stdin == nil {
-		return 0 // no input: end-of-file at once
-	}
 	ctx := p.Context()
 	// Each line's context ends with the shell (the session's hang-up),
 	// or earlier on Ctrl-C; background jobs started on a line run until
