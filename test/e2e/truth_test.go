@@ -354,13 +354,16 @@ func TestExecAndLogsAreTracedThroughTheKubelet(t *testing.T) {
 		t.Errorf("the logs hop (%s) has cause %d and container %v; want %d and hop", logHop.Summary, logHop.Cause, logHop.Detail["container"], logReq.Seq)
 	}
 
-	// A request the apiserver refuses after it arrived says so in the
-	// trace: its failure is an event of its own.
-	if out, err := k.run(t, "logs", "hop", "-n", ns, "-c", "nosuch"); err == nil {
-		t.Fatalf("kubectl logs of a container the pod does not have succeeded: %s", out)
-	}
+	// A request that fails after it arrived says so in the trace: its
+	// failure is an event of its own (here the kubelet's 400 for a
+	// container that never started).
+	k.mustRun(t, "run", "broken", "--image", "doesnotexist.example/nope:1", "-n", ns)
+	eventually(t, time.Minute, "kubectl logs of a container that cannot start fails", func() (bool, string) {
+		out, err := k.run(t, "logs", "broken", "-n", ns)
+		return err != nil && strings.Contains(out, "waiting to start"), out
+	})
 	tr.waitFor(t, 30*time.Second, "the failed logs request's status", func(ev *tracing.Event) bool {
-		return about(ev) && ev.Kind == tracing.KindHTTP && ev.Subresource == "log" && ev.Status == "400"
+		return ev.Namespace == ns && ev.Name == "broken" && ev.Kind == tracing.KindHTTP && ev.Subresource == "log" && ev.Status == "400"
 	})
 }
 
