@@ -71,24 +71,7 @@ func (c *container) argv() []string {
 	return append(slices.Clone(cmd), args...)
 }
 
-func (r *Runtime) findContainer(id string) *container {
-	if c, ok := r.containers[id]; ok {
-		return c
-	}
-	if id == "" {
-		return nil
-	}
-	var found *container
-	for cid, c := range r.containers {
-		if strings.HasPrefix(cid, id) {
-			if found != nil {
-				return nil
-			}
-			found = c
-		}
-	}
-	return found
-}
+func (r *Runtime) findContainer(id string) *container { return findByID(r.containers, id) }
 
 func (s *runtimeService) CreateContainer(ctx context.Context, req *runtimeapi.CreateContainerRequest) (*runtimeapi.CreateContainerResponse, error) {
 	r := s.r
@@ -97,11 +80,10 @@ func (s *runtimeService) CreateContainer(ctx context.Context, req *runtimeapi.Cr
 	if md.GetName() == "" {
 		return nil, status.Error(codes.InvalidArgument, "container config must include metadata name")
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return nil, status.Error(codes.Unavailable, "runtime is shutting down")
+	if _, err := s.lockOpen(); err != nil {
+		return nil, err
 	}
+	defer r.mu.Unlock()
 	sb := r.findSandbox(req.GetPodSandboxId())
 	if sb == nil {
 		return nil, notFound("sandbox", req.GetPodSandboxId())

@@ -76,21 +76,23 @@ func notFound(kind, id string) error {
 	return status.Errorf(codes.NotFound, "an error occurred when try to find %s %q: not found", kind, id)
 }
 
-// findSandbox accepts a full id or a unique prefix, as crictl users type.
-func (r *Runtime) findSandbox(id string) *sandbox {
-	if s, ok := r.sandboxes[id]; ok {
-		return s
+func (r *Runtime) findSandbox(id string) *sandbox { return findByID(r.sandboxes, id) }
+
+// findByID accepts a full id or a unique prefix, as crictl users type.
+func findByID[T any](items map[string]*T, id string) *T {
+	if v, ok := items[id]; ok {
+		return v
 	}
 	if id == "" {
 		return nil
 	}
-	var found *sandbox
-	for sid, s := range r.sandboxes {
-		if strings.HasPrefix(sid, id) {
+	var found *T
+	for k, v := range items {
+		if strings.HasPrefix(k, id) {
 			if found != nil {
 				return nil
 			}
-			found = s
+			found = v
 		}
 	}
 	return found
@@ -112,11 +114,10 @@ func (s *runtimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunP
 	name := strings.Join([]string{md.GetName(), md.GetNamespace(), md.GetUid(), fmt.Sprint(md.GetAttempt())}, "_")
 	id := newID()
 
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return nil, status.Error(codes.Unavailable, "runtime is shutting down")
+	if _, err := s.lockOpen(); err != nil {
+		return nil, err
 	}
+	defer r.mu.Unlock()
 	if owner, ok := r.names[name]; ok {
 		return nil, status.Errorf(codes.AlreadyExists, "failed to reserve sandbox name %q: name %q is reserved for %q", name, name, owner)
 	}

@@ -42,24 +42,14 @@ const (
 	SIGWINCH Signal = 28
 )
 
+// signalNames are the names of the signals a container's processes know.
+func signalNames() map[Signal]string {
+	return map[Signal]string{SIGHUP: "HUP", SIGINT: "INT", SIGQUIT: "QUIT", SIGKILL: "KILL", SIGUSR1: "USR1", SIGUSR2: "USR2", SIGTERM: "TERM", SIGWINCH: "WINCH"}
+}
+
 func (s Signal) String() string {
-	switch s {
-	case SIGHUP:
-		return "SIGHUP"
-	case SIGINT:
-		return "SIGINT"
-	case SIGQUIT:
-		return "SIGQUIT"
-	case SIGKILL:
-		return "SIGKILL"
-	case SIGUSR1:
-		return "SIGUSR1"
-	case SIGUSR2:
-		return "SIGUSR2"
-	case SIGTERM:
-		return "SIGTERM"
-	case SIGWINCH:
-		return "SIGWINCH"
+	if name, ok := signalNames()[s]; ok {
+		return "SIG" + name
 	}
 	return "SIG" + strconv.Itoa(int(s))
 }
@@ -67,25 +57,13 @@ func (s Signal) String() string {
 // SignalByName parses the names trap and kill accept: TERM, SIGTERM, 15.
 func SignalByName(s string) (Signal, bool) {
 	s = strings.TrimPrefix(strings.ToUpper(s), "SIG")
-	switch s {
-	case "EXIT", "0":
+	if s == "EXIT" || s == "0" {
 		return 0, true
-	case "HUP", "1":
-		return SIGHUP, true
-	case "INT", "2":
-		return SIGINT, true
-	case "QUIT", "3":
-		return SIGQUIT, true
-	case "KILL", "9":
-		return SIGKILL, true
-	case "USR1", "10":
-		return SIGUSR1, true
-	case "USR2", "12":
-		return SIGUSR2, true
-	case "TERM", "15":
-		return SIGTERM, true
-	case "WINCH", "28":
-		return SIGWINCH, true
+	}
+	for sig, name := range signalNames() {
+		if s == name || s == strconv.Itoa(int(sig)) {
+			return sig, true
+		}
 	}
 	return 0, false
 }

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"mvdan.cc/sh/v3/syntax"
@@ -35,82 +36,41 @@ func For(name string) machine.Program {
 	return notSimulated
 }
 
-func programFor(name string) machine.Program {
-	switch name {
-	case "sh", "ash", "dash", "bash":
-		return shell.Run
-	case "sleep":
-		return utilSleep
-	case "echo":
-		return utilEcho
-	case "printf":
-		return utilPrintf
-	case "true":
-		return func(*machine.Process) int { return 0 }
-	case "false":
-		return func(*machine.Process) int { return 1 }
-	case "test", "[":
-		return utilTest
-	case "pwd":
-		return utilPwd
-	case "date":
-		return utilDate
-	case "hostname":
-		return utilHostname
-	case "env":
-		return utilEnv
-	case "printenv":
-		return utilPrintenv
-	case "cat":
-		return utilCat
-	case "wc":
-		return utilWc
-	case "head", "tail":
-		return utilHeadTail
-	case "grep":
-		return utilGrep
-	case "uname":
-		return utilUname
-	case "dmesg":
-		return utilDmesg
-	case "stty":
-		return utilStty
-	case "tty":
-		return utilTty
-	case "whoami":
-		return func(p *machine.Process) int { fmt.Fprintf(p.IO.Out, "%s\n", p.User); return 0 }
-	case "id":
-		return func(p *machine.Process) int {
+// registry maps each executable the simulator runs to its program. It is
+// built once and never changed.
+var registry = sync.OnceValue(func() map[string]machine.Program {
+	progs := map[string]machine.Program{
+		"sleep": utilSleep, "echo": utilEcho, "printf": utilPrintf, "pwd": utilPwd, "date": utilDate,
+		"hostname": utilHostname, "env": utilEnv, "printenv": utilPrintenv, "cat": utilCat, "wc": utilWc,
+		"grep": utilGrep, "uname": utilUname, "dmesg": utilDmesg, "stty": utilStty, "tty": utilTty,
+		"seq": utilSeq, "ls": utilLs, "nginx": progNginx, "nginx-debug": progNginx,
+		"docker-entrypoint.sh": progEntrypoint, "httpd": progHttpd, "redis-server": progRedis,
+		"postgres": progPostgres, "pause": progPause,
+		"true":   func(*machine.Process) int { return 0 },
+		"false":  func(*machine.Process) int { return 1 },
+		"whoami": func(p *machine.Process) int { fmt.Fprintf(p.IO.Out, "%s\n", p.User); return 0 },
+		"id": func(p *machine.Process) int {
 			fmt.Fprintf(p.IO.Out, "uid=0(root) gid=0(root) groups=0(root)\n")
 			return 0
-		}
-	case "seq":
-		return utilSeq
-	case "touch", "mkdir", "rm":
-		return utilFiles
-	case "ls":
-		return utilLs
-	case "basename", "dirname":
-		return utilPathName
-	case "nginx", "nginx-debug":
-		return progNginx
-	case "docker-entrypoint.sh":
-		return progEntrypoint
-	case "httpd-foreground":
-		return func(p *machine.Process) int {
+		},
+		"httpd-foreground": func(p *machine.Process) int {
 			return p.Exec("/usr/local/bin/httpd-foreground", append([]string{"httpd", "-DFOREGROUND"}, p.Argv[1:]...))
-		}
-	case "httpd":
-		return progHttpd
-	case "redis-server":
-		return progRedis
-	case "postgres":
-		return progPostgres
-	case "pause":
-		return progPause
+		},
 	}
-	return nil
-}
+	for names, prog := range map[string]machine.Program{
+		"sh ash dash bash": shell.Run, "test [": utilTest, "head tail": utilHeadTail,
+		"touch mkdir rm": utilFiles, "basename dirname": utilPathName,
+	} {
+		for _, name := range strings.Fields(names) {
+			progs[name] = prog
+		}
+	}
+	return progs
+})
+
+// programFor returns the simulation of an executable, or nil when the
+// image has it but the simulator cannot run it (see notSimulated).
+func programFor(name string) machine.Program { return registry()[name] }
 
 // notSimulated runs for executables the image really has but whose effect
 // (network, processes, package managers) the simulator cannot reproduce.
@@ -592,6 +552,14 @@ func utilDate(p *machine.Process) int {
 }
 
 func strftime(t time.Time, f string) string {
+	// The conversions of date(1) that a Go layout writes; the switch
+	// below does the others.
+	layouts := map[byte]string{
+		'a': "Mon", 'A': "Monday", 'b': "Jan", 'h': "Jan", 'B': "January", 'c': "Mon Jan  2 15:04:05 2006",
+		'd': "02", 'D': "01/02/06", 'e': "_2", 'F': "2006-01-02", 'H': "15", 'I': "03", 'm': "01", 'M': "04",
+		'p': "PM", 'r': "03:04:05 PM", 'R': "15:04", 'S': "05", 'T': "15:04:05", 'y': "06", 'Y': "2006",
+		'z': "-0700", 'Z': "MST",
+	}
 	var b strings.Builder
 	for i := 0; i < len(f); i++ {
 		if f[i] != '%' || i+1 >= len(f) {
@@ -599,71 +567,27 @@ func strftime(t time.Time, f string) string {
 			continue
 		}
 		i++
+		if layout, ok := layouts[f[i]]; ok {
+			b.WriteString(t.Format(layout))
+			continue
+		}
 		switch f[i] {
-		case 'a':
-			b.WriteString(t.Format("Mon"))
-		case 'A':
-			b.WriteString(t.Format("Monday"))
-		case 'b', 'h':
-			b.WriteString(t.Format("Jan"))
-		case 'B':
-			b.WriteString(t.Format("January"))
-		case 'c':
-			b.WriteString(t.Format("Mon Jan  2 15:04:05 2006"))
-		case 'd':
-			b.WriteString(t.Format("02"))
-		case 'D':
-			b.WriteString(t.Format("01/02/06"))
-		case 'e':
-			b.WriteString(t.Format("_2"))
-		case 'F':
-			b.WriteString(t.Format("2006-01-02"))
-		case 'H':
-			b.WriteString(t.Format("15"))
-		case 'I':
-			b.WriteString(t.Format("03"))
 		case 'j':
 			fmt.Fprintf(&b, "%03d", t.YearDay())
 		case 'k':
 			fmt.Fprintf(&b, "%2d", t.Hour())
-		case 'm':
-			b.WriteString(t.Format("01"))
-		case 'M':
-			b.WriteString(t.Format("04"))
 		case 'n':
 			b.WriteByte('\n')
 		case 'N':
 			fmt.Fprintf(&b, "%09d", t.Nanosecond())
-		case 'p':
-			b.WriteString(t.Format("PM"))
-		case 'r':
-			b.WriteString(t.Format("03:04:05 PM"))
-		case 'R':
-			b.WriteString(t.Format("15:04"))
 		case 's':
 			b.WriteString(strconv.FormatInt(t.Unix(), 10))
-		case 'S':
-			b.WriteString(t.Format("05"))
 		case 't':
 			b.WriteByte('\t')
-		case 'T':
-			b.WriteString(t.Format("15:04:05"))
 		case 'u':
-			wd := int(t.Weekday())
-			if wd == 0 {
-				wd = 7
-			}
-			b.WriteString(strconv.Itoa(wd))
+			b.WriteString(strconv.Itoa((int(t.Weekday())+6)%7 + 1))
 		case 'w':
 			b.WriteString(strconv.Itoa(int(t.Weekday())))
-		case 'y':
-			b.WriteString(t.Format("06"))
-		case 'Y':
-			b.WriteString(t.Format("2006"))
-		case 'z':
-			b.WriteString(t.Format("-0700"))
-		case 'Z':
-			b.WriteString(t.Format("MST"))
 		case '%':
 			b.WriteByte('%')
 		default:
