@@ -80,7 +80,7 @@ func (s *runtimeService) CreateContainer(ctx context.Context, req *runtimeapi.Cr
 	if md.GetName() == "" {
 		return nil, status.Error(codes.InvalidArgument, "container config must include metadata name")
 	}
-	if _, err := s.lockOpen(); err != nil {
+	if err := r.lockOpen(); err != nil {
 		return nil, err
 	}
 	defer r.mu.Unlock()
@@ -240,8 +240,8 @@ func missingExecutable(argv []string) string {
 }
 
 func (s *runtimeService) StartContainer(ctx context.Context, req *runtimeapi.StartContainerRequest) (*runtimeapi.StartContainerResponse, error) {
-	r, err := s.lockOpen()
-	if err != nil {
+	r := s.r
+	if err := r.lockOpen(); err != nil {
 		return nil, err
 	}
 	defer r.mu.Unlock()
@@ -471,7 +471,8 @@ func (r *Runtime) publishContainer(c *container, t runtimeapi.ContainerEventType
 }
 
 func (s *runtimeService) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerStatusRequest) (*runtimeapi.ContainerStatusResponse, error) {
-	r, c, unlock, err := s.lockContainer(req.GetContainerId())
+	r := s.r
+	c, unlock, err := r.lockContainer(req.GetContainerId())
 	if err != nil {
 		return nil, err
 	}
@@ -533,7 +534,7 @@ func (s *runtimeService) ListContainers(ctx context.Context, req *runtimeapi.Lis
 }
 
 func (s *runtimeService) UpdateContainerResources(ctx context.Context, req *runtimeapi.UpdateContainerResourcesRequest) (*runtimeapi.UpdateContainerResourcesResponse, error) {
-	_, c, unlock, err := s.lockContainer(req.GetContainerId())
+	c, unlock, err := s.r.lockContainer(req.GetContainerId())
 	if err != nil {
 		return nil, err
 	}
@@ -545,7 +546,7 @@ func (s *runtimeService) UpdateContainerResources(ctx context.Context, req *runt
 }
 
 func (s *runtimeService) ReopenContainerLog(ctx context.Context, req *runtimeapi.ReopenContainerLogRequest) (*runtimeapi.ReopenContainerLogResponse, error) {
-	_, c, unlock, err := s.lockContainer(req.GetContainerId())
+	c, unlock, err := s.r.lockContainer(req.GetContainerId())
 	if err != nil {
 		return nil, err
 	}

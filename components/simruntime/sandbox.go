@@ -114,7 +114,7 @@ func (s *runtimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunP
 	name := strings.Join([]string{md.GetName(), md.GetNamespace(), md.GetUid(), fmt.Sprint(md.GetAttempt())}, "_")
 	id := newID()
 
-	if _, err := s.lockOpen(); err != nil {
+	if err := r.lockOpen(); err != nil {
 		return nil, err
 	}
 	defer r.mu.Unlock()
@@ -275,7 +275,8 @@ func (r *Runtime) publishSandbox(sb *sandbox, t runtimeapi.ContainerEventType) {
 }
 
 func (s *runtimeService) PodSandboxStatus(ctx context.Context, req *runtimeapi.PodSandboxStatusRequest) (*runtimeapi.PodSandboxStatusResponse, error) {
-	r, sb, unlock, err := s.lockSandbox(req.GetPodSandboxId())
+	r := s.r
+	sb, unlock, err := r.lockSandbox(req.GetPodSandboxId())
 	if err != nil {
 		return nil, err
 	}
@@ -340,7 +341,7 @@ func (s *runtimeService) ListPodSandbox(ctx context.Context, req *runtimeapi.Lis
 }
 
 func (s *runtimeService) UpdatePodSandboxResources(ctx context.Context, req *runtimeapi.UpdatePodSandboxResourcesRequest) (*runtimeapi.UpdatePodSandboxResourcesResponse, error) {
-	_, sb, unlock, err := s.lockSandbox(req.GetPodSandboxId())
+	sb, unlock, err := s.r.lockSandbox(req.GetPodSandboxId())
 	if err != nil {
 		return nil, err
 	}

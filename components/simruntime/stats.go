@@ -101,7 +101,8 @@ func (r *Runtime) containerStats(c *container, now time.Time) *runtimeapi.Contai
 }
 
 func (s *runtimeService) ContainerStats(ctx context.Context, req *runtimeapi.ContainerStatsRequest) (*runtimeapi.ContainerStatsResponse, error) {
-	r, c, unlock, err := s.lockContainer(req.GetContainerId())
+	r := s.r
+	c, unlock, err := r.lockContainer(req.GetContainerId())
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +211,8 @@ func (r *Runtime) sandboxStats(sb *sandbox, now time.Time) *runtimeapi.PodSandbo
 }
 
 func (s *runtimeService) PodSandboxStats(ctx context.Context, req *runtimeapi.PodSandboxStatsRequest) (*runtimeapi.PodSandboxStatsResponse, error) {
-	r, sb, unlock, err := s.lockSandbox(req.GetPodSandboxId())
+	r := s.r
+	sb, unlock, err := r.lockSandbox(req.GetPodSandboxId())
 	if err != nil {
 		return nil, err
 	}

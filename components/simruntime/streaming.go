@@ -74,12 +74,11 @@ func (s *streamer) close() {
 
 // runningContainer is the running container id names, or why there is none.
 func (r *Runtime) runningContainer(id string) (*container, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	c := r.findContainer(id)
-	if c == nil {
-		return nil, notFound("container", id)
+	c, unlock, err := r.lockContainer(id)
+	if err != nil {
+		return nil, err
 	}
+	defer unlock()
 	if c.state != runtimeapi.ContainerState_CONTAINER_RUNNING || c.machine == nil {
 		return nil, status.Errorf(codes.FailedPrecondition, "container %s is not running", c.id)
 	}
