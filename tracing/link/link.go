@@ -107,9 +107,32 @@ type proxiedRequest struct {
 	server string
 }
 
-// streamCalls maps what the apiserver asks of a kubelet to the CRI call
+// streamCalls pairs what the apiserver asks of a kubelet with the CRI call
 // the kubelet makes for it (logs need none: the kubelet reads the file).
-var streamCalls = map[string]string{"exec": "Exec", "attach": "Attach", "portforward": "PortForward"}
+func streamCalls() [3]struct{ kubelet, cri string } {
+	return [3]struct{ kubelet, cri string }{{"exec", "Exec"}, {"attach", "Attach"}, {"portforward", "PortForward"}}
+}
+
+// streamCall is the CRI call for a kubelet verb, or "".
+func streamCall(kubeletVerb string) string {
+	for _, c := range streamCalls() {
+		if c.kubelet == kubeletVerb {
+			return c.cri
+		}
+	}
+	return ""
+}
+
+// isStreamCall reports whether a CRI method opens a stream a client asked
+// for (exec, attach, port-forward).
+func isStreamCall(method string) bool {
+	for _, c := range streamCalls() {
+		if c.cri == method {
+			return true
+		}
+	}
+	return false
+}
 
 type flight struct {
 	begin    WriteBegin
@@ -287,7 +310,7 @@ func (l *Linker) publish(ev tracing.Event) uint64 {
 	ev = l.pub.Publish(ev)
 	// A stream a client asked for (exec, attach, port-forward) is a side
 	// branch: the kubelet's next call about the pod does not follow it.
-	branch := ev.Kind == tracing.KindCRI && (ev.Verb == "Exec" || ev.Verb == "Attach" || ev.Verb == "PortForward")
+	branch := ev.Kind == tracing.KindCRI && isStreamCall(ev.Verb)
 	if !ev.Noise && !branch {
 		if who := actor(&ev); who != "" {
 			if key := ev.Object(); key != "" {
@@ -388,7 +411,7 @@ func (l *Linker) onKubeletAPI(ev tracing.Event) {
 		}
 	}
 	seq := l.publish(ev)
-	if call, ok := streamCalls[ev.Verb]; ok && ev.Object() != "" {
+	if call := streamCall(ev.Verb); call != "" && ev.Object() != "" {
 		l.streams[ev.To+"|"+ev.Object()+"|"+call] = involvement{seq: seq, at: time.Now()}
 	}
 }
