@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"net"
 	"net/http"
@@ -403,13 +402,11 @@ func (c *Cluster) startLoadBalancer(ctx context.Context) (component.Handle, erro
 	for _, m := range c.machines {
 		backends = append(backends, loadbalancer.Backend{ID: m.id(tracing.APIServer), Addr: fmt.Sprintf("%s:%d", loopback, m.api)})
 	}
-	ca, err := os.ReadFile(c.pki.CAFile())
+	pool, err := c.pki.CAPool()
 	if err != nil {
 		l.Close()
-		return nil, fmt.Errorf("reading the cluster CA for the load balancer's health checks: %w", err)
+		return nil, fmt.Errorf("the load balancer's health checks: %w", err)
 	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca)
 	cfg := loadbalancer.Config{
 		Listener:  l,
 		Backends:  backends,
@@ -523,13 +520,9 @@ func (c *Cluster) kubeletAPIFilter(node string) (func(http.Handler) http.Handler
 	if c.cfg.KubeletAPIFilter == nil {
 		return nil, nil
 	}
-	pem, err := os.ReadFile(c.pki.CAFile())
+	pool, err := c.pki.CAPool()
 	if err != nil {
-		return nil, fmt.Errorf("reading the cluster CA for node %s's kubelet API: %w", node, err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("the cluster CA %s holds no certificate", c.pki.CAFile())
+		return nil, fmt.Errorf("tracing node %s's kubelet API: %w", node, err)
 	}
 	return c.cfg.KubeletAPIFilter(node, pool), nil
 }

@@ -151,6 +151,19 @@ type authority struct {
 func (p *PKI) CAFile() string    { return p.file("ca", ".crt") }
 func (p *PKI) CAKeyFile() string { return p.file("ca", ".key") }
 
+// CAPool is the CA certificate as a pool, for checking what it signed.
+func (p *PKI) CAPool() (*x509.CertPool, error) {
+	pem, err := os.ReadFile(p.CAFile())
+	if err != nil {
+		return nil, fmt.Errorf("reading the cluster CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("the cluster CA %s holds no certificate", p.CAFile())
+	}
+	return pool, nil
+}
+
 // LoopbackServingCertFile and LoopbackServingKeyFile are the serving pair of
 // a component named in Config.LoopbackServing.
 func (p *PKI) LoopbackServingCertFile(name string) string { return p.file(name+"-serving", ".crt") }
