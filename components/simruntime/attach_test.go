@@ -69,13 +69,7 @@ func TestAttachJoinsTheContainersStreams(t *testing.T) {
 
 // A client that leaves ends its attach, and the container runs on.
 func TestAttachEndsWithTheClient(t *testing.T) {
-	c := startRuntime(t, fastPull)
-	c.setCIDR(t, "10.244.0.0/24")
-	sb, sbCfg := c.runSandbox(t, "att2")
-	id, _, err := c.runContainer(t, sb, sbCfg, "sleeper", "busybox", []string{"sleep", "3600"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, _, id, _ := startOneContainer(t, "att2", "sleeper", "busybox", "sleep", "3600")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- streamRuntime{c.r}.Attach(ctx, id, nil, &simtest.Buffer{}, nil, true, nil) }()

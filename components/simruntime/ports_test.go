@@ -21,13 +21,7 @@ import (
 // on stdout; a port nothing listens on is refused as containerd refuses
 // it; the connection ends with the container.
 func TestPortForwardReachesTheServer(t *testing.T) {
-	c := startRuntime(t, fastPull)
-	c.setCIDR(t, "10.244.0.0/24")
-	sb, sbCfg := c.runSandbox(t, "web")
-	id, logFile, err := c.runContainer(t, sb, sbCfg, "nginx", "nginx", nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, sb, id, logFile := startOneContainer(t, "web", "nginx", "nginx")
 	// nginx binds its port once started.
 	deadline := time.Now().Add(10 * time.Second)
 	for {

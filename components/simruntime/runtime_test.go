@@ -67,6 +67,21 @@ func startRuntime(t *testing.T, bps int64) *criClient {
 	return &criClient{r: r, rt: runtimeapi.NewRuntimeServiceClient(conn), img: runtimeapi.NewImageServiceClient(conn), dir: dir}
 }
 
+// startOneContainer starts a runtime, a sandbox and one running container
+// in it; it returns the client, the sandbox's and the container's ids and
+// the container's log file.
+func startOneContainer(t *testing.T, sandbox, name, image string, command ...string) (c *criClient, sandboxID, id, logFile string) {
+	t.Helper()
+	c = startRuntime(t, fastPull)
+	c.setCIDR(t, "10.244.0.0/24")
+	sandboxID, sbCfg := c.runSandbox(t, sandbox)
+	id, logFile, err := c.runContainer(t, sandboxID, sbCfg, name, image, command, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, sandboxID, id, logFile
+}
+
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	t.Cleanup(cancel)

@@ -22,13 +22,7 @@ import (
 // unfinished command with "> ", survives a syntax error, interrupts the
 // foreground command on Ctrl-C, and "exit 3" ends the session with 3.
 func TestInteractiveShellOnATerminal(t *testing.T) {
-	c := startRuntime(t, fastPull)
-	c.setCIDR(t, "10.244.0.0/24")
-	sb, sbCfg := c.runSandbox(t, "tty")
-	id, _, err := c.runContainer(t, sb, sbCfg, "box", "busybox", []string{"sleep", "3600"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, _, id, _ := startOneContainer(t, "tty", "box", "busybox", "sleep", "3600")
 	keys, typist := io.Pipe()
 	out := &simtest.Buffer{}
 	done := make(chan error, 1)
@@ -124,13 +118,7 @@ func TestInteractiveShellOnATerminal(t *testing.T) {
 // On a terminal, Ctrl-C ends a command run without a shell prompt too
 // (kubectl exec -it … -- sh -c 'sleep 100'), with 130 (128 + SIGINT).
 func TestCtrlCEndsACommandOnATerminal(t *testing.T) {
-	c := startRuntime(t, fastPull)
-	c.setCIDR(t, "10.244.0.0/24")
-	sb, sbCfg := c.runSandbox(t, "intr")
-	id, _, err := c.runContainer(t, sb, sbCfg, "box", "busybox", []string{"sleep", "3600"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, _, id, _ := startOneContainer(t, "intr", "box", "busybox", "sleep", "3600")
 	for _, cmd := range [][]string{{"sh", "-c", "sleep 100; echo after"}, {"sleep", "100"}} {
 		keys, typist := io.Pipe()
 		out := &simtest.Buffer{}
@@ -158,13 +146,7 @@ func TestCtrlCEndsACommandOnATerminal(t *testing.T) {
 // Ctrl-D on an empty line is end-of-file: the shell exits 0, while the
 // client's input is still open.
 func TestCtrlDEndsTheShell(t *testing.T) {
-	c := startRuntime(t, fastPull)
-	c.setCIDR(t, "10.244.0.0/24")
-	sb, sbCfg := c.runSandbox(t, "eof")
-	id, _, err := c.runContainer(t, sb, sbCfg, "box", "busybox", []string{"sleep", "3600"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, _, id, _ := startOneContainer(t, "eof", "box", "busybox", "sleep", "3600")
 	keys, typist := io.Pipe()
 	defer typist.Close()
 	out := &simtest.Buffer{}
