@@ -15,8 +15,9 @@ import (
 //     rebinds its own name to 127.0.0.1 (DNS rebinding) sends its own name
 //     as Host and is refused, as Jupyter refuses it. An IP address cannot
 //     be rebound, so any is accepted.
-//   - Off loopback (a --ui-addr others can reach), every route but /healthz
-//     needs the admin token, until viewers have keys of their own.
+//   - Off loopback (a --ui-addr others can reach), and in classroom mode
+//     anywhere, every route but /healthz needs the admin token or, for the
+//     read-only view and its streams, the viewer key (classroom.go).
 //
 // The admin token is read from the X-Wheelhouse-Token header, the ?token=
 // query parameter (the address `wheelhouse up` prints, and websockets,
@@ -113,18 +114,6 @@ func rememberToken(w http.ResponseWriter, r *http.Request, token string) {
 
 // errTokenEverywhere explains a refusal off loopback.
 var errTokenEverywhere = errors.New("this Wheelhouse listens on an address others can reach, so every page and API needs the admin token: open the address that `wheelhouse up` printed (it ends in ?token=…)")
-
-// requireTokenEverywhere refuses, off loopback, every request without the
-// admin token but /healthz.
-func requireTokenEverywhere(token string, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" || isAdmin(r, token) {
-			next.ServeHTTP(w, r)
-			return
-		}
-		writeError(w, http.StatusUnauthorized, errTokenEverywhere)
-	})
-}
 
 // IsLoopback reports whether a listen address (host:port) is reachable
 // from this machine only.

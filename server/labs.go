@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -27,6 +28,8 @@ type Labs struct {
 	// needs another says so, with RestartCommand's command line for it.
 	Topology       string
 	RestartCommand func(topology string) string
+
+	checks checkCache
 }
 
 // LabChecker evaluates a step's checks; *labs.Engine is one.
@@ -163,9 +166,79 @@ func (l *Labs) check(r *http.Request) (any, error) {
 	if l.Checker == nil {
 		return nil, apiError{http.StatusServiceUnavailable, errors.New("no cluster to check against: this is a replay")}
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), checkTimeout)
-	defer cancel()
-	return l.Checker.Evaluate(ctx, lab, step, time.UnixMilli(ms), labs.Lang(q.Get("lang"))), nil
+	lang := labs.Lang(q.Get("lang"))
+	return l.checks.get(checkKey{lab.ID, step.ID, ms, lang}, func() labs.Result {
+		// Detached from the request: other pages may be waiting on this
+		// evaluation, and one of them leaving must not cancel it.
+		ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
+		defer cancel()
+		return l.Checker.Evaluate(ctx, lab, step, time.UnixMilli(ms), lang)
+	}), nil
+}
+
+// checkFresh is how long one evaluation of a step's checks answers every
+// page that asks for the same step, start time and language. Every page
+// with a step open polls about once a second; in a classroom a hundred
+// viewers follow the presenter's step, and they cost the apiserver one
+// evaluation a second, not a hundred.
+const checkFresh = 900 * time.Millisecond
+
+type checkKey struct {
+	lab, step string
+	since     int64
+	lang      string
+}
+
+type checkEntry struct {
+	done chan struct{} // closed when res is set
+	at   time.Time     // when the evaluation ended
+	res  labs.Result
+}
+
+// checkCache shares evaluations between the pages that ask at about the
+// same time, as singleflight does, and keeps each answer for checkFresh.
+type checkCache struct {
+	mu      sync.Mutex
+	entries map[checkKey]*checkEntry
+}
+
+func (c *checkCache) get(k checkKey, eval func() labs.Result) labs.Result {
+	c.mu.Lock()
+	if c.entries == nil {
+		c.entries = map[checkKey]*checkEntry{}
+	}
+	now := time.Now()
+	e := c.entries[k]
+	if e != nil {
+		select {
+		case <-e.done:
+			if now.Sub(e.at) > checkFresh {
+				e = nil // stale: evaluate again
+			}
+		default: // being evaluated: wait for it
+		}
+	}
+	if e == nil {
+		for key, old := range c.entries { // forget answers nobody asks for
+			select {
+			case <-old.done:
+				if now.Sub(old.at) > 10*checkFresh {
+					delete(c.entries, key)
+				}
+			default:
+			}
+		}
+		e = &checkEntry{done: make(chan struct{})}
+		c.entries[k] = e
+		c.mu.Unlock()
+		e.res = eval()
+		e.at = time.Now()
+		close(e.done)
+		return e.res
+	}
+	c.mu.Unlock()
+	<-e.done
+	return e.res
 }
 
 func (l *Labs) lab(r *http.Request) (*labs.Lab, error) {

@@ -53,6 +53,11 @@ type Options struct {
 	Terminal *Terminal
 	// Labs serves the guided labs (GET /api/labs…); nil serves none.
 	Labs *Labs
+	// Classroom, when set, lets viewers follow the presenter (the pages
+	// opened with AdminToken): the viewer key opens the read-only view, and
+	// every route needs one key or the other, loopback or not (see
+	// classroom.go).
+	Classroom *Classroom
 	// Containerd reports what a containerd node's containerd sees, next
 	// to what its kubelet reports (GET /api/nodes/{node}/containerd); an
 	// error wrapping ErrNotFound answers 404, and nil answers 404.
@@ -82,15 +87,15 @@ func Handler(opts Options) http.Handler {
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
 	r.Use(func(next http.Handler) http.Handler { return checkHost(opts.Hosts, next) })
-	if opts.Addr != "" && !IsLoopback(opts.Addr) {
-		r.Use(func(next http.Handler) http.Handler { return requireTokenEverywhere(opts.AdminToken, next) })
+	if opts.Classroom != nil || (opts.Addr != "" && !IsLoopback(opts.Addr)) {
+		r.Use(func(next http.Handler) http.Handler { return requireKey(opts.AdminToken, opts.Classroom, next) })
 	}
 	mode := opts.Mode
 	if mode == "" {
 		mode = "live"
 	}
-	r.Get("/", uiPage(mode, "", opts.AdminToken))
-	r.Get("/present", uiPage(mode, "present", opts.AdminToken))
+	r.Get("/", uiPage(mode, "", opts.AdminToken, opts.Classroom))
+	r.Get("/present", uiPage(mode, "present", opts.AdminToken, opts.Classroom))
 	r.Get("/api/state", jsonAPI(opts.state))
 	r.Get("/api/etcd/keys", jsonAPI(opts.etcdKeys))
 	r.Get("/api/etcd/value", jsonAPI(opts.etcdValue))
@@ -116,6 +121,9 @@ func Handler(opts Options) http.Handler {
 	if opts.Terminal != nil {
 		r.Get("/ws/terminal", opts.Terminal.handler(opts.AdminToken))
 	}
+	if opts.Classroom != nil {
+		opts.Classroom.routes(r, opts.AdminToken)
+	}
 	opts.componentRoutes(r)
 	opts.debugRoutes(r)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -129,16 +137,29 @@ func Handler(opts Options) http.Handler {
 
 // uiPage serves the browser app in one of its views, in the language of
 // ?lang= (zh, else English). Opened with the admin token, it also gives
-// the browser the token's cookie.
-func uiPage(mode, view, token string) http.HandlerFunc {
+// the browser the token's cookie; opened with the viewer key, the key's.
+// The page is told its role: "presenter" (the admin token, with a
+// classroom), "viewer", or "" (a page on loopback, or the admin without a
+// classroom). The role only shapes the page: the server refuses a viewer
+// whatever the page asks.
+func uiPage(mode, view, token string, classroom *Classroom) http.HandlerFunc {
 	return func(w http.ResponseWriter, req *http.Request) {
 		rememberToken(w, req, token)
+		classroom.rememberViewer(w, req)
 		lang := "en"
 		if req.URL.Query().Get("lang") == "zh" {
 			lang = "zh"
 		}
+		role := ""
+		switch {
+		case classroom == nil:
+		case isAdmin(req, token):
+			role = "presenter"
+		case classroom.isViewer(req):
+			role = "viewer"
+		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		if err := web.UIPage(mode, lang, view).Render(req.Context(), w); err != nil {
+		if err := web.UIPage(mode, lang, view, role).Render(req.Context(), w); err != nil {
 			http.Error(w, "rendering the page: "+err.Error(), http.StatusInternalServerError)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -50,7 +51,7 @@ var upgrader = websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 32 << 1
 // stream serves GET /ws/trace: the backlog after ?since=, then live events,
 // as JSON text frames.
 func (t *Trace) stream(w http.ResponseWriter, r *http.Request) {
-	filter, since, parseErr := bus.ParseQuery(r.URL.Query())
+	filter, since, parseErr := bus.ParseQuery(streamQuery(r))
 	// Subscribe before the handshake completes, so that every event
 	// published after the client's dial returns reaches it.
 	var sub *bus.Subscription
@@ -113,6 +114,16 @@ func (t *Trace) stream(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// streamQuery is a trace request's query without the access parameters
+// (?token=, ?viewer=), which the access rules have read; the rest is the
+// stream's filter, where an unknown name is an error.
+func streamQuery(r *http.Request) url.Values {
+	q := r.URL.Query()
+	q.Del("token")
+	q.Del(ViewerParam)
+	return q
+}
+
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
@@ -123,7 +134,7 @@ func truncate(s string, n int) string {
 // flows serves GET /api/flows?object=pods/default/nginx: every stored event
 // about one object, in causal (seq) order.
 func (t *Trace) flows(w http.ResponseWriter, r *http.Request) {
-	filter, since, err := bus.ParseQuery(r.URL.Query())
+	filter, since, err := bus.ParseQuery(streamQuery(r))
 	if err == nil && filter.Object == "" {
 		err = errors.New("object is required, e.g. ?object=pods/default/nginx")
 	}

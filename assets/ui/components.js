@@ -17,9 +17,11 @@ export class Components {
   /**
    * @param {object} o
    * @param {(states: Map<string, string>) => void} o.onChange the states changed
+   * @param {boolean} [o.readOnly] a classroom viewer: states only, no Stop / Start (the server refuses them anyway)
    */
   constructor(o) {
     this.o = o;
+    this.readOnly = !!o.readOnly;
     this.states = new Map(); // name → pending | starting | running | stopping | stopped | crashed
     this.controls = new Set(); // names the server lets the page stop and start
     this.available = true; // false once the server says it has no such API
@@ -30,7 +32,7 @@ export class Components {
 
   /** True when the server lets the page stop and start this component. */
   controllable(id) {
-    return this.controls.has(id);
+    return !this.readOnly && this.controls.has(id);
   }
 
   stateOf(id) {

@@ -8,7 +8,9 @@ import { t, onLangChange } from './i18n.js';
 import { api } from './api.js';
 
 export class EtcdView {
-  constructor(host) {
+  /** @param {object} [o] @param {(key: string) => void} [o.onSelect] the user picked a key */
+  constructor(host, o = {}) {
+    this.o = o;
     this.root = h('section', { class: 'etcd-view', 'data-testid': 'etcd', hidden: true });
     this.banner = h('p', { class: 'etcd-banner' });
     this.treeEl = h('div', { class: 'etcd-tree', role: 'tree' });
@@ -98,10 +100,21 @@ export class EtcdView {
     const k = e.target.closest('[data-key]');
     if (k) {
       e.preventDefault();
-      this.selected = k.dataset.key;
-      this.renderTree();
-      this.openKey(this.selected);
+      this.select(k.dataset.key);
+      if (this.o.onSelect) this.o.onSelect(this.selected);
     }
+  }
+
+  /** Shows key (the etcd browser's selection; '' for none). */
+  select(key) {
+    if (key === this.selected) return;
+    this.selected = key;
+    // Open the folders down to it, so the tree shows where it is.
+    const parts = key.split('/');
+    for (let i = 2; i < parts.length; i++) this.expanded.add(parts.slice(0, i).join('/') + '/');
+    if (this.tree) this.renderTree();
+    this.renderChrome();
+    if (key) this.openKey(key);
   }
 
   /** Shows a key's value (at rev, or the current one) and its revisions. */

@@ -33,8 +33,10 @@ const ADVANCE_MS = 2500;
 
 /** The learner's progress, read from and written through to localStorage. */
 class Progress {
-  constructor() {
-    this.data = Progress.read();
+  /** @param {boolean} memory keep progress in this page only (a classroom viewer mirrors the presenter's) */
+  constructor(memory = false) {
+    this.memory = memory;
+    this.data = memory ? { current: '', labs: {} } : Progress.read();
   }
 
   static read() {
@@ -55,10 +57,11 @@ class Progress {
   }
 
   reload() {
-    this.data = Progress.read();
+    if (!this.memory) this.data = Progress.read();
   }
 
   save() {
+    if (this.memory) return;
     writeStored(PROGRESS_KEY, this.data); // storage disabled: progress lasts this page only
   }
 
@@ -87,11 +90,14 @@ export class LabsPanel {
    * @param {(list: string[]) => void} o.onWatch the open step's watch list (empty: none)
    * @param {(cmd: string, run: boolean) => boolean} o.onCommand paste (run: and press Enter) a command
    * @param {() => void} [o.onChange] the lab, step or pass state changed
+   * @param {boolean} [o.readOnly] a classroom viewer's panel: no terminal to paste into, no reset,
+   *   and progress kept in the page (it mirrors the presenter's; see mirror)
    */
   constructor(host, o) {
     this.o = o;
     this.layout = o.layout || 'panel';
-    this.progress = new Progress();
+    this.readOnly = !!o.readOnly;
+    this.progress = new Progress(this.readOnly);
     this.list = [];
     this.errors = [];
     this.listError = '';
@@ -111,7 +117,7 @@ export class LabsPanel {
     this.root.addEventListener('click', (e) => this.onClick(e));
     onLangChange(() => this.reloadTexts());
     // Another window of this browser (the presenter view, a second tab) moved on.
-    window.addEventListener('storage', (e) => { if (e.key === PROGRESS_KEY) this.onExternalProgress(); });
+    if (!this.readOnly) window.addEventListener('storage', (e) => { if (e.key === PROGRESS_KEY) this.onExternalProgress(); });
     document.addEventListener('visibilitychange', () => { if (!document.hidden) this.pollSoon(0); });
   }
 
@@ -131,6 +137,9 @@ export class LabsPanel {
   async start() {
     this.started = true;
     await this.loadList();
+    // A viewer's panel opens what the presenter has open (mirror), not a
+    // lab of its own choosing that would race with it.
+    if (this.readOnly) { if (!this.lab) this.render(); return; }
     await this.openCurrent();
   }
 
@@ -191,7 +200,8 @@ export class LabsPanel {
     if (!this.started) return; // the page's first setLang comes before start()
     await this.loadList();
     if (this.lab) await this.open(this.lab.id);
-    else await this.openCurrent();
+    else if (!this.readOnly) await this.openCurrent();
+    else this.render();
   }
 
   onExternalProgress() {
@@ -200,6 +210,33 @@ export class LabsPanel {
     const cur = this.progress.data.current;
     if (cur && (!this.lab || cur !== this.lab.id)) { this.open(cur); return; }
     if (`${cur}|${JSON.stringify(this.entry)}` === before) return;
+    this.result = null;
+    this.render();
+    this.stepOpened();
+  }
+
+  /**
+   * Shows what the presenter shows: lab id at step stepId, begun at since,
+   * with those steps done. The checks are then asked with the presenter's
+   * since, so every viewer's question is the same one and the server
+   * answers them all with one evaluation.
+   */
+  async mirror(id, stepId, since, done) {
+    if (!id) return;
+    if (!this.lab || this.lab.id !== id) {
+      this.progress.data.current = id;
+      await this.open(id);
+      if (!this.lab || this.lab.id !== id) return;
+    }
+    const i = Math.max(0, this.steps.findIndex((st) => st.id === stepId));
+    const e = this.entry;
+    const doneNow = Array.isArray(done) ? [...done] : [];
+    if (e.step === i && e.since === since && e.done.join('|') === doneNow.join('|')) return;
+    clearTimeout(this.advanceTimer);
+    this.advanceTimer = 0;
+    e.step = i;
+    e.since = since || Date.now();
+    e.done = doneNow;
     this.result = null;
     this.render();
     this.stepOpened();
@@ -322,7 +359,8 @@ export class LabsPanel {
     this.sinceOf.delete(`${this.lab.id}/${st.id}`);
     const i = this.index;
     const next = this.steps[i + 1];
-    if (next && !e.done.includes(next.id)) {
+    // A viewer's page moves on when the presenter does, not by itself.
+    if (next && !e.done.includes(next.id) && !this.readOnly) {
       // The next step begins when this one passed, so a quick learner's
       // first command for it counts even before the page moves on.
       this.sinceOf.set(`${this.lab.id}/${next.id}`, passedAt);
@@ -387,7 +425,7 @@ export class LabsPanel {
     if (this.listError) { root.append(h('p', { class: 'labs-empty muted', text: this.listError })); return; }
     if (!this.list.length) { root.append(h('p', { class: 'labs-empty muted', text: t('labs.none') })); return; }
     if (this.labError) { root.append(h('p', { class: 'labs-empty error', text: this.labError })); return; }
-    if (!this.lab) { root.append(h('p', { class: 'labs-empty muted', text: t('labs.loading') })); return; }
+    if (!this.lab) { root.append(h('p', { class: 'labs-empty muted', text: t(this.readOnly ? 'class.waiting' : 'labs.loading') })); return; }
     if (this.layout === 'caption') { root.append(this.renderCaption()); return; }
     const scroll = h('div', { class: 'labs-scroll' });
     // A lab made for another topology says so, with the command to start
@@ -416,7 +454,7 @@ export class LabsPanel {
     if (this.lab) {
       const e = this.entry;
       head.append(h('span', { class: 'labs-count', 'data-testid': 'lab-progress', text: t('labs.doneCount', { n: this.steps.filter((s) => e.done.includes(s.id)).length, total: this.steps.length }) }));
-      if (this.layout === 'panel') head.append(h('button', { class: 'btn small reset', type: 'button', 'data-act': 'reset', 'data-testid': 'lab-reset', title: t('labs.reset.title'), text: t('labs.reset') }));
+      if (this.layout === 'panel' && !this.readOnly) head.append(h('button', { class: 'btn small reset', type: 'button', 'data-act': 'reset', 'data-testid': 'lab-reset', title: t('labs.reset.title'), text: t('labs.reset') }));
     }
     return head;
   }
@@ -489,6 +527,10 @@ export class LabsPanel {
     if (this.layout === 'panel') box.append(h('h4', { text: t('labs.commands') }));
     for (const c of cmds) {
       if (typeof c !== 'string') continue;
+      if (this.readOnly) { // nothing to paste into: the command, to read
+        box.append(h('div', { class: 'cmd read-only' }, h('span', { class: 'prompt', text: '$' }), h('code', { text: c })));
+        continue;
+      }
       box.append(h('div', { class: 'cmd' },
         h('button', { type: 'button', class: 'cmd-paste', 'data-act': 'paste', 'data-command': c, title: t('labs.paste.title') },
           h('span', { class: 'prompt', text: '$' }), h('code', { text: c })),

@@ -66,6 +66,8 @@ import { Controls, buildLegend, icon } from './controls.js';
 import { LabsPanel } from './labs.js';
 import { TerminalPanel } from './terminal.js';
 import { Components } from './components.js';
+import { TeachingStore } from './teach.js';
+import { ClassroomLink, qrSVG } from './classroom.js';
 
 const STORE_CAP = 100000;
 const ANIMATED_CAP = 5000;
@@ -78,6 +80,9 @@ class App {
     this.root = root;
     this.mode = root.dataset.mode === 'replay' ? 'replay' : 'live';
     this.view = root.dataset.view === 'present' ? 'present' : 'main';
+    // In a classroom the server tells the page its role: "presenter" (the
+    // admin token) or "viewer" (the viewers' link); "" otherwise.
+    this.role = ['presenter', 'viewer'].includes(root.dataset.role) ? root.dataset.role : '';
     token.capture(); // before anything copies the URL
     this.params = new URLSearchParams(location.search);
     this.mock = this.params.get('mock') === '1';
@@ -108,6 +113,14 @@ class App {
     this.replay = { atHead: true, cursor: 0, clock: 0, lastTime: 0 };
     this.heldPods = []; // /api/state pod snapshots waiting for the animation
     this.provisional = new Map(); // pod key → {seq, patch} learned from arrived packets
+
+    // Teaching state (teach.js): what a presenter sends and viewers mirror.
+    this.teach = new TeachingStore();
+    this.stepCount = 0; // Step presses
+    this.tab = 'diagram';
+    this.detailKind = ''; // what the side panel shows: "event", "component:<id>", "node:<name>" or ""
+    this.applyingTeaching = false;
+    this.remoteSteps = -1; // the presenter's step count last applied (-1: none yet)
 
     this.store = new EventStore(STORE_CAP);
     this.stats = new Stats();
@@ -197,6 +210,7 @@ class App {
           this.diagram.setStates(states);
           this.panel.updateControls();
         },
+        readOnly: this.role === 'viewer',
       });
     }
     this.panel = new ComponentPanel(this.detail, {
@@ -206,12 +220,16 @@ class App {
       onClose: () => this.closeDetail(),
       components: this.components,
     });
-    this.etcd = new EtcdView(this.center);
+    this.etcd = new EtcdView(this.center, { onSelect: () => this.noteTeaching() });
     this.controls = new Controls(controlsHost, this);
-    if (live) {
+    if (live && this.role !== 'viewer') {
       this.presentLink = h('a', { class: 'btn present-link', 'data-testid': present ? 'present-exit' : 'present-open' });
       if (!present) { this.presentLink.target = '_blank'; this.presentLink.rel = 'noopener'; }
       top.append(this.presentLink);
+    }
+    if (this.role) {
+      this.classBadge = h('span', { class: 'class-badge', 'data-testid': 'classroom' });
+      top.append(this.classBadge);
     }
     top.append(this.controls.langBtn);
     buildLegend(this.legend);
@@ -269,24 +287,31 @@ class App {
       this.center.append(band);
     } else {
       termHost = h('div', { class: 'term-dock' });
-      this.center.append(termHost);
+      if (this.role !== 'viewer') this.center.append(termHost);
     }
-    const pref = present ? 'presentTermCollapsed' : 'termCollapsed';
-    this.terminal = new TerminalPanel(termHost, {
-      compact: present,
-      collapsed: !!loadPref(pref, false),
-      focusOnPaste: !present, // the presenter's arrows keep moving steps
-      onCollapse: (c) => {
-        savePref(pref, c);
-        this.center.classList.toggle('term-collapsed', c);
-      },
-    });
-    this.center.classList.toggle('term-collapsed', this.terminal.collapsed);
+    // A viewer has no terminal: the server would refuse it one.
+    if (this.role !== 'viewer') {
+      const pref = present ? 'presentTermCollapsed' : 'termCollapsed';
+      this.terminal = new TerminalPanel(termHost, {
+        compact: present,
+        collapsed: !!loadPref(pref, false),
+        focusOnPaste: !present, // the presenter's arrows keep moving steps
+        onCollapse: (c) => {
+          savePref(pref, c);
+          this.center.classList.toggle('term-collapsed', c);
+        },
+      });
+    }
+    this.center.classList.toggle('term-collapsed', !this.terminal || this.terminal.collapsed);
     this.labs = new LabsPanel(labHost, {
       layout: present ? 'caption' : 'panel',
+      readOnly: this.role === 'viewer',
       onWatch: (list) => this.diagram.setWatch(list),
       onCommand: (cmd, run) => this.runCommand(cmd, run),
-      onChange: () => this.renderLabChrome(),
+      onChange: () => {
+        this.renderLabChrome();
+        if (!this.labs || !this.labs.mirroring) this.noteTeaching();
+      },
     });
     this.renderLabChrome();
   }
@@ -331,6 +356,8 @@ class App {
     this.tabEtcd.textContent = t('tab.etcd');
     this.renderPresentLink();
     this.renderLabChrome();
+    if (this.shareCard) this.renderShareCard();
+    this.renderClassroom();
     this.renderStatus();
     this.diagram.layout(this.model);
     this.renderModel();
@@ -342,6 +369,7 @@ class App {
 
   showTab(tab) {
     const etcd = tab === 'etcd';
+    this.tab = etcd ? 'etcd' : 'diagram';
     this.tabDiagram.classList.toggle('active', !etcd);
     this.tabEtcd.classList.toggle('active', etcd);
     this.stage.hidden = etcd;
@@ -353,6 +381,7 @@ class App {
       this.diagram.layout(this.model); // text fitting needs the diagram visible
       this.renderModel();
     }
+    this.noteTeaching();
   }
 
   // -------------------------------------------------------------------------
@@ -377,8 +406,9 @@ class App {
     this.pollState();
     if (this.labs) {
       this.labs.start().catch((e) => console.error(e));
-      if (!this.terminal.collapsed) this.terminal.start();
+      if (this.terminal && !this.terminal.collapsed) this.terminal.start();
     }
+    if (this.role && this.mode === 'live') this.startClassroom();
     requestAnimationFrame((ts) => this.frame(ts));
     setInterval(() => this.updateLiveNumbers(), 500);
   }
@@ -599,6 +629,7 @@ class App {
     this.paused = true;
     this.animator.pause();
     this.controls.update();
+    this.noteTeaching();
   }
 
   resume() {
@@ -606,6 +637,7 @@ class App {
     this.animator.resume();
     if (this.mode === 'replay' && !this.replay.atHead) this.replay.clock = 0;
     this.controls.update();
+    this.noteTeaching();
   }
 
   /** Plays exactly one more event (pauses first if playing). */
@@ -622,7 +654,9 @@ class App {
       this.afterCursorMove();
     }
     const ev = this.animator.step();
+    this.stepCount++;
     this.controls.update();
+    this.noteTeaching();
     return ev ? ev.seq : null;
   }
 
@@ -631,6 +665,7 @@ class App {
     this.speed = v;
     this.animator.setSpeed(v);
     this.controls.update();
+    this.noteTeaching();
   }
 
   setNoise(on) {
@@ -656,6 +691,7 @@ class App {
     this.diagram.setFocus(obj, this.involved);
     this.renderFollowBanner();
     this.filtersChanged();
+    this.noteTeaching();
   }
 
   unfollow() {
@@ -664,6 +700,7 @@ class App {
     this.diagram.setFocus(null);
     this.renderFollowBanner();
     this.filtersChanged();
+    this.noteTeaching();
   }
 
   addInvolved(ev) {
@@ -743,6 +780,8 @@ class App {
     this.timeline.select(seq);
     if (ev && this.timelineVisible(ev)) this.timeline.ensureVisible(seq);
     this.inspector.show(seq);
+    this.detailKind = 'event';
+    this.noteTeaching();
   }
 
   openComponent(id) {
@@ -751,6 +790,8 @@ class App {
     this.side.classList.add('with-detail');
     this.panel.showComponent(id);
     this.diagram.setSelected(id);
+    this.detailKind = 'component:' + id;
+    this.noteTeaching();
   }
 
   openNode(name) {
@@ -758,6 +799,8 @@ class App {
     this.detail.hidden = false;
     this.side.classList.add('with-detail');
     this.panel.showNode(name);
+    this.detailKind = 'node:' + name;
+    this.noteTeaching();
   }
 
   closeDetail() {
@@ -767,6 +810,157 @@ class App {
     this.detail.hidden = true;
     this.side.classList.remove('with-detail');
     this.timeline.select(0);
+    this.detailKind = '';
+    this.noteTeaching();
+  }
+
+  // -------------------------------------------------------------------------
+  // Classroom: the presenter's teaching state, sent and mirrored
+
+  /** What this page is showing, as a teaching state (teach.js). */
+  teachingSnapshot() {
+    const l = this.labs;
+    const e = l && l.lab ? l.entry : null;
+    return {
+      lab: l ? l.labId : '',
+      step: l && l.step ? l.step.id : '',
+      since: e ? e.since : 0,
+      done: e ? [...e.done] : [],
+      following: this.following || '',
+      paused: this.paused,
+      steps: this.stepCount,
+      speed: this.speed,
+      selected: this.detailKind === 'event' ? this.selectedSeq : 0,
+      panel: this.detailKind === 'event' ? '' : this.detailKind,
+      tab: this.tab,
+      etcdKey: this.etcd.selected || '',
+    };
+  }
+
+  /** This page's user changed what it shows. */
+  noteTeaching() {
+    if (!this.role || this.applyingTeaching) return;
+    const snap = this.teachingSnapshot();
+    if (this.role === 'viewer') {
+      // A viewer's step count and done steps are the page's own doing
+      // (its checks pass too), not a choice to look elsewhere.
+      const cur = this.teach.get();
+      snap.steps = cur.steps;
+      snap.done = cur.done;
+    }
+    this.teach.set(snap, 'local');
+  }
+
+  startClassroom() {
+    this.classroom = new ClassroomLink({
+      role: this.role,
+      store: this.teach,
+      apply: (s) => this.applyTeaching(s),
+      onViewers: () => this.renderClassroom(),
+      onChange: () => this.renderClassroom(),
+    });
+    this.classroom.start();
+    this.renderClassroom();
+    if (this.role === 'presenter') this.teach.set(this.teachingSnapshot(), 'local');
+  }
+
+  /** A viewer shows the presenter's teaching state s. */
+  applyTeaching(s) {
+    this.applyingTeaching = true;
+    try {
+      this.teach.set(s, 'presenter');
+      if (this.labs && s.lab) {
+        // A count, not a flag: a second state may arrive while the first
+        // one's lab is still loading.
+        this.labs.mirroring = (this.labs.mirroring || 0) + 1;
+        this.labs.mirror(s.lab, s.step, s.since, s.done)
+          .catch((e) => console.error(e))
+          .finally(() => { this.labs.mirroring--; });
+      }
+      if (s.speed !== this.speed) this.setSpeed(s.speed);
+      if (s.following && s.following !== this.following) this.follow(s.following);
+      else if (!s.following && this.following) this.unfollow();
+      if (s.paused && !this.paused) this.pause();
+      else if (!s.paused && this.paused) this.resume();
+      // Step as often as the presenter did since the last state (a
+      // viewer that joins late starts from the presenter's count).
+      if (this.remoteSteps >= 0) for (let k = this.remoteSteps; k < s.steps && k < this.remoteSteps + 20; k++) this.step();
+      this.remoteSteps = s.steps;
+      if (s.tab !== this.tab) this.showTab(s.tab);
+      if (s.etcdKey !== (this.etcd.selected || '')) this.etcd.select(s.etcdKey);
+      const panel = s.selected ? 'event' : s.panel;
+      if (s.selected && (this.detailKind !== 'event' || this.selectedSeq !== s.selected)) this.select(s.selected);
+      else if (panel !== this.detailKind) {
+        if (panel.startsWith('component:')) this.openComponent(panel.slice('component:'.length));
+        else if (panel.startsWith('node:')) this.openNode(panel.slice('node:'.length));
+        else this.closeDetail();
+      }
+    } finally {
+      this.applyingTeaching = false;
+    }
+    this.renderClassroom();
+  }
+
+  /** The top bar's classroom badge, and the presenter view's share card. */
+  renderClassroom() {
+    const c = this.classroom;
+    const b = this.classBadge;
+    if (!c || !b) return;
+    b.textContent = '';
+    if (this.role === 'viewer') {
+      let state = 'following', text = t('class.following');
+      if (c.rotated) { state = 'rotated'; text = t('class.rotated'); }
+      else if (!c.connected) { state = 'offline'; text = t('class.offline'); }
+      else if (!c.latest) { state = 'waiting'; text = t('class.waiting'); }
+      else if (!c.following) { state = 'not-following'; text = t('class.notFollowing'); }
+      b.dataset.state = state;
+      b.title = t('class.following.title');
+      b.append(h('span', { class: 'class-dot' }), h('span', { text }));
+      if (state === 'not-following') {
+        b.append(h('button', { class: 'btn small primary', type: 'button', 'data-testid': 'catch-up', title: t('class.catchUp.title'), text: t('class.catchUp'), onclick: () => c.catchUp() }));
+      }
+      return;
+    }
+    b.dataset.state = c.connected ? 'presenting' : 'offline';
+    b.title = t('class.viewers.title');
+    b.append(h('span', { class: 'class-dot' }), h('span', { 'data-testid': 'viewer-count', text: c.viewers === 1 ? t('class.viewers.one') : t('class.viewers', { n: c.viewers }) }));
+    if (this.view === 'present') this.renderShareCard();
+  }
+
+  /** /present: the viewers' link as text and QR code, with a rotate button. */
+  renderShareCard() {
+    const c = this.classroom;
+    if (!this.shareCard) {
+      this.shareCard = h('aside', { class: 'share-card', 'data-testid': 'share-card' });
+      this.stage.append(this.shareCard);
+    }
+    const url = c.viewerUrl;
+    if (this.shareCard.dataset.url === url && this.shareCard.dataset.lang === getLang()) return;
+    this.shareCard.dataset.url = url;
+    this.shareCard.dataset.lang = getLang();
+    const card = this.shareCard;
+    card.textContent = '';
+    const qrHost = h('div', { class: 'qr-host', 'data-testid': 'viewer-qr' });
+    const copy = h('button', { class: 'btn small', type: 'button', text: t('class.copy'), onclick: () => {
+      navigator.clipboard && navigator.clipboard.writeText(url).then(() => { copy.textContent = t('class.copied'); }, () => {});
+    } });
+    card.append(h('h3', { text: t('class.share') }), qrHost,
+      h('a', { class: 'mono viewer-url', href: url, target: '_blank', rel: 'noopener', 'data-testid': 'viewer-url', text: url }),
+      h('p', { class: 'muted', text: t('class.share.note') }),
+      h('div', { class: 'share-actions' }, copy,
+        h('button', { class: 'btn small', type: 'button', 'data-testid': 'rotate-key', title: t('class.rotate.title'), text: t('class.rotate'), onclick: () => this.rotateViewerKey() })));
+    if (url) qrSVG(url).then((svg) => { if (card.dataset.url === url) { qrHost.textContent = ''; qrHost.append(svg); } }, (e) => console.error(e));
+  }
+
+  async rotateViewerKey() {
+    try {
+      const res = await api.rotateViewerKey(token.get());
+      if (res && typeof res.viewerUrl === 'string') this.classroom.viewerUrl = res.viewerUrl;
+      this.toast(t('class.rotated.done'));
+    } catch (e) {
+      this.toast(e.message || String(e), 'error');
+    }
+    this.renderClassroom();
   }
 
   // -------------------------------------------------------------------------
@@ -951,6 +1145,20 @@ if (root) {
     scrubTo: (seq) => app.scrubTo(seq),
     replayFlow: (obj) => app.replayFlow(obj),
     get view() { return app.view; },
+    get role() { return app.role; },
+    classroom: {
+      get connected() { return !!(app.classroom && app.classroom.connected); },
+      get following() { return !!(app.classroom && app.classroom.following); },
+      get rotated() { return !!(app.classroom && app.classroom.rotated); },
+      get received() { return app.classroom ? app.classroom.received : 0; },
+      get viewers() { return app.classroom ? app.classroom.viewers : 0; },
+      get viewerUrl() { return app.classroom ? app.classroom.viewerUrl : ''; },
+      get teaching() { return { ...app.teach.get() }; },
+      get shown() { return app.teachingSnapshot(); },
+      catchUp: () => app.classroom && app.classroom.catchUp(),
+    },
+    selectPanel: (kind, id) => (kind === 'node' ? app.openNode(id) : kind === 'component' ? app.openComponent(id) : app.closeDetail()),
+    showTab: (tab) => app.showTab(tab),
     labs: {
       get current() { return app.labs ? app.labs.labId : ''; },
       get step() { return app.labs && app.labs.step ? app.labs.step.id : ''; },

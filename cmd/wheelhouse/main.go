@@ -38,6 +38,7 @@ Without a command it runs "up".`,
 		Args:          cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			up.nodesSet = cmd.Flags().Changed("nodes")
+			up.uiAddrSet = cmd.Flags().Changed("ui-addr")
 			return up.run(cmd.Context(), cmd.OutOrStdout())
 		},
 	}

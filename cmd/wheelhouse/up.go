@@ -30,6 +30,10 @@ import (
 	"github.com/wheelhouse-k8s/wheelhouse/web"
 )
 
+// classroomAddr is the UI's address with --classroom: every interface, so
+// that the students' laptops on the room's network reach it.
+const classroomAddr = "0.0.0.0:8080"
+
 type upOptions struct {
 	dataDir               string
 	apiPort               int
@@ -49,7 +53,9 @@ type upOptions struct {
 	containerdAddress string
 	pullSpeed         string
 	uiAddr            string
+	uiAddrSet         bool // --ui-addr was given
 	uiHosts           []string
+	classroom         bool
 	verbose           bool
 	trace             bool
 	traceBuffer       int
@@ -78,7 +84,8 @@ func (o *upOptions) addFlags(fs *pflag.FlagSet) {
 		"use this already running containerd's socket (for a one-node cluster) instead of starting one per node")
 	fs.StringVar(&o.pullSpeed, "pull-speed", "",
 		"simulated image registry speed in bytes per second, e.g. 10Mi (default: nginx pulls in about 1s; 0: images pull at once)")
-	fs.StringVar(&o.uiAddr, "ui-addr", "127.0.0.1:8080", "address of the web UI (off loopback, every page and API needs the admin token)")
+	fs.StringVar(&o.uiAddr, "ui-addr", "127.0.0.1:8080", "address of the web UI (off loopback, every page and API needs the admin token; with --classroom the default is "+classroomAddr+")")
+	fs.BoolVar(&o.classroom, "classroom", false, "teach a class: the UI listens on the network, and students open the viewers' link (printed, and as a QR code on /present) to follow the presenter's page live and read-only")
 	fs.StringSliceVar(&o.uiHosts, "ui-host", nil, "a host name browsers use to reach the UI, besides IP addresses and localhost (repeatable); requests naming any other host are refused, against DNS rebinding")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "also print every component's log to the terminal")
 	fs.BoolVar(&o.trace, "trace", true, "record every request, watch event, etcd write and CRI call (the UI shows them)")
@@ -95,6 +102,7 @@ func newUpCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.nodesSet = cmd.Flags().Changed("nodes")
+			o.uiAddrSet = cmd.Flags().Changed("ui-addr")
 			return o.run(cmd.Context(), cmd.OutOrStdout())
 		},
 	}
@@ -253,6 +261,9 @@ func (o *upOptions) run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if o.classroom && !o.uiAddrSet {
+		o.uiAddr = classroomAddr
+	}
 	// Claim the UI address first: a taken one fails at once, like the
 	// cluster's own ports, not after a whole start-up.
 	uiListener, err := server.Listen(o.uiAddr)
@@ -325,6 +336,13 @@ func (o *upOptions) run(ctx context.Context, out io.Writer) error {
 	terminal := &server.Terminal{Dir: ws.Home, Env: ws.Env}
 	defer terminal.Close() // Shutdown does not end websockets; this hangs up the shells
 	opts.Terminal = terminal
+	if o.classroom {
+		opts.Classroom, err = server.NewClassroom(server.ViewerBase(uiListener.Addr().String()))
+		if err != nil {
+			return err
+		}
+		defer opts.Classroom.Close()
+	}
 	ui := server.Serve(ctx, uiListener, opts)
 	if err := writeUIInfo(c.DataDir(), uiInfo{URL: ui.URL(), Token: token}); err != nil {
 		return err
@@ -345,7 +363,13 @@ func (o *upOptions) run(ctx context.Context, out io.Writer) error {
 		fmt.Fprintf(out, "  more images: wheelhouse images import FILE.tar\n\n")
 	}
 	fmt.Fprintf(out, "UI:   %s?token=%s\n", ui.URL(), token)
-	if server.IsLoopback(o.uiAddr) {
+	if opts.Classroom != nil {
+		_, port, _ := net.SplitHostPort(uiListener.Addr().String())
+		fmt.Fprintf(out, "      (the presenter's: it opens the terminal and stops components; share it with no one)\n")
+		fmt.Fprintf(out, "Viewers: %s\n", opts.Classroom.ViewerURL())
+		fmt.Fprintf(out, "      (for the class, also as a QR code on /present: their pages follow yours, read-only;\n")
+		fmt.Fprintf(out, "      this machine's firewall must let in TCP port %s; a name instead of the IP needs --ui-host NAME)\n", port)
+	} else if server.IsLoopback(o.uiAddr) {
 		fmt.Fprintf(out, "      (the token lets that browser open a terminal, stop components and see Secret values)\n")
 	} else {
 		fmt.Fprintf(out, "      Warning: the UI listens on %s, which other machines may reach. Every page and API\n", o.uiAddr)

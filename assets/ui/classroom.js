@@ -1,0 +1,148 @@
+// classroom.js: the presenter's page and the viewers' pages, joined by
+// /ws/classroom (server/classroom.go).
+//
+// The presenter's page (role "presenter": opened with the admin token in a
+// classroom) sends its teaching state (teach.js) whenever the local user
+// changes it, coalesced to one frame per 30 ms. A viewer's page (role
+// "viewer": opened with the viewers' link) receives the presenter's latest
+// state and, while it follows, applies it. A viewer who changes something
+// on their own page stops following (the banner says so), and one click
+// catches up. The server, not this file, keeps viewers from acting.
+//
+//   presenter → server  {"state": {...}}
+//   server → page       {"type": "state", "version": n, "state": {...}}
+//   server → presenter  {"type": "viewers", "viewers": n, "viewerUrl": "…"}
+//   close 4001          the viewer link was renewed (the old one is dead)
+
+import { cleanTeaching } from './teach.js';
+import { api } from './api.js';
+
+const SEND_COALESCE_MS = 30;
+const RETRY_MS = [500, 1000, 2000, 5000];
+export const CLOSE_KEY_ROTATED = 4001;
+
+export class ClassroomLink {
+  /**
+   * @param {object} o
+   * @param {'presenter'|'viewer'} o.role
+   * @param {import('./teach.js').TeachingStore} o.store
+   * @param {(state: object) => void} o.apply a viewer applies the presenter's state
+   * @param {(info: {viewers: number, viewerUrl: string}) => void} [o.onViewers] presenter: who is watching
+   * @param {() => void} [o.onChange] connection or following changed
+   */
+  constructor(o) {
+    this.o = o;
+    this.role = o.role;
+    this.connected = false;
+    this.following = true; // a viewer follows until they act on their own
+    this.rotated = false; // a viewer's link was renewed: it will not connect again
+    this.latest = null; // the presenter's latest state (viewer)
+    this.received = 0; // states received (viewer)
+    this.version = 0;
+    this.viewers = 0;
+    this.viewerUrl = '';
+    this.sendTimer = 0;
+    this.retry = 0;
+    this.ws = null;
+    o.store.subscribe((_s, source) => this.onLocal(source));
+  }
+
+  start() {
+    if (this.ws || this.rotated) return;
+    const ws = api.openClassroom();
+    this.ws = ws;
+    ws.onopen = () => {
+      this.connected = true;
+      this.retry = 0;
+      if (this.role === 'presenter') this.sendNow();
+      this.changed();
+    };
+    ws.onmessage = (m) => this.onFrame(m.data);
+    ws.onclose = (e) => {
+      this.ws = null;
+      this.connected = false;
+      if (e && e.code === CLOSE_KEY_ROTATED) this.rotated = true;
+      this.changed();
+      if (!this.rotated) setTimeout(() => this.start(), RETRY_MS[Math.min(this.retry++, RETRY_MS.length - 1)]);
+    };
+  }
+
+  onFrame(data) {
+    let f;
+    try { f = JSON.parse(data); } catch { return; }
+    if (!f || typeof f !== 'object') return;
+    if (f.type === 'viewers' && this.role === 'presenter') {
+      this.viewers = Number.isInteger(f.viewers) ? f.viewers : 0;
+      if (typeof f.viewerUrl === 'string') this.viewerUrl = f.viewerUrl;
+      if (this.o.onViewers) this.o.onViewers({ viewers: this.viewers, viewerUrl: this.viewerUrl });
+      return;
+    }
+    if (f.type !== 'state' || this.role !== 'viewer') return;
+    this.version = Number(f.version) || 0;
+    this.latest = cleanTeaching(f.state);
+    this.received++;
+    if (this.following) this.o.apply(this.latest);
+  }
+
+  /** The store changed: a presenter sends it; a viewer who acted stops following. */
+  onLocal(source) {
+    if (source !== 'local') return;
+    if (this.role === 'presenter') {
+      if (!this.sendTimer) this.sendTimer = setTimeout(() => this.sendNow(), SEND_COALESCE_MS);
+    } else if (this.following && this.latest) {
+      this.following = false;
+      this.changed();
+    }
+  }
+
+  sendNow() {
+    clearTimeout(this.sendTimer);
+    this.sendTimer = 0;
+    if (!this.ws || this.ws.readyState !== 1) return; // sent on (re)connect
+    this.ws.send(JSON.stringify({ state: this.o.store.get() }));
+  }
+
+  /** A viewer follows the presenter again, from their latest state. */
+  catchUp() {
+    this.following = true;
+    if (this.latest) this.o.apply(this.latest);
+    this.changed();
+  }
+
+  changed() {
+    if (this.o.onChange) this.o.onChange();
+  }
+}
+
+/**
+ * Draws a QR code of text as SVG (the vendored qrcode-generator makes the
+ * matrix; the drawing is one path, crisp at any size).
+ */
+export async function qrSVG(text) {
+  const { default: qrcode } = await import('/assets/vendor/qrcode/qrcode.mjs');
+  const qr = qrcode(0, 'M');
+  qr.addData(text);
+  qr.make();
+  const n = qr.getModuleCount();
+  const quiet = 4;
+  let d = '';
+  for (let r = 0; r < n; r++) {
+    for (let c = 0; c < n; c++) if (qr.isDark(r, c)) d += `M${c + quiet},${r + quiet}h1v1h-1z`;
+  }
+  const size = n + 2 * quiet;
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', `0 0 ${size} ${size}`);
+  svg.setAttribute('shape-rendering', 'crispEdges');
+  svg.setAttribute('class', 'qr');
+  svg.setAttribute('role', 'img');
+  const bg = document.createElementNS(ns, 'rect');
+  bg.setAttribute('width', String(size));
+  bg.setAttribute('height', String(size));
+  bg.setAttribute('fill', '#fff');
+  const path = document.createElementNS(ns, 'path');
+  path.setAttribute('d', d);
+  path.setAttribute('fill', '#000');
+  svg.append(bg, path);
+  return svg;
+}
