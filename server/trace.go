@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -27,6 +28,47 @@ type Trace struct {
 	Detail func(ctx context.Context, ev tracing.Event, reveal bool) (map[string]any, error)
 	// Queue is each stream client's buffer (default bus.DefaultQueue).
 	Queue int
+
+	frames frameCache
+}
+
+// frameCacheSize is how many recent events' frames are kept encoded. The
+// streams of a classroom's viewers are at about the same place, so a few
+// thousand cover them all.
+const frameCacheSize = 8192
+
+// frameCache keeps the JSON of recent events, so that a hundred viewers'
+// streams encode each event once, not a hundred times: encoding, not
+// writing, is most of what a stream costs. An event is the same for every
+// stream (filters choose events, they do not change them; Secret values
+// never are in an event). A dropped-events marker is a stream's own, and
+// is encoded for it alone.
+type frameCache struct {
+	mu   sync.Mutex
+	seqs [frameCacheSize]uint64
+	data [frameCacheSize][]byte
+}
+
+func (c *frameCache) frame(ev tracing.Event) ([]byte, error) {
+	if ev.Seq == 0 || ev.Kind == tracing.KindDropped {
+		return json.Marshal(ev)
+	}
+	i := ev.Seq % frameCacheSize
+	c.mu.Lock()
+	if c.seqs[i] == ev.Seq {
+		b := c.data[i]
+		c.mu.Unlock()
+		return b, nil
+	}
+	c.mu.Unlock()
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.seqs[i], c.data[i] = ev.Seq, b
+	c.mu.Unlock()
+	return b, nil
 }
 
 const (
@@ -98,8 +140,12 @@ func (t *Trace) stream(w http.ResponseWriter, r *http.Request) {
 			if !ok {
 				return
 			}
+			frame, err := t.frames.frame(ev)
+			if err != nil {
+				return
+			}
 			_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
-			if err := conn.WriteJSON(ev); err != nil {
+			if err := conn.WriteMessage(websocket.TextMessage, frame); err != nil {
 				return
 			}
 		case <-ping.C:
