@@ -15,14 +15,25 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// viewerLink reads the viewers' link `up --classroom` printed.
-func viewerLink(t testing.TB, tc *testCluster) string {
+// startClassroom starts `up --classroom` and reads the viewers' link it
+// printed, and the key in it.
+func startClassroom(t testing.TB, dir string, nodes int) (tc *testCluster, info uiInfo, link, key string) {
 	t.Helper()
+	tc, err := startCluster(dir, nodes, "--classroom")
+	if err != nil {
+		t.Fatal(err)
+	}
 	m := regexp.MustCompile(`(?m)^Viewers: (http://\S+)$`).FindStringSubmatch(tc.output.String())
 	if m == nil {
+		tc.stop()
 		t.Fatalf("up --classroom printed no viewers' link:\n%s", tc.output.String())
 	}
-	return m[1]
+	u, err := url.Parse(m[1])
+	if err != nil || u.Query().Get("viewer") == "" {
+		tc.stop()
+		t.Fatalf("the viewers' link %q has no key", m[1])
+	}
+	return tc, tc.uiInfo(t), m[1], u.Query().Get("viewer")
 }
 
 // A classroom: one presenter's page and three viewers' pages, each in its
@@ -30,13 +41,8 @@ func viewerLink(t testing.TB, tc *testCluster) string {
 // viewer may not do, the server refuses.
 func TestBrowserClassroom(t *testing.T) {
 	presenter := newBrowser(t)
-	tc, err := startCluster(shortTempDir(t), 1, "--classroom")
-	if err != nil {
-		t.Fatal(err)
-	}
+	tc, info, link, key := startClassroom(t, shortTempDir(t), 1)
 	defer tc.stop()
-	info := tc.uiInfo(t)
-	link := viewerLink(t, tc)
 	if !strings.Contains(tc.output.String(), "firewall must let in TCP port") {
 		t.Errorf("up --classroom does not say which port to open:\n%s", tc.output.String())
 	}
@@ -163,8 +169,7 @@ func TestBrowserClassroom(t *testing.T) {
 		shown := evalJS[string](t, presenter, `document.querySelector('[data-testid=viewer-url]').textContent`)
 		return shown != link && strings.Contains(shown, "?viewer="), shown
 	})
-	u, _ := url.Parse(link)
-	if resp, err := http.Get("http://" + tc.uiAddr + "/api/state?viewer=" + url.QueryEscape(u.Query().Get("viewer"))); err != nil || resp.StatusCode != http.StatusUnauthorized {
+	if resp, err := http.Get("http://" + tc.uiAddr + "/api/state?viewer=" + url.QueryEscape(key)); err != nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("the old link after renewal: %v %v, want 401", resp, err)
 	} else {
 		resp.Body.Close()
@@ -175,15 +180,8 @@ func TestBrowserClassroom(t *testing.T) {
 // with a viewer's, no Secret value to a viewer anywhere (etcd browser,
 // event inspector, trace frames), while the Secret's keys are there.
 func TestClassroomKeys(t *testing.T) {
-	tc, err := startCluster(shortTempDir(t), 1, "--classroom")
-	if err != nil {
-		t.Fatal(err)
-	}
+	tc, info, _, key := startClassroom(t, shortTempDir(t), 1)
 	defer tc.stop()
-	info := tc.uiInfo(t)
-	link := viewerLink(t, tc)
-	u, _ := url.Parse(link)
-	key := u.Query().Get("viewer")
 	base := "http://" + tc.uiAddr
 
 	status := func(method, path string, header http.Header) int {
