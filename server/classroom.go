@@ -30,8 +30,8 @@ import (
 // A viewer is a page opened with the viewer key (?viewer=…, the link
 // `wheelhouse up --classroom` prints and /present shows as a QR code). The
 // key opens the read-only view and its streams and nothing else: the
-// access middleware lets a viewer through only to the routes in
-// viewerRoutes, by the kind of key the request carries, whatever the page
+// access middleware lets a viewer through only to the routes
+// viewerMayRead lists, by the kind of key the request carries, whatever the page
 // does. The key lives in memory only, so it ends when Wheelhouse stops, and
 // the presenter can rotate it: the old key is refused from then on and its
 // open websockets are closed.
@@ -107,13 +107,13 @@ func (c *Classroom) Rotate() (string, error) {
 			stale = append(stale, cc)
 		}
 	}
-	url := c.viewerURLLocked()
+	link := c.viewerURLLocked()
 	c.mu.Unlock()
 	for _, cc := range stale {
 		cc.end(closeKeyRotated, "the viewer link was renewed: ask the presenter for the new one")
 	}
 	c.notifyPresenters()
-	return url, nil
+	return link, nil
 }
 
 // Close ends every classroom websocket (Shutdown does not end hijacked
@@ -230,6 +230,10 @@ type classroomInfo struct {
 func (c *Classroom) info() classroomInfo {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.infoLocked()
+}
+
+func (c *Classroom) infoLocked() classroomInfo {
 	n := 0
 	for cc := range c.conns {
 		if !cc.presenter {
@@ -348,14 +352,9 @@ func (c *Classroom) serve(w http.ResponseWriter, r *http.Request, token string) 
 		}
 		c.mu.Lock()
 		state, version := c.state, c.version
-		info := classroomInfo{}
+		var info classroomInfo
 		if presenter {
-			info.ViewerURL = c.viewerURLLocked()
-			for o := range c.conns {
-				if !o.presenter {
-					info.Viewers++
-				}
-			}
+			info = c.infoLocked()
 		}
 		c.mu.Unlock()
 		if version != sentVersion && state != nil {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -55,16 +56,11 @@ func do(t *testing.T, method, target string, header http.Header) (int, string) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var b strings.Builder
-	buf := make([]byte, 4096)
-	for {
-		n, err := resp.Body.Read(buf)
-		b.Write(buf[:n])
-		if err != nil {
-			break
-		}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return resp.StatusCode, b.String()
+	return resp.StatusCode, string(body)
 }
 
 func withKey(path, key string) string {
@@ -157,13 +153,13 @@ func TestPagesKnowTheirRoleInAClassroom(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var body strings.Builder
-	buf := make([]byte, 8192)
-	n, _ := resp.Body.Read(buf)
-	body.Write(buf[:n])
+	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(body.String(), `data-role="viewer"`) {
-		t.Errorf("the viewers' page is not marked as a viewer's: %s", body.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(body), `data-role="viewer"`) {
+		t.Errorf("the viewers' page is not marked as a viewer's: %s", body)
 	}
 	var cookie *http.Cookie
 	for _, ck := range resp.Cookies() {

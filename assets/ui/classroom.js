@@ -27,8 +27,7 @@ export class ClassroomLink {
    * @param {'presenter'|'viewer'} o.role
    * @param {import('./teach.js').TeachingStore} o.store
    * @param {(state: object) => void} o.apply a viewer applies the presenter's state
-   * @param {(info: {viewers: number, viewerUrl: string}) => void} [o.onViewers] presenter: who is watching
-   * @param {() => void} [o.onChange] connection or following changed
+   * @param {() => void} [o.onChange] the connection, following, or (presenter) the viewer count or link changed
    */
   constructor(o) {
     this.o = o;
@@ -74,7 +73,7 @@ export class ClassroomLink {
     if (f.type === 'viewers' && this.role === 'presenter') {
       this.viewers = Number.isInteger(f.viewers) ? f.viewers : 0;
       if (typeof f.viewerUrl === 'string') this.viewerUrl = f.viewerUrl;
-      if (this.o.onViewers) this.o.onViewers({ viewers: this.viewers, viewerUrl: this.viewerUrl });
+      this.changed();
       return;
     }
     if (f.type !== 'state' || this.role !== 'viewer') return;

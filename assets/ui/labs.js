@@ -223,6 +223,18 @@ export class LabsPanel {
    */
   async mirror(id, stepId, since, done) {
     if (!id) return;
+    // While mirroring, the panel's changes are the presenter's, not the
+    // viewer's own (onChange callers read this). A count: a second state
+    // may arrive while the first one's lab is still loading.
+    this.mirroring = (this.mirroring || 0) + 1;
+    try {
+      await this.applyMirror(id, stepId, since, done);
+    } finally {
+      this.mirroring--;
+    }
+  }
+
+  async applyMirror(id, stepId, since, done) {
     if (!this.lab || this.lab.id !== id) {
       this.progress.data.current = id;
       await this.open(id);

@@ -856,7 +856,6 @@ class App {
       role: this.role,
       store: this.teach,
       apply: (s) => this.applyTeaching(s),
-      onViewers: () => this.renderClassroom(),
       onChange: () => this.renderClassroom(),
     });
     this.classroom.start();
@@ -870,12 +869,7 @@ class App {
     try {
       this.teach.set(s, 'presenter');
       if (this.labs && s.lab) {
-        // A count, not a flag: a second state may arrive while the first
-        // one's lab is still loading.
-        this.labs.mirroring = (this.labs.mirroring || 0) + 1;
-        this.labs.mirror(s.lab, s.step, s.since, s.done)
-          .catch((e) => console.error(e))
-          .finally(() => { this.labs.mirroring--; });
+        this.labs.mirror(s.lab, s.step, s.since, s.done).catch((e) => console.error(e));
       }
       if (s.speed !== this.speed) this.setSpeed(s.speed);
       if (s.following && s.following !== this.following) this.follow(s.following);
@@ -1157,8 +1151,6 @@ if (root) {
       get shown() { return app.teachingSnapshot(); },
       catchUp: () => app.classroom && app.classroom.catchUp(),
     },
-    selectPanel: (kind, id) => (kind === 'node' ? app.openNode(id) : kind === 'component' ? app.openComponent(id) : app.closeDetail()),
-    showTab: (tab) => app.showTab(tab),
     labs: {
       get current() { return app.labs ? app.labs.labId : ''; },
       get step() { return app.labs && app.labs.step ? app.labs.step.id : ''; },
