@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -245,26 +246,27 @@ func TestTeachingStateReachesEveryViewer(t *testing.T) {
 	}
 	// A malformed frame from the presenter is refused, with the reason.
 	send(presenter, `{"state": [1, 2]}`)
-	_ = presenter.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if err := closeOf(presenter); err.Code != websocket.ClosePolicyViolation || !strings.Contains(err.Text, "JSON object") {
+		t.Errorf("after a malformed frame the presenter's socket ended with %v, want a policy-violation close naming the format", err)
+	}
+}
+
+// closeOf reads conn until it ends and returns how: the close frame the
+// server sent, or a CloseError with code 0 and the read error's text when
+// it sent none within 5 s.
+func closeOf(conn *websocket.Conn) *websocket.CloseError {
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	for {
-		_, _, err := presenter.ReadMessage()
+		_, _, err := conn.ReadMessage()
 		if err == nil {
 			continue
 		}
 		var ce *websocket.CloseError
-		if !asCloseError(err, &ce) || ce.Code != websocket.ClosePolicyViolation || !strings.Contains(ce.Text, "JSON object") {
-			t.Errorf("after a malformed frame the presenter's socket ended with %v, want a policy-violation close naming the format", err)
+		if errors.As(err, &ce) {
+			return ce
 		}
-		break
+		return &websocket.CloseError{Text: err.Error()}
 	}
-}
-
-func asCloseError(err error, target **websocket.CloseError) bool {
-	ce, ok := err.(*websocket.CloseError)
-	if ok {
-		*target = ce
-	}
-	return ok
 }
 
 // A rotated key locks the old link out: its requests are refused, its
@@ -288,17 +290,8 @@ func TestARotatedKeyLocksOutTheOldLink(t *testing.T) {
 	if code, _ := do(t, "GET", srv.URL+withKey("/api/state", key), nil); code != http.StatusOK {
 		t.Errorf("the new key: %d, want 200", code)
 	}
-	_ = viewer.SetReadDeadline(time.Now().Add(5 * time.Second))
-	for {
-		_, _, err := viewer.ReadMessage()
-		if err == nil {
-			continue
-		}
-		var ce *websocket.CloseError
-		if !asCloseError(err, &ce) || ce.Code != closeKeyRotated || !strings.Contains(ce.Text, "renewed") {
-			t.Errorf("the old key's socket ended with %v, want close %d saying the link was renewed", err, closeKeyRotated)
-		}
-		break
+	if err := closeOf(viewer); err.Code != closeKeyRotated || !strings.Contains(err.Text, "renewed") {
+		t.Errorf("the old key's socket ended with %v, want close %d saying the link was renewed", err, closeKeyRotated)
 	}
 	if _, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws/classroom?"+ViewerParam+"="+old, nil); err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("a new socket with the old key: %v %v, want 401", resp, err)

@@ -72,9 +72,9 @@ func BenchmarkClassroom(b *testing.B) {
 		b.ReportMetric(aloneAgain.Seconds(), "s_300_running_0_viewers_after")
 		alone = (alone + aloneAgain) / 2
 
-		ev := room.eventLatencies()
+		ev := room.allViewers(func(v *benchViewer) []float64 { return v.eventLat })
 		spread := room.fanOutSpread()
-		act := room.actionLatencies()
+		act := room.allViewers(func(v *benchViewer) []float64 { return v.actionLat })
 		same, received := room.sameEvents()
 		b.ReportMetric(alone.Seconds(), "s_300_running_0_viewers")
 		b.ReportMetric(withViewers.Seconds(), "s_300_running_100_viewers")
@@ -410,19 +410,11 @@ func (r *classroomBench) stop() {
 	r.wg.Wait()
 }
 
-func (r *classroomBench) eventLatencies() []float64 {
+// allViewers is one figure of every viewer's, together and sorted.
+func (r *classroomBench) allViewers(of func(*benchViewer) []float64) []float64 {
 	var all []float64
 	for _, v := range r.viewers {
-		all = append(all, v.eventLat...)
-	}
-	sort.Float64s(all)
-	return all
-}
-
-func (r *classroomBench) actionLatencies() []float64 {
-	var all []float64
-	for _, v := range r.viewers {
-		all = append(all, v.actionLat...)
+		all = append(all, of(v)...)
 	}
 	sort.Float64s(all)
 	return all
