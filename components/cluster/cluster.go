@@ -89,6 +89,7 @@ type Cluster struct {
 
 	stopOnce      sync.Once
 	etcdReadyOnce sync.Once
+	etcdTurn      sync.Mutex // the members' starts take turns (etcd.Config.Turn)
 
 	lbMu sync.Mutex
 	lb   *loadbalancer.LoadBalancer // the HA load balancer while it runs

@@ -214,6 +214,7 @@ func (c *Cluster) startEtcd(ctx context.Context, m machine) (component.Handle, e
 		PeerKeyFile:   c.pki.EtcdPeerKeyFile(member),
 		LogFile:       c.logs.Path(m.id(tracing.Etcd)),
 		Verbose:       c.cfg.Verbose,
+		Turn:          &c.etcdTurn,
 	}
 	if c.cfg.EtcdServerOptions != nil {
 		// Each apiserver's --etcd-servers is its own machine's member, so

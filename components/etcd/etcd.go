@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
@@ -57,6 +58,15 @@ type Config struct {
 	// ServerOptions are added to the member's gRPC server (the trace's
 	// interceptor, which hears who wrote each revision).
 	ServerOptions []grpc.ServerOption
+	// Turn, shared by the members of one cluster, makes their starts take
+	// turns until each serves its peer port (their waits for a quorum
+	// still overlap). A new member first asks every peer whether it has
+	// already been bootstrapped, with a fixed 1 s timeout per peer that
+	// embed does not expose. A peer that is itself starting has its peer
+	// port open but not yet served, so the question hangs for the whole
+	// second: three members started at once lose 2 s each. In turns,
+	// every peer asked either serves or refuses the connection at once.
+	Turn *sync.Mutex
 }
 
 // Server is a running etcd member.
@@ -120,7 +130,14 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	ec.WatchProgressNotifyInterval = 5 * time.Second
 
 	ec.GRPCAdditionalServerOptions = cfg.ServerOptions
+	if cfg.Turn != nil {
+		cfg.Turn.Lock()
+	}
+	// StartEtcd returns once the member serves its peer and client ports.
 	e, err := embed.StartEtcd(ec)
+	if cfg.Turn != nil {
+		cfg.Turn.Unlock()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("starting etcd in %s: %w", cfg.DataDir, err)
 	}
