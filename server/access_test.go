@@ -26,7 +26,7 @@ func fullOptions(addr string) Options {
 		AdminToken: testToken,
 		Hosts:      []string{"wheelhouse.lab.example"},
 		Etcd:       fakeEtcd{},
-		State:      func(context.Context) (any, error) { return map[string]any{"nodes": []string{}}, nil },
+		State:      func(context.Context) (ClusterState, error) { return ClusterState{Nodes: []NodeState{}}, nil },
 		Components: &fakeComponents{},
 		Terminal:   &Terminal{Dir: "/", Shell: "/bin/sh"},
 		Trace: &Trace{Bus: b, Detail: func(_ context.Context, _ tracing.Event, reveal bool) (map[string]any, error) {

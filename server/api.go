@@ -62,7 +62,11 @@ func (opts Options) state(r *http.Request) (any, error) {
 	if opts.State == nil {
 		return nil, errReplay
 	}
-	return opts.State(r.Context())
+	st, err := opts.State(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
 }
 
 func (opts Options) containerd(r *http.Request) (any, error) {

@@ -30,6 +30,9 @@ type Labs struct {
 	RestartCommand func(topology string) string
 
 	checks checkCache
+	// watches are the steps pages follow on their streams (labwatch.go).
+	watchMu sync.Mutex
+	watches map[checkKey]*checkWatch
 }
 
 // LabChecker evaluates a step's checks; *labs.Engine is one.
@@ -148,32 +151,23 @@ func (l *Labs) get(r *http.Request) (any, error) {
 }
 
 // check serves GET /api/labs/{id}/steps/{step}/check?since=<unix ms>&lang=.
+// A page follows its step on its stream instead (watchChecks); this
+// answers the tools and pages that ask.
 func (l *Labs) check(r *http.Request) (any, error) {
-	lab, err := l.lab(r)
-	if err != nil {
-		return nil, err
-	}
-	stepID := chi.URLParam(r, "step")
-	step := lab.Step(stepID)
-	if step == nil {
-		return nil, apiError{http.StatusNotFound, fmt.Errorf("lab %s has no step %q", lab.ID, stepID)}
-	}
 	q := r.URL.Query()
 	ms, err := strconv.ParseInt(q.Get("since"), 10, 64)
-	if err != nil || ms < 0 {
-		return nil, badRequest(fmt.Sprintf("since=%q: want the time the step began, in milliseconds since 1970 (a non-negative integer)", q.Get("since")))
+	if err != nil {
+		ms = -1
 	}
-	if l.Checker == nil {
-		return nil, apiError{http.StatusServiceUnavailable, errors.New("no cluster to check against: this is a replay")}
+	lab, step, err := l.resolve(chi.URLParam(r, "id"), chi.URLParam(r, "step"), ms)
+	if err != nil {
+		var bad apiError
+		if errors.As(err, &bad) && bad.code == http.StatusBadRequest {
+			return nil, badRequest(fmt.Sprintf("since=%q: want the time the step began, in milliseconds since 1970 (a non-negative integer)", q.Get("since")))
+		}
+		return nil, err
 	}
-	lang := labs.Lang(q.Get("lang"))
-	return l.checks.get(checkKey{lab.ID, step.ID, ms, lang}, func() labs.Result {
-		// Detached from the request: other pages may be waiting on this
-		// evaluation, and one of them leaving must not cancel it.
-		ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
-		defer cancel()
-		return l.Checker.Evaluate(ctx, lab, step, time.UnixMilli(ms), lang)
-	}), nil
+	return l.evaluate(checkKey{lab.ID, step.ID, ms, labs.Lang(q.Get("lang"))}, lab, step), nil
 }
 
 // checkFresh is how long one evaluation of a step's checks answers every

@@ -36,8 +36,9 @@ type Options struct {
 	// Mode is "live" (a running cluster) or "replay" (a recording).
 	Mode string
 	// State reports nodes and pods for the diagram (GET /api/state); nil
-	// answers 404, and the page derives what it can from the trace.
-	State func(ctx context.Context) (any, error)
+	// answers 404, and the page derives what it can from the trace. The
+	// pages themselves follow it on their stream (Trace.State).
+	State func(ctx context.Context) (ClusterState, error)
 	// Etcd backs the etcd browser (GET /api/etcd/…); nil answers 404.
 	Etcd EtcdBrowser
 	// Without the admin token, Secret values are hidden from the etcd
@@ -113,6 +114,7 @@ func Handler(opts Options) http.Handler {
 		}
 	})
 	if opts.Trace != nil {
+		opts.Trace.labs = opts.Labs // a page follows its lab step's checks on its stream
 		opts.Trace.routes(r, opts.AdminToken)
 	}
 	if opts.Labs != nil {

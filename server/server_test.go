@@ -47,7 +47,7 @@ func get(t *testing.T, h http.Handler, path string) (int, map[string]any) {
 }
 
 func TestAPIAnswersAndRefusesClearly(t *testing.T) {
-	live := Handler(Options{Etcd: fakeEtcd{}, State: func(context.Context) (any, error) { return map[string]any{"mode": "live"}, nil }})
+	live := Handler(Options{Etcd: fakeEtcd{}, State: func(context.Context) (ClusterState, error) { return ClusterState{Mode: "live"}, nil }})
 	replay := Handler(Options{Mode: "replay"})
 	for _, tc := range []struct {
 		h     http.Handler

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/gorilla/websocket"
 
+	"github.com/wheelhouse-k8s/wheelhouse/labs"
 	"github.com/wheelhouse-k8s/wheelhouse/tracing"
 	"github.com/wheelhouse-k8s/wheelhouse/tracing/bus"
 )
@@ -28,8 +30,15 @@ type Trace struct {
 	Detail func(ctx context.Context, ev tracing.Event, reveal bool) (map[string]any, error)
 	// Queue is each stream client's buffer (default bus.DefaultQueue).
 	Queue int
+	// State, when set, is sent on the streams that ask for it
+	// (?state=true): the pages' nodes and pods, on the same connection as
+	// the events, so a page has one ordered source and polls nothing.
+	State *StateFeed
 
 	frames frameCache
+	// labs, when the server has labs, follows the step a page's stream
+	// asks about (set by Handler).
+	labs *Labs
 }
 
 // frameCacheSize is how many recent events' frames are kept encoded. The
@@ -91,9 +100,17 @@ func (t *Trace) routes(r chi.Router, token string) {
 var upgrader = websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 32 << 10}
 
 // stream serves GET /ws/trace: the backlog after ?since=, then live events,
-// as JSON text frames.
+// as JSON text frames. With ?state=true the cluster's state comes on the
+// same connection (state.go), and a page that sends {"check": {...}} gets
+// that lab step's check results pushed as they change (labwatch.go): a
+// page needs no other connection and polls nothing.
 func (t *Trace) stream(w http.ResponseWriter, r *http.Request) {
-	filter, since, parseErr := bus.ParseQuery(streamQuery(r))
+	query := streamQuery(r)
+	withState, parseErr := takeBool(query, "state")
+	filter, since, err := bus.ParseQuery(query)
+	if parseErr == nil {
+		parseErr = err
+	}
 	// Subscribe before the handshake completes, so that every event
 	// published after the client's dial returns reaches it.
 	var sub *bus.Subscription
@@ -120,32 +137,74 @@ func (t *Trace) stream(w http.ResponseWriter, r *http.Request) {
 		_ = tcp.SetWriteBuffer(256 << 10)
 	}
 
-	// The reader notices the client going away; what it sends is ignored.
+	// The reader notices the client going away, and passes on which lab
+	// step's checks the page follows ({"check": {...}} or {"check": null});
+	// anything else it sends is ignored.
 	gone := make(chan struct{})
+	checkReqs := make(chan checkMessage, 1)
 	go func() {
 		defer close(gone)
 		conn.SetReadLimit(4096)
 		for {
-			if _, _, err := conn.NextReader(); err != nil {
+			_, data, err := conn.ReadMessage()
+			if err != nil {
 				return
 			}
+			req, ok := checkMessageIn(data)
+			if !ok {
+				continue
+			}
+			select { // the newest request replaces one not yet taken
+			case <-checkReqs:
+			default:
+			}
+			checkReqs <- req
 		}
 	}()
 	ping := time.NewTicker(pingPeriod)
 	defer ping.Stop()
 	events := sub.C()
+	var stateWake <-chan struct{} // nil (never ready) without state
+	var stateVersion uint64
+	if withState && t.State != nil {
+		wake, stop := t.State.watch()
+		defer stop()
+		stateWake = wake
+	}
+	var checkResults <-chan []byte // nil (never ready) while no step is followed
+	stopChecks := func() {}
+	defer func() { stopChecks() }()
+	write := func(frame []byte) error {
+		_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
+		return conn.WriteMessage(websocket.TextMessage, frame)
+	}
 	for {
 		select {
+		case msg := <-checkReqs:
+			stopChecks()
+			var refused []byte
+			checkResults, stopChecks, refused = t.followChecks(msg)
+			if refused != nil && write(refused) != nil {
+				return
+			}
+		case frame := <-checkResults:
+			if write(frame) != nil {
+				return
+			}
+		case <-stateWake:
+			frames, now := t.State.framesAfter(stateVersion)
+			for _, frame := range frames {
+				if write(frame) != nil {
+					return
+				}
+			}
+			stateVersion = now
 		case ev, ok := <-events:
 			if !ok {
 				return
 			}
 			frame, err := t.frames.frame(ev)
-			if err != nil {
-				return
-			}
-			_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
-			if err := conn.WriteMessage(websocket.TextMessage, frame); err != nil {
+			if err != nil || write(frame) != nil {
 				return
 			}
 		case <-ping.C:
@@ -160,6 +219,51 @@ func (t *Trace) stream(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// checkMessage is a page's {"check": ...}: a step to follow, nil to stop,
+// or why the request could not be read.
+type checkMessage struct {
+	req *CheckRequest
+	err error
+}
+
+// checkMessageIn reads a page's message; ok is false for one that is not
+// a check request at all (ignored).
+func checkMessageIn(data []byte) (checkMessage, bool) {
+	var msg map[string]json.RawMessage
+	if json.Unmarshal(data, &msg) != nil {
+		return checkMessage{}, false
+	}
+	raw, ok := msg["check"]
+	if !ok {
+		return checkMessage{}, false
+	}
+	var req *CheckRequest
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return checkMessage{err: fmt.Errorf(`a check request is {"lab": "…", "step": "…", "since": <ms since 1970, an integer>, "lang": "en"|"zh"} or null: %v`, err)}, true
+	}
+	return checkMessage{req: req}, true
+}
+
+// followChecks starts following a message's step for one stream (none
+// for nil): the channel of its result frames and the function that stops
+// it, or the frame that refuses it.
+func (t *Trace) followChecks(msg checkMessage) (<-chan []byte, func(), []byte) {
+	none := func() {}
+	refuse := func(req CheckRequest, why string) []byte {
+		b, _ := json.Marshal(checkFrame{Type: "check", Lab: req.Lab, Step: req.Step, Since: req.Since, Lang: labs.Lang(req.Lang), Error: why})
+		return b
+	}
+	switch {
+	case msg.err != nil:
+		return nil, none, refuse(CheckRequest{}, msg.err.Error())
+	case msg.req == nil:
+		return nil, none, nil
+	case t.labs == nil:
+		return nil, none, refuse(*msg.req, "this server has no labs")
+	}
+	return t.labs.watchChecks(*msg.req)
+}
+
 // streamQuery is a trace request's query without the access parameters
 // (?token=, ?viewer=), which the access rules have read; the rest is the
 // stream's filter, where an unknown name is an error.
@@ -168,6 +272,24 @@ func streamQuery(r *http.Request) url.Values {
 	q.Del("token")
 	q.Del(ViewerParam)
 	return q
+}
+
+// takeBool reads and removes a true/false parameter of the query (absent
+// is false).
+func takeBool(q url.Values, name string) (bool, error) {
+	v, ok := q[name]
+	if !ok {
+		return false, nil
+	}
+	q.Del(name)
+	if len(v) != 1 {
+		return false, fmt.Errorf("%s is given more than once", name)
+	}
+	b, err := strconv.ParseBool(v[0])
+	if err != nil {
+		return false, fmt.Errorf("%s must be true or false, not %q", name, v[0])
+	}
+	return b, nil
 }
 
 func truncate(s string, n int) string {

@@ -2,21 +2,22 @@
 // clients outside the cluster.
 //
 // Two sources:
-//  - live: GET /api/state (polled every second and soon after any etcd write
-//    on pods or nodes) is the truth for nodes and pods;
-//  - derived: when /api/state answers 404 (replay mode) nodes and pods are
+//  - live: the state frames of the page's stream (statemirror.js: the
+//    whole state on connect, then each change) are the truth for nodes and
+//    pods;
+//  - derived: in replay mode (no cluster, no state) nodes and pods are
 //    rebuilt from the trace alone: nodes from NodeReady/NodeNotReady events
 //    and per-node component ids, pods from watch/etcd/http/cri events on
 //    pods. A phase that the trace does not tell stays "Unknown" (grey).
 // External clients (kubectl, curl, wheelhouse…) always come from the trace.
 //
 // The topology (single-node, single-control-plane, ha) and, in ha, the
-// control-plane machines (cp-1 …) come from /api/state, or from the
+// control-plane machines (cp-1 …) come from the state, or from the
 // component ids of the trace when there is no state (etcd/cp-2 …). So do
 // the leaders of an HA control plane: the etcd Raft leader and the holders
 // of the kube-scheduler and kube-controller-manager Leases, kept up to date
 // from the lifecycle events LeaderElected, LeaderLost and LeaseAcquired as
-// they arrive and from every /api/state answer asked for after them.
+// they arrive and from every state frame tagged after them.
 
 import { nodeOf, isExternal, machineOf, LOAD_BALANCER } from './util.js';
 
@@ -31,7 +32,7 @@ export class ClusterModel {
     this.pods = new Map(); // "ns/name" → {namespace, name, node, phase, reason, ip, terminating}
     this.clients = new Set(['kubectl']); // external component ids, kubectl always shown
     this.version = '';
-    this.source = 'derived'; // "state" once /api/state answered
+    this.source = 'derived'; // "state" once the first state frame came
     this.traceNodes = new Set(); // nodes named by trace component ids
     this.noiseClients = new Set(); // clients seen only in noise events
     this.noiseShown = false;
@@ -79,7 +80,7 @@ export class ClusterModel {
   // -------------------------------------------------------------------------
   // Live source
 
-  /** Applies a GET /api/state answer (nodes and pods). Defensive: ignores malformed entries. */
+  /** Applies a whole state (GET /api/state's shape: nodes and pods). Defensive: ignores malformed entries. */
   applyState(st) {
     if (!st || typeof st !== 'object') return;
     this.applyNodes(st);
@@ -87,9 +88,9 @@ export class ClusterModel {
   }
 
   /**
-   * Applies the nodes (and version, topology, leaders) of a GET /api/state
-   * answer. tag: the last seq the page had when it asked; a leader that a
-   * later trace event changed is kept (the answer may predate it).
+   * Applies the nodes (and version, topology, leaders) of a state. tag:
+   * the trace's last seq when the state was read; a leader that a later
+   * trace event changed is kept (the state may predate it).
    */
   applyNodes(st, tag = Infinity) {
     if (!st || typeof st !== 'object') return;
@@ -124,7 +125,7 @@ export class ClusterModel {
     return `${this.topology}:${this.controlPlanes.join(',')}`;
   }
 
-  /** Leaders from /api/state ({etcd: "etcd/cp-2", …}; a role nobody leads is absent). */
+  /** Leaders from the state ({etcd: "etcd/cp-2", …}; a role nobody leads is absent). */
   applyLeaders(obj, tag) {
     const leaders = obj && typeof obj === 'object' ? obj : {};
     let changed = false;
@@ -158,7 +159,7 @@ export class ClusterModel {
     return true;
   }
 
-  /** Applies the pods of a GET /api/state answer. */
+  /** Applies the pods of a state. */
   applyPods(list) {
     const pods = new Map();
     for (const p of Array.isArray(list) ? list : []) {
@@ -182,7 +183,7 @@ export class ClusterModel {
     if (this.observeLeader(ev)) this.touch();
     for (const id of [ev.from, ev.to]) {
       if (!id) continue;
-      // No /api/state (a replay, or before it answers): an HA machine's
+      // No state (a replay, or before the first frame): an HA machine's
       // instance or the load balancer says the topology.
       if (this.source === 'derived') {
         const m = machineOf(id);
@@ -310,7 +311,7 @@ export class ClusterModel {
 
   /**
    * Live mode: a provisional change to one pod, learned from a packet that
-   * has just arrived (the snapshot from /api/state that includes it may be
+   * has just arrived (the state frame that includes it may be
    * held back until the animation catches up). patch: {node?, phase?, object?}.
    */
   patchPod(key, patch) {

@@ -6,7 +6,8 @@
 //   POST /api/components/{name}/stop|start  with X-Wheelhouse-Token → {name, state}
 //        ({name} is a plain path: /api/components/kubelet/node-2/stop)
 //
-// The state is polled with /api/state; the diagram marks stopped
+// The states come with the stream's state frames (and are read once more
+// right after a Stop or Start); the diagram marks stopped
 // components and the component panel shows Stop / Start buttons for every
 // component the server lists.
 
@@ -39,29 +40,34 @@ export class Components {
     return this.states.get(id) || '';
   }
 
-  /** Reads the states (called with every /api/state poll). */
+  /** Reads the states now (after a Stop or Start, not to wait for the next state frame). */
   async refresh() {
     if (!this.available || this.inflight) return;
     this.inflight = true;
     try {
       const res = await api.components();
-      const list = Array.isArray(res && res.components) ? res.components : [];
-      const next = new Map();
-      const controls = new Set();
-      for (const c of list) {
-        if (c && typeof c.name === 'string' && typeof c.state === 'string') {
-          next.set(c.name, c.state);
-          if (c.controllable) controls.add(c.name);
-        }
-      }
-      this.controls = controls;
-      this.apply(next);
+      this.applyList(res && res.components);
     } catch (e) {
       // 404: a server without component control (a replay, an older build).
       if (e instanceof HTTPError && (e.status === 404 || e.status === 405)) this.available = false;
     } finally {
       this.inflight = false;
     }
+  }
+
+  /** Applies a list of {name, state, controllable}: GET /api/components's, or a state frame's. Defensive: ignores malformed entries. */
+  applyList(list) {
+    if (!Array.isArray(list)) return;
+    const next = new Map();
+    const controls = new Set();
+    for (const c of list) {
+      if (c && typeof c.name === 'string' && typeof c.state === 'string') {
+        next.set(c.name, c.state);
+        if (c.controllable) controls.add(c.name);
+      }
+    }
+    this.controls = controls;
+    this.apply(next);
   }
 
   apply(next) {

@@ -7,10 +7,13 @@
 //   GET /api/labs?lang=…                                → the list (+ load errors)
 //   GET /api/labs/{id}?lang=…                           → one lab with its steps
 //   GET /api/labs/{id}/steps/{step}/check?since=…&lang=… → {passed, checks}
+//   on the page's stream: {"check": {lab, step, since, lang}} → check frames
 //
-// While a step that is not done is open, its checks are polled about once
-// a second with since = the moment the step began (trace checks only count
-// what happened after it). When all pass the step turns green by itself,
+// While a step that is not done is open, the page follows its checks on
+// its stream, with since = the moment the step began (trace checks only
+// count what happened after it): the server evaluates the step about once
+// a second for every page that has it open and pushes each new result.
+// (The dev mock has no stream to ask on; there the page polls.) When all pass the step turns green by itself,
 // is recorded as done and, after a moment, the next step opens; earlier
 // steps stay green and can be revisited.
 //
@@ -118,7 +121,12 @@ export class LabsPanel {
     onLangChange(() => this.reloadTexts());
     // Another window of this browser (the presenter view, a second tab) moved on.
     if (!this.readOnly) window.addEventListener('storage', (e) => { if (e.key === PROGRESS_KEY) this.onExternalProgress(); });
-    document.addEventListener('visibilitychange', () => { if (!document.hidden) this.pollSoon(0); });
+    // A hidden tab stops following its step (the server evaluates nothing
+    // for it), and follows it again when shown.
+    document.addEventListener('visibilitychange', () => {
+      if (!document.hidden) this.pollSoon(0);
+      else if (this.o.followChecks) this.stopPolling();
+    });
   }
 
   // -------------------------------------------------------------------------
@@ -323,9 +331,15 @@ export class LabsPanel {
   // -------------------------------------------------------------------------
   // Checks
 
+  // With o.followChecks (a live page), the open step's checks come on the
+  // page's stream: the server evaluates the step once for every page that
+  // has it open and pushes each new result (onCheck). Without it (the
+  // mock), the page asks once a second.
+
   stopPolling() {
     clearTimeout(this.pollTimer);
     this.pollTimer = 0;
+    if (this.polling && this.o.followChecks) this.o.followChecks(null);
     this.polling = '';
   }
 
@@ -339,6 +353,14 @@ export class LabsPanel {
     const st = this.step;
     if (!st || this.isDone(st.id)) return;
     if (document.hidden) return; // resumes on visibilitychange
+    if (this.o.followChecks) {
+      const req = { lab: this.lab.id, step: st.id, since: this.entry.since, lang: getLang() };
+      const key = `${req.lab}/${req.step}/${req.since}/${req.lang}`;
+      if (key === this.polling) return; // already followed (the stream follows it again after a reconnect)
+      this.polling = key;
+      this.o.followChecks(req);
+      return;
+    }
     const key = `${this.lab.id}/${st.id}/${this.entry.since}`;
     this.polling = key;
     let res;
@@ -353,14 +375,32 @@ export class LabsPanel {
       return;
     }
     if (this.polling !== key || !this.step || this.step.id !== st.id) return; // the learner moved on meanwhile
+    if (!this.applyResult(st, res)) this.pollSoon(POLL_MS);
+  }
+
+  /** A check result from the stream ({type:"check", lab, step, since, lang, result | error}). */
+  onCheck(f) {
+    const st = this.step;
+    if (!st || !this.lab || `${f.lab}/${f.step}/${f.since}/${f.lang}` !== this.polling) return; // for a step the page has left
+    if (typeof f.error === 'string' && f.error) {
+      this.checkError = t('labs.checkError', { msg: f.error });
+      this.renderChecks();
+      return;
+    }
+    this.applyResult(st, f.result);
+  }
+
+  /** Shows a result of the open step's checks; true when the step passed. */
+  applyResult(st, res) {
     this.checkError = '';
     this.result = res && typeof res === 'object' ? res : null;
     if (this.result && this.result.passed === true) {
+      this.stopPolling();
       this.complete(st);
-      return;
+      return true;
     }
     this.renderChecks();
-    this.pollSoon(POLL_MS);
+    return false;
   }
 
   /** All checks of the open step pass: record it, and move on after a moment. */

@@ -2,9 +2,11 @@
 // <main id="app" data-mode="live|replay" data-lang="en|zh" [data-view="present"]>,
 // connects to the trace stream and wires the modules together:
 //
-//   stream.js     websocket /ws/trace (or dev/mock.js with ?mock=1)
+//   stream.js     websocket /ws/trace?state=true: events and the cluster's
+//                 state on one connection (or dev/mock.js with ?mock=1)
+//   statemirror.js the page's copy of that state
 //   store.js      ring of the last 100,000 events + causal index
-//   cluster.js    nodes, pods, clients (from /api/state or from the trace)
+//   cluster.js    nodes, pods, clients (from the state frames or from the trace)
 //   diagram.js    the SVG architecture diagram
 //   animator.js   packets moving along the diagram's edges
 //   timeline.js   virtualised sequence diagram
@@ -49,11 +51,12 @@
 // token, taken from ?token= and removed from the address bar),
 // wheelhouse.ui (which panels are collapsed).
 
-import { h, kindClass, objectKey, groupOf, KIND_CLASSES, GROUPS, debounce, parseTime, fmtRate, shorten, loadPref, savePref } from './util.js';
+import { h, kindClass, objectKey, groupOf, KIND_CLASSES, GROUPS, parseTime, fmtRate, shorten, loadPref, savePref } from './util.js';
 import { t, setLang, getLang, onLangChange } from './i18n.js';
-import { api, HTTPError, token } from './api.js';
+import { api, token } from './api.js';
 import { EventStore } from './store.js';
 import { TraceStream } from './stream.js';
+import { StateMirror } from './statemirror.js';
 import { ClusterModel } from './cluster.js';
 import { Diagram } from './diagram.js';
 import { Animator } from './animator.js';
@@ -71,7 +74,6 @@ import { ClassroomLink, qrSVG } from './classroom.js';
 
 const STORE_CAP = 100000;
 const ANIMATED_CAP = 5000;
-const STATE_POLL_MS = 1000;
 const BACKLOG_GAP_MS = 200; // a pause this long after connecting ends the backlog burst
 const BACKLOG_MAX_MS = 2000;
 
@@ -111,7 +113,8 @@ class App {
     this.backlog = { active: true, since: performance.now(), lastArrival: 0 };
     // Replay: cursor = last seq shown; atHead = following the newest.
     this.replay = { atHead: true, cursor: 0, clock: 0, lastTime: 0 };
-    this.heldPods = []; // /api/state pod snapshots waiting for the animation
+    this.heldPods = []; // state frames' pods waiting for the animation
+    this.stateMirror = new StateMirror();
     this.provisional = new Map(); // pod key → {seq, patch} learned from arrived packets
 
     // Teaching state (teach.js): what a presenter sends and viewers mirror.
@@ -308,6 +311,8 @@ class App {
       readOnly: this.role === 'viewer',
       onWatch: (list) => this.diagram.setWatch(list),
       onCommand: (cmd, run) => this.runCommand(cmd, run),
+      // The step's checks come on the page's stream (the mock has none).
+      followChecks: this.mock ? undefined : (req) => this.stream && this.stream.followChecks(req),
       onChange: () => {
         this.renderLabChrome();
         if (!this.labs || !this.labs.mirroring) this.noteTeaching();
@@ -395,6 +400,10 @@ class App {
       onStatus: (state, info) => this.setConnState(state, info),
       onMalformed: () => { this.malformed++; },
       onRestart: () => location.reload(), // a new run: start from a clean page
+      // The cluster's state comes on the same stream (a live cluster only).
+      state: this.mode === 'live',
+      onState: (frame) => this.onStateFrame(frame),
+      onCheck: (frame) => { if (this.labs) this.labs.onCheck(frame); },
     };
     if (this.mock) {
       const mock = await import('./dev/mock.js');
@@ -403,7 +412,7 @@ class App {
       this.stream = new TraceStream(handlers);
     }
     this.stream.start();
-    this.pollState();
+    if (this.mode !== 'live') this.deriveState();
     if (this.labs) {
       this.labs.start().catch((e) => console.error(e));
       if (this.terminal && !this.terminal.collapsed) this.terminal.start();
@@ -464,7 +473,6 @@ class App {
     // recording so far, played from the scrubber, never animated on arrival.
     const fresh = this.mode === 'live' && !(parseTime(ev.time) < this.backlog.wallStart - 1000);
     if (this.mode === 'live' || this.replay.atHead) this.release(ev, now, !this.backlog.active || fresh);
-    if (ev.kind === 'etcd' && (ev.resource === 'pods' || ev.resource === 'nodes')) this.pollSoon();
     this.inspector.noteEvent(ev);
   }
 
@@ -488,30 +496,33 @@ class App {
   // -------------------------------------------------------------------------
   // Cluster state
 
-  async pollState() {
-    clearTimeout(this.pollTimer);
-    if (this.model.source === 'derived' && this.stateGone) return;
-    if (this.components) this.components.refresh(); // not awaited: its own request
-    try {
-      const tag = this.lastSeq; // the snapshot shows at least the events up to here
-      const st = await api.state();
-      // Nodes change at once; pods wait until the animation has played the
-      // events that led to this snapshot, so a chip turns Running when the
-      // packets that made it Running have arrived, not seconds before.
-      this.model.applyNodes(st, tag);
-      this.heldPods.push({ tag, pods: st && st.pods });
-      this.applyHeldPods();
-      if (st && typeof st.version === 'string' && st.version !== this.version) { this.version = st.version; this.renderStatus(); }
-    } catch (e) {
-      if (e instanceof HTTPError && e.status === 404) {
-        // Replay mode: no live cluster; the trace is all there is.
-        this.stateGone = true;
-        this.model.source = 'derived';
-        this.rederive();
-        return;
-      }
+  /**
+   * A state frame from the stream: nodes (and version, topology, leaders,
+   * components) change at once; pods wait until the animation has played
+   * the events up to the frame's tag, so a chip turns Running when the
+   * packets that made it Running have arrived, not seconds before.
+   */
+  onStateFrame(frame) {
+    const r = this.stateMirror.apply(frame);
+    if (!r) {
+      // A change out of order: a broken stream. A new connection starts
+      // with the whole state.
+      this.malformed++;
+      this.stream.reconnect();
+      return;
     }
-    this.pollTimer = setTimeout(() => this.pollState(), STATE_POLL_MS);
+    const st = r.state;
+    this.model.applyNodes(st, r.tag);
+    this.heldPods.push({ tag: r.tag, pods: st.pods });
+    this.applyHeldPods();
+    if (this.components) this.components.applyList(st.components);
+    if (typeof st.version === 'string' && st.version !== this.version) { this.version = st.version; this.renderStatus(); }
+  }
+
+  /** Replay mode: no live cluster; the trace is all there is. */
+  deriveState() {
+    this.model.source = 'derived';
+    this.rederive();
   }
 
   /** Applies the newest pod snapshot the animation has caught up with. */
@@ -520,7 +531,9 @@ class App {
     if (!q.length) return;
     const done = this.animator.minActiveSeq();
     let ready = -1;
-    for (let i = 0; i < q.length; i++) if (q[i].tag < done) ready = i;
+    // A frame waits for the events up to its tag to arrive (they may be
+    // behind it on the stream) and to be played.
+    for (let i = 0; i < q.length; i++) if (q[i].tag <= this.lastSeq && q[i].tag < done) ready = i;
     // Bounded: a long pause or slow motion lets at most 120 snapshots wait.
     if (ready < 0 && q.length > 120) ready = 0;
     if (ready < 0) return;
@@ -557,8 +570,6 @@ class App {
     }
     if (this.provisional.size > 500) this.provisional.delete(this.provisional.keys().next().value);
   }
-
-  pollSoon = debounce(() => { if (!this.stateGone) this.pollState(); }, 150);
 
   /** Rebuilds the derived model from the stored events up to the cursor. */
   rederive() {
@@ -1122,6 +1133,9 @@ if (root) {
     get topology() { return app.model.topology; },
     get controlPlanes() { return [...app.model.controlPlanes]; },
     get leaders() { return { ...app.model.leaders }; },
+    // One pod as the diagram has it ({namespace, name, node, phase, …}), or null.
+    pod: (key) => { const p = app.model.pods.get(String(key)); return p ? { ...p } : null; },
+    get stateVersion() { return app.stateMirror.version; },
     // Where a packet from→to travels: [[x, y], …] in diagram coordinates, or null.
     route: (from, to) => {
       const g = app.diagram.geom(String(from), String(to));

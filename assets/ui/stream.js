@@ -6,6 +6,15 @@
 // "error" means our request was wrong: the server closes right after, and
 // we report it (and retry slowly, in case the server was being replaced).
 // Frames that are not valid events are ignored and counted.
+//
+// Opened with state: true, the stream also carries the cluster's state
+// (frames of type "state", see statemirror.js), which go to onState: the
+// page then has one ordered source and polls nothing. Each connection
+// starts with the whole state, so a reconnect needs nothing more. A page
+// that follows a lab step (followChecks) gets that step's check results
+// on it too (frames of type "check").
+
+import { validStateFrame } from './statemirror.js';
 
 export class TraceStream {
   /**
@@ -16,9 +25,16 @@ export class TraceStream {
    * @param {() => void} [opts.onMalformed]
    * @param {() => void} [opts.onRestart] the server restarted (seqs went back)
    * @param {string} [opts.path] stream path (default /ws/trace)
+   * @param {boolean} [opts.state] ask for the state frames too
+   * @param {(frame: object) => void} [opts.onState] called for every valid state frame
+   * @param {(frame: object) => void} [opts.onCheck] called with each check result of the followed step
    */
-  constructor({ onEvent, onStatus, onMalformed, onRestart, path = '/ws/trace' }) {
+  constructor({ onEvent, onStatus, onMalformed, onRestart, onState, onCheck, state = false, path = '/ws/trace' }) {
     this.onEvent = onEvent;
+    this.onState = onState || (() => {});
+    this.onCheck = onCheck || (() => {});
+    this.checkRequest = null; // the lab step whose checks the page follows
+    this.state = state;
     this.onRestart = onRestart;
     this.onStatus = onStatus || (() => {});
     this.onMalformed = onMalformed || (() => {});
@@ -46,7 +62,7 @@ export class TraceStream {
 
   url() {
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    return `${proto}//${location.host}${this.path}?since=${this.lastSeq}&noise=true`;
+    return `${proto}//${location.host}${this.path}?since=${this.lastSeq}&noise=true${this.state ? '&state=true' : ''}`;
   }
 
   connect() {
@@ -62,6 +78,7 @@ export class TraceStream {
     }
     this.ws = ws;
     ws.onopen = () => {
+      if (this.checkRequest) ws.send(JSON.stringify({ check: this.checkRequest }));
       this.fresh = true;
       this.connected = true;
       this.backoff = 500;
@@ -77,6 +94,22 @@ export class TraceStream {
     ws.onerror = () => { /* onclose follows and handles it */ };
   }
 
+  /** Drops the connection and opens a new one (resuming with since=). */
+  reconnect() {
+    if (this.ws) this.ws.close();
+  }
+
+  /**
+   * Follows one lab step's checks: {lab, step, since, lang}, or null to
+   * stop. The server pushes each new result (a frame of type "check") and
+   * evaluates the step once for every page that follows it. Kept across
+   * reconnects.
+   */
+  followChecks(req) {
+    this.checkRequest = req;
+    if (this.ws && this.connected) this.ws.send(JSON.stringify({ check: req }));
+  }
+
   scheduleReconnect() {
     if (this.stopped) return;
     clearTimeout(this.timer);
@@ -90,6 +123,16 @@ export class TraceStream {
     if (typeof data !== 'string') { this.onMalformed(); return; }
     let ev;
     try { ev = JSON.parse(data); } catch { this.onMalformed(); return; }
+    if (ev && ev.type === 'check') {
+      if (typeof ev.lab === 'string' && typeof ev.step === 'string' && typeof ev.since === 'number') this.onCheck(ev);
+      else this.onMalformed();
+      return;
+    }
+    if (ev && ev.type === 'state') {
+      if (validStateFrame(ev)) this.onState(ev);
+      else this.onMalformed();
+      return;
+    }
     if (!validEvent(ev)) { this.onMalformed(); return; }
     if (ev.kind === 'error') {
       this.gotError = true;

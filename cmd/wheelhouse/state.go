@@ -16,7 +16,9 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/wheelhouse-k8s/wheelhouse/components/cluster"
+	"github.com/wheelhouse-k8s/wheelhouse/components/component"
 	"github.com/wheelhouse-k8s/wheelhouse/components/kubeversion"
+	"github.com/wheelhouse-k8s/wheelhouse/server"
 	"github.com/wheelhouse-k8s/wheelhouse/tracing"
 )
 
@@ -33,6 +35,26 @@ type clusterState struct {
 	topology      string
 	controlPlanes []string
 	etcdLeader    func() string
+	// components lists the cluster's components and their states.
+	components func() []component.Status
+	// changed hears every add, update and delete of the objects above
+	// (coalesced: it holds one), for the pages' state frames.
+	changed chan struct{}
+}
+
+// notify is an informer event handler that only says "something changed".
+func (s *clusterState) notify() cache.ResourceEventHandler {
+	poke := func() {
+		select {
+		case s.changed <- struct{}{}:
+		default:
+		}
+	}
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { poke() },
+		UpdateFunc: func(any, any) { poke() },
+		DeleteFunc: func(any) { poke() },
+	}
 }
 
 func startClusterState(ctx context.Context, c *cluster.Cluster) (*clusterState, error) {
@@ -44,7 +66,14 @@ func startClusterState(ctx context.Context, c *cluster.Cluster) (*clusterState, 
 	nodes, pods := factory.Core().V1().Nodes(), factory.Core().V1().Pods()
 	s := &clusterState{nodes: nodes.Lister(), pods: pods.Lister(),
 		synced:   []cache.InformerSynced{nodes.Informer().HasSynced, pods.Informer().HasSynced},
-		topology: c.Topology(), controlPlanes: c.ControlPlaneNames(), etcdLeader: func() string { return "" }}
+		topology: c.Topology(), controlPlanes: c.ControlPlaneNames(), etcdLeader: func() string { return "" },
+		components: c.Components,
+		changed:    make(chan struct{}, 1)}
+	for _, inf := range []cache.SharedIndexInformer{nodes.Informer(), pods.Informer()} {
+		if _, err := inf.AddEventHandler(s.notify()); err != nil {
+			return nil, fmt.Errorf("watching the UI's view of the cluster: %w", err)
+		}
+	}
 	factory.Start(ctx.Done())
 	if c.Topology() == cluster.HA {
 		// The leader-election Leases, for the leader marks (kube-system
@@ -53,64 +82,32 @@ func startClusterState(ctx context.Context, c *cluster.Cluster) (*clusterState, 
 		leases := ks.Coordination().V1().Leases()
 		s.leases = leases.Lister().Leases(metav1.NamespaceSystem)
 		s.synced = append(s.synced, leases.Informer().HasSynced)
+		if _, err := leases.Informer().AddEventHandler(s.notify()); err != nil {
+			return nil, fmt.Errorf("watching the leader-election Leases: %w", err)
+		}
 		ks.Start(ctx.Done())
 	}
 	return s, nil
 }
 
-type nodeState struct {
-	Name    string `json:"name"`
-	Ready   bool   `json:"ready"`
-	Zone    string `json:"zone"`
-	PodCIDR string `json:"podCIDR"`
-	Runtime string `json:"runtime"`
-}
+// snapshot serves GET /api/state and the pages' state frames.
+func (s *clusterState) snapshot(context.Context) (server.ClusterState, error) { return s.view() }
 
-type podState struct {
-	Namespace string `json:"namespace"`
-	Name      string `json:"name"`
-	Node      string `json:"node"`
-	Phase     string `json:"phase"`
-	// Reason is what `kubectl get pods` shows as STATUS when it differs
-	// from the phase (ContainerCreating, CrashLoopBackOff, Terminating…).
-	Reason string `json:"reason"`
-	IP     string `json:"ip"`
-}
-
-// stateView is GET /api/state.
-type stateView struct {
-	Mode    string      `json:"mode"`
-	Version string      `json:"version"`
-	Nodes   []nodeState `json:"nodes"`
-	Pods    []podState  `json:"pods"`
-	// Topology is single-node, single-control-plane or ha; ControlPlanes
-	// are the HA control-plane machines (cp-1 …).
-	Topology      string   `json:"topology"`
-	ControlPlanes []string `json:"controlPlanes,omitempty"`
-	// Leaders, in HA, are the component ids that lead: "etcd" (the Raft
-	// leader), "scheduler" and "controller-manager" (their Lease holders);
-	// a role nobody leads is absent.
-	Leaders map[string]string `json:"leaders,omitempty"`
-}
-
-// snapshot serves GET /api/state.
-func (s *clusterState) snapshot(context.Context) (any, error) { return s.view() }
-
-func (s *clusterState) view() (stateView, error) {
+func (s *clusterState) view() (server.ClusterState, error) {
 	for _, synced := range s.synced {
 		if !synced() {
-			return stateView{}, fmt.Errorf("the UI's view of the cluster is still loading")
+			return server.ClusterState{}, fmt.Errorf("the UI's view of the cluster is still loading")
 		}
 	}
 	nodes, err := s.nodes.List(labels.Everything())
 	if err != nil {
-		return stateView{}, err
+		return server.ClusterState{}, err
 	}
 	pods, err := s.pods.List(labels.Everything())
 	if err != nil {
-		return stateView{}, err
+		return server.ClusterState{}, err
 	}
-	out := stateView{Mode: "live", Version: kubeversion.Version(), Nodes: []nodeState{}, Pods: []podState{},
+	out := server.ClusterState{Mode: "live", Version: kubeversion.Version(), Nodes: []server.NodeState{}, Pods: []server.PodState{},
 		Topology: s.topology, ControlPlanes: s.controlPlanes}
 	if s.topology == cluster.HA {
 		out.Leaders = map[string]string{}
@@ -126,6 +123,9 @@ func (s *clusterState) view() (stateView, error) {
 			out.Leaders[kind] = tracing.NodeComponent(kind, machine)
 		}
 	}
+	for _, st := range s.components() {
+		out.Components = append(out.Components, server.ComponentState{Name: st.Name, State: string(st.State), Controllable: st.Controllable, Error: st.Error})
+	}
 	for _, n := range nodes {
 		ready := false
 		for _, c := range n.Status.Conditions {
@@ -134,11 +134,11 @@ func (s *clusterState) view() (stateView, error) {
 			}
 		}
 		runtime, _, _ := strings.Cut(n.Status.NodeInfo.ContainerRuntimeVersion, "://")
-		out.Nodes = append(out.Nodes, nodeState{Name: n.Name, Ready: ready, Zone: n.Labels["topology.kubernetes.io/zone"],
+		out.Nodes = append(out.Nodes, server.NodeState{Name: n.Name, Ready: ready, Zone: n.Labels["topology.kubernetes.io/zone"],
 			PodCIDR: n.Spec.PodCIDR, Runtime: runtime})
 	}
 	for _, p := range pods {
-		out.Pods = append(out.Pods, podState{Namespace: p.Namespace, Name: p.Name, Node: p.Spec.NodeName,
+		out.Pods = append(out.Pods, server.PodState{Namespace: p.Namespace, Name: p.Name, Node: p.Spec.NodeName,
 			Phase: string(p.Status.Phase), Reason: podReason(p), IP: p.Status.PodIP})
 	}
 	sort.Slice(out.Nodes, func(i, j int) bool { return out.Nodes[i].Name < out.Nodes[j].Name })

@@ -325,7 +325,8 @@ func (o *upOptions) run(ctx context.Context, out io.Writer) error {
 		},
 	}
 	if tracer != nil {
-		opts.Trace = &server.Trace{Bus: tracer.Bus, Detail: tracer.Detail}
+		opts.Trace = &server.Trace{Bus: tracer.Bus, Detail: tracer.Detail,
+			State: server.StartStateFeed(ctx, server.StateFeedConfig{Read: state.snapshot, Changed: state.changed, Head: tracer.Bus.LastSeq})}
 		opts.Etcd = tracer.Browser()
 	}
 	opts.Labs, err = labChecker(c, catalog, labErrs, tracer)
@@ -484,12 +485,16 @@ func plural(n int, one, many string) string {
 // a great deal that dies at once (every apiserver builds and encodes its
 // OpenAPI documents, three of them in HA), and on two cores the collector
 // competed with it for CPU: this made an HA start about 0.6 s faster
-// (docs/BENCHMARKS.md). The idle heap is collected as usual afterwards. A
-// GOGC set in the environment is left alone.
+// (docs/BENCHMARKS.md). Afterwards the heap is collected as usual, and
+// what the larger start-up heap took is given back to the system at once
+// rather than over minutes. A GOGC set in the environment is left alone.
 func collectLessWhileStarting() (restore func()) {
 	if _, set := os.LookupEnv("GOGC"); set {
 		return func() {}
 	}
 	previous := debug.SetGCPercent(400)
-	return func() { debug.SetGCPercent(previous) }
+	return func() {
+		debug.SetGCPercent(previous)
+		go debug.FreeOSMemory() // a collection: not on the way to "usable"
+	}
 }

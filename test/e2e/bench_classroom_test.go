@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
-	"net/http"
 	"net/url"
 	"os"
 	"sort"
@@ -30,9 +29,10 @@ import (
 // with no viewer.
 //
 // A viewer here is a lean client that asks what a viewer's page asks: the
-// trace stream (?since=0&noise=true, as the page connects), the classroom
-// socket, and once a second /api/state and the presenter's lab step's
-// checks. It decodes every frame it gets. It measures:
+// trace stream with the cluster's state on it (?since=0&noise=true&
+// state=true, as the page connects), following the presenter's lab step's
+// checks on it, and the classroom socket. It decodes every frame it gets.
+// It measures:
 //   - event → viewer: an event's time (when it happened in the cluster) to
 //     its arrival at the viewer, over every watch event and etcd write of
 //     the scale-up (an http event is sent when its request completes);
@@ -88,6 +88,18 @@ func BenchmarkClassroom(b *testing.B) {
 		b.ReportMetric((rssAfter-rssBefore)/100, "rss_MB_per_viewer")
 		b.ReportMetric(clientCPU, "viewer_clients_cpu_s")
 		b.ReportMetric(float64(received), "events_per_viewer")
+		fewest, most := room.stateFrames()
+		b.ReportMetric(float64(fewest), "state_frames_per_viewer_min")
+		b.ReportMetric(float64(most), "state_frames_per_viewer_max")
+		if fewest < 2 {
+			b.Errorf("a viewer got %d state frames over the scale-up (want the whole state and changes)", fewest)
+		}
+		for i, v := range room.viewers {
+			if v.checkFrames.Load() == 0 {
+				b.Errorf("viewer %d got no check result for the step it followed", i)
+				break
+			}
+		}
 		if !same {
 			b.Errorf("the viewers did not all receive the same events")
 		}
@@ -155,12 +167,16 @@ type classroomBench struct {
 }
 
 type benchViewer struct {
-	mu        sync.Mutex
-	last      atomic.Uint64 // the newest seq received
-	eventLat  []float64
-	actionLat []float64
-	seqs      []uint64    // every seq received while measuring
-	arrived   []time.Time // when each of seqs arrived
+	mu   sync.Mutex
+	last atomic.Uint64 // the newest seq received
+	// stateFrames counts the state frames received (the whole state,
+	// then each change).
+	stateFrames atomic.Int64
+	checkFrames atomic.Int64 // the followed step's check results
+	eventLat    []float64
+	actionLat   []float64
+	seqs        []uint64    // every seq received while measuring
+	arrived     []time.Time // when each of seqs arrived
 }
 
 // headSeq is the seq of the next event the bus publishes, read from a
@@ -231,11 +247,11 @@ func openClassroom(b *testing.B, addr, token, key string, n int) *classroomBench
 			}
 		}
 	})
-	httpClient := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n + 10}, Timeout: 30 * time.Second}
+	follow := fmt.Sprintf(`{"check":{"lab":"kubectl-run","step":"01-run","since":%d,"lang":"en"}}`, r.since)
 	for i := 0; i < n; i++ {
 		v := &benchViewer{}
 		r.viewers = append(r.viewers, v)
-		tr, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws/trace?since=0&noise=true&viewer="+url.QueryEscape(key), nil)
+		tr, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws/trace?since=0&noise=true&state=true&viewer="+url.QueryEscape(key), nil)
 		if err != nil {
 			b.Fatalf("viewer %d's trace stream: %v", i, err)
 		}
@@ -243,9 +259,12 @@ func openClassroom(b *testing.B, addr, token, key string, n int) *classroomBench
 		if err != nil {
 			b.Fatalf("viewer %d's classroom socket: %v", i, err)
 		}
+		// The presenter's step's checks, followed on the stream.
+		if err := tr.WriteMessage(websocket.TextMessage, []byte(follow)); err != nil {
+			b.Fatalf("viewer %d following the step: %v", i, err)
+		}
 		r.wg.Go(func() { r.readTrace(v, tr) })
 		r.wg.Go(func() { r.readClassroom(v, cl) })
-		r.wg.Go(func() { r.poll(httpClient) })
 	}
 	return r
 }
@@ -279,6 +298,14 @@ func (r *classroomBench) readFrames(conn *websocket.Conn, handle func(data []byt
 
 func (r *classroomBench) readTrace(v *benchViewer, conn *websocket.Conn) {
 	r.readFrames(conn, func(data []byte, now time.Time) {
+		if bytes.HasPrefix(data, []byte(`{"type":"state"`)) {
+			v.stateFrames.Add(1)
+			return
+		}
+		if bytes.HasPrefix(data, []byte(`{"type":"check"`)) {
+			v.checkFrames.Add(1)
+			return
+		}
 		seq, at, kind, ok := leanFields(data)
 		if !ok {
 			r.fail("a trace frame without seq, time and kind: " + string(data[:min(len(data), 200)]))
@@ -355,34 +382,9 @@ func (r *classroomBench) readClassroom(v *benchViewer, conn *websocket.Conn) {
 	})
 }
 
-// poll asks what a viewer's page asks every second.
-func (r *classroomBench) poll(c *http.Client) {
-	since := strconv.FormatInt(r.since, 10)
-	for {
-		select {
-		case <-r.stopCh:
-			return
-		case <-time.After(time.Second):
-		}
-		for _, p := range []string{"/api/state?", "/api/labs/kubectl-run/steps/01-run/check?lang=en&since=" + since + "&"} {
-			resp, err := c.Get("http://" + r.addr + p + "viewer=" + url.QueryEscape(r.key))
-			if err != nil {
-				r.fail(err.Error())
-				continue
-			}
-			var sink json.RawMessage
-			_ = json.NewDecoder(resp.Body).Decode(&sink)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusServiceUnavailable {
-				r.fail(fmt.Sprintf("GET %s: %s", p, resp.Status))
-			}
-		}
-	}
-}
-
 // startPresenting sends a teaching state every 200 ms, its step count the
 // key by which viewers' receipts are timed. The lab step is the one the
-// viewers' polls ask about, as a following page would.
+// viewers follow on their streams, as a following page would.
 func (r *classroomBench) startPresenting() {
 	since := r.since
 	r.wg.Go(func() {
@@ -418,6 +420,18 @@ func (r *classroomBench) allViewers(of func(*benchViewer) []float64) []float64 {
 	}
 	sort.Float64s(all)
 	return all
+}
+
+// stateFrames is the fewest and the most state frames a viewer received.
+func (r *classroomBench) stateFrames() (fewest, most int64) {
+	for i, v := range r.viewers {
+		n := v.stateFrames.Load()
+		if i == 0 || n < fewest {
+			fewest = n
+		}
+		most = max(most, n)
+	}
+	return fewest, most
 }
 
 // sameEvents reports whether every viewer received the same seqs while

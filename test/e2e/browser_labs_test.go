@@ -35,6 +35,7 @@ func TestBrowserLabStepTurnsGreenFromTheTerminal(t *testing.T) {
 	if u := evalJS[string](t, ctx, `location.href`); strings.Contains(u, info.Token) {
 		t.Errorf("the token stays in the address bar: %s", u)
 	}
+	evalJS[any](t, ctx, `performance.setResourceTimingBufferSize(100000)`)
 	evalJS[any](t, ctx, `window.wheelhouse.labs.open("kubectl-run")`)
 	eventually(t, 30*time.Second, "lab 2's first step open and not yet green", func() (bool, string) {
 		step := evalJS[string](t, ctx, `document.querySelector('[data-step][data-passed]') ? document.querySelector('[data-step][data-passed]').getAttribute('data-passed') : ""`)
@@ -58,6 +59,15 @@ func TestBrowserLabStepTurnsGreenFromTheTerminal(t *testing.T) {
 	if done := evalJS[[]string](t, ctx, `window.wheelhouse.labs.done`); !contains(done, first) {
 		t.Errorf("progress does not record %s as done: %v", first, done)
 	}
+	// The page's one stream brought the pod's state and the step's check
+	// results: it asked for neither over HTTP.
+	if polled := evalJS[[]string](t, ctx, `performance.getEntriesByType('resource').map((e) => e.name).filter((u) => u.includes('/api/state') || u.includes('/check?'))`); len(polled) > 0 {
+		t.Errorf("the page polled %d times, e.g. %s", len(polled), polled[0])
+	}
+	eventually(t, 30*time.Second, "the pod Running on the diagram", func() (bool, string) {
+		phase := evalJS[string](t, ctx, `(window.wheelhouse.pod('default/nginx') || {phase: 'absent'}).phase`)
+		return phase == "Running", "phase " + phase
+	})
 	// The flow animated: the kubectl create, the binding and the runtime
 	// starting the container, each on its own edge.
 	eventually(t, 60*time.Second, "the pod's flow animated", func() (bool, string) {

@@ -11,7 +11,8 @@
 //               loop=1        repeat the flow every 12 s with new pods on other nodes
 //               load=200      add synthetic events at 200/s (performance testing)
 //               malformed=1   send a few malformed frames
-// Replay mode is the page's data-mode="replay": /api/state then answers 404.
+// Replay mode is the page's data-mode="replay": no state frames, and
+// /api/state answers 404.
 //
 // Live mode also mocks the labs API (dev/sample-labs.json: a two-step lab
 // whose checks the mock evaluates against the events it sent and its pods,
@@ -384,6 +385,17 @@ export async function install(handlers, params) {
         }
         const load = Number(params.get('load'));
         if (load > 0) startLoad(load);
+        // The state frames a live server's stream carries: here the whole
+        // state every half second (a server sends only what changed).
+        if (!replayMode) {
+          let version = 0;
+          const sendState = () => ws.handleFrame(JSON.stringify({
+            type: 'state', full: true, version: ++version, tag: seq,
+            state: { ...state, pods: [...pods.values()], components: [...components].map(([name, c]) => ({ name, ...c })) },
+          }));
+          sendState();
+          setInterval(sendState, 500);
+        }
       }, 150);
     },
     stop() {},
