@@ -33,17 +33,11 @@ func (c *switchChecker) Evaluate(_ context.Context, _ *labs.Lab, step *labs.Step
 
 func readCheckFrame(t *testing.T, conn *websocket.Conn) checkFrame {
 	t.Helper()
-	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	for {
-		_, b, err := conn.ReadMessage()
-		if err != nil {
-			t.Fatalf("waiting for a check frame: %v", err)
-		}
-		var f checkFrame
-		if json.Unmarshal(b, &f) == nil && f.Type == "check" {
-			return f
-		}
+	var f checkFrame
+	if err := json.Unmarshal(readTyped(t, conn, "check"), &f); err != nil {
+		t.Fatal(err)
 	}
+	return f
 }
 
 // Pages that follow the same step on their streams share one evaluation

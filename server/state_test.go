@@ -185,18 +185,27 @@ func TestStateFeedCoalescesABurst(t *testing.T) {
 	}
 }
 
-func readStateFrame(t *testing.T, conn *websocket.Conn) stateFrame {
+// readTyped reads a stream's frames until one whose type is typ.
+func readTyped(t *testing.T, conn *websocket.Conn, typ string) []byte {
 	t.Helper()
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	for {
 		_, b, err := conn.ReadMessage()
 		if err != nil {
-			t.Fatalf("waiting for a state frame: %v", err)
+			t.Fatalf("waiting for a %s frame: %v", typ, err)
 		}
-		if strings.Contains(string(b), `"type":"state"`) {
-			return decodeState(t, b)
+		var f struct {
+			Type string `json:"type"`
+		}
+		if json.Unmarshal(b, &f) == nil && f.Type == typ {
+			return b
 		}
 	}
+}
+
+func readStateFrame(t *testing.T, conn *websocket.Conn) stateFrame {
+	t.Helper()
+	return decodeState(t, readTyped(t, conn, "state"))
 }
 
 // The stream carries the state to the pages that ask for it (viewers
