@@ -2,10 +2,8 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -155,19 +153,11 @@ func (l *Labs) get(r *http.Request) (any, error) {
 // answers the tools and pages that ask.
 func (l *Labs) check(r *http.Request) (any, error) {
 	q := r.URL.Query()
-	ms, err := strconv.ParseInt(q.Get("since"), 10, 64)
+	lab, step, since, err := l.resolve(chi.URLParam(r, "id"), chi.URLParam(r, "step"), q.Get("since"))
 	if err != nil {
-		ms = -1
-	}
-	lab, step, err := l.resolve(chi.URLParam(r, "id"), chi.URLParam(r, "step"), ms)
-	if err != nil {
-		var bad apiError
-		if errors.As(err, &bad) && bad.code == http.StatusBadRequest {
-			return nil, badRequest(fmt.Sprintf("since=%q: want the time the step began, in milliseconds since 1970 (a non-negative integer)", q.Get("since")))
-		}
 		return nil, err
 	}
-	return l.evaluate(checkKey{lab.ID, step.ID, ms, labs.Lang(q.Get("lang"))}, lab, step), nil
+	return l.evaluate(checkKey{lab.ID, step.ID, since, labs.Lang(q.Get("lang"))}, lab, step), nil
 }
 
 // checkFresh is how long one evaluation of a step's checks answers every

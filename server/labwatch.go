@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/wheelhouse-k8s/wheelhouse/labs"
@@ -44,23 +45,32 @@ type checkWatch struct {
 	quit chan struct{} // closed when the last page leaves
 }
 
-// resolve finds a step's lab and step, as the check endpoint does.
-func (l *Labs) resolve(labID, stepID string, since int64) (*labs.Lab, *labs.Step, error) {
+// resolve finds a step's lab and step, and reads since (when the step
+// began, in ms since 1970), as the check endpoint and the streams ask.
+func (l *Labs) resolve(labID, stepID, since string) (*labs.Lab, *labs.Step, int64, error) {
 	lab := l.Catalog.Lab(labID)
 	if lab == nil {
-		return nil, nil, apiError{http.StatusNotFound, fmt.Errorf("no lab %q", labID)}
+		return nil, nil, 0, apiError{http.StatusNotFound, fmt.Errorf("no lab %q", labID)}
 	}
 	step := lab.Step(stepID)
 	if step == nil {
-		return nil, nil, apiError{http.StatusNotFound, fmt.Errorf("lab %s has no step %q", lab.ID, stepID)}
+		return nil, nil, 0, apiError{http.StatusNotFound, fmt.Errorf("lab %s has no step %q", lab.ID, stepID)}
 	}
-	if since < 0 {
-		return nil, nil, badRequest(fmt.Sprintf("since=%d: want the time the step began, in milliseconds since 1970 (a non-negative integer)", since))
+	ms, err := strconv.ParseInt(since, 10, 64)
+	if err != nil || ms < 0 {
+		return nil, nil, 0, badRequest(fmt.Sprintf("since=%q: want the time the step began, in milliseconds since 1970 (a non-negative integer)", since))
 	}
 	if l.Checker == nil {
-		return nil, nil, apiError{http.StatusServiceUnavailable, errors.New("no cluster to check against: this is a replay")}
+		return nil, nil, 0, apiError{http.StatusServiceUnavailable, errors.New("no cluster to check against: this is a replay")}
 	}
-	return lab, step, nil
+	return lab, step, ms, nil
+}
+
+// checkRefusal is the frame that answers a stream's request it cannot
+// follow.
+func checkRefusal(req CheckRequest, why string) []byte {
+	b, _ := json.Marshal(checkFrame{Type: "check", Lab: req.Lab, Step: req.Step, Since: req.Since, Lang: labs.Lang(req.Lang), Error: why})
+	return b
 }
 
 // evaluate is one evaluation of a step's checks, shared with every page
@@ -80,13 +90,11 @@ func (l *Labs) evaluate(k checkKey, lab *labs.Lab, step *labs.Step) labs.Result 
 // checkEvery while at least one page follows it, once for all of them.
 // A request for no such lab or step returns the frame saying so.
 func (l *Labs) watchChecks(req CheckRequest) (<-chan []byte, func(), []byte) {
-	lang := labs.Lang(req.Lang)
-	lab, step, err := l.resolve(req.Lab, req.Step, req.Since)
+	lab, step, since, err := l.resolve(req.Lab, req.Step, strconv.FormatInt(req.Since, 10))
 	if err != nil {
-		b, _ := json.Marshal(checkFrame{Type: "check", Lab: req.Lab, Step: req.Step, Since: req.Since, Lang: lang, Error: err.Error()})
-		return nil, func() {}, b
+		return nil, func() {}, checkRefusal(req, err.Error())
 	}
-	k := checkKey{lab.ID, step.ID, req.Since, lang}
+	k := checkKey{lab.ID, step.ID, since, labs.Lang(req.Lang)}
 	sub := make(chan []byte, 1)
 	l.watchMu.Lock()
 	if l.watches == nil {

@@ -15,7 +15,6 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/gorilla/websocket"
 
-	"github.com/wheelhouse-k8s/wheelhouse/labs"
 	"github.com/wheelhouse-k8s/wheelhouse/tracing"
 	"github.com/wheelhouse-k8s/wheelhouse/tracing/bus"
 )
@@ -249,17 +248,13 @@ func checkMessageIn(data []byte) (checkMessage, bool) {
 // it, or the frame that refuses it.
 func (t *Trace) followChecks(msg checkMessage) (<-chan []byte, func(), []byte) {
 	none := func() {}
-	refuse := func(req CheckRequest, why string) []byte {
-		b, _ := json.Marshal(checkFrame{Type: "check", Lab: req.Lab, Step: req.Step, Since: req.Since, Lang: labs.Lang(req.Lang), Error: why})
-		return b
-	}
 	switch {
 	case msg.err != nil:
-		return nil, none, refuse(CheckRequest{}, msg.err.Error())
+		return nil, none, checkRefusal(CheckRequest{}, msg.err.Error())
 	case msg.req == nil:
 		return nil, none, nil
 	case t.labs == nil:
-		return nil, none, refuse(*msg.req, "this server has no labs")
+		return nil, none, checkRefusal(*msg.req, "this server has no labs")
 	}
 	return t.labs.watchChecks(*msg.req)
 }
