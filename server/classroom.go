@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/gorilla/websocket"
@@ -23,9 +22,11 @@ import (
 // The presenter is any page opened with the admin token. What it is
 // teaching (the open lab and step, the followed object, pause and speed,
 // the selected event, the open panel, the etcd browser's key) is one small
-// JSON object, its teaching state, which the page sends over /ws/classroom
-// whenever it changes. The server keeps the latest and sends it to every
-// viewer on the same websocket: on connect, then on every change.
+// JSON object, its teaching state, which the page sends on its trace
+// stream ({"teach": {...}}) whenever it changes. The server keeps the
+// latest and sends it on every viewer's trace stream (asked for with
+// ?classroom=true): on connect, then on every change. A page thus has one
+// connection, ordered: events, cluster state, checks and teaching.
 //
 // A viewer is a page opened with the viewer key (?viewer=…, the link
 // `wheelhouse up --classroom` prints and /present shows as a QR code). The
@@ -55,9 +56,9 @@ type Classroom struct {
 
 	mu      sync.Mutex
 	key     string
-	state   json.RawMessage // the latest teaching state; nil until the presenter sends one
-	version uint64          // counts teaching states, so a viewer can tell a new one
-	conns   map[*classroomConn]struct{}
+	state   json.RawMessage      // the latest teaching state; nil until the presenter sends one
+	version uint64               // counts teaching states, so a viewer can tell a new one
+	conns   map[*member]struct{} // every stream opened with a key
 	closed  bool
 }
 
@@ -68,7 +69,7 @@ func NewClassroom(base string) (*Classroom, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Classroom{base: base, key: key, conns: map[*classroomConn]struct{}{}}, nil
+	return &Classroom{base: base, key: key, conns: map[*member]struct{}{}}, nil
 }
 
 func newViewerKey() (string, error) {
@@ -101,33 +102,33 @@ func (c *Classroom) Rotate() (string, error) {
 	c.mu.Lock()
 	old := c.key
 	c.key = key
-	var stale []*classroomConn
-	for cc := range c.conns {
-		if cc.viewerKey == old {
-			stale = append(stale, cc)
+	var stale []*member
+	for m := range c.conns {
+		if !m.presenter && m.viewerKey == old {
+			stale = append(stale, m)
 		}
 	}
 	link := c.viewerURLLocked()
 	c.mu.Unlock()
-	for _, cc := range stale {
-		cc.end(closeKeyRotated, "the viewer link was renewed: ask the presenter for the new one")
+	for _, m := range stale {
+		m.end(closeKeyRotated, "the viewer link was renewed: ask the presenter for the new one")
 	}
 	c.notifyPresenters()
 	return link, nil
 }
 
-// Close ends every classroom websocket (Shutdown does not end hijacked
-// connections).
+// Close ends every stream in the classroom (Shutdown does not end
+// hijacked connections).
 func (c *Classroom) Close() {
 	c.mu.Lock()
 	c.closed = true
-	conns := make([]*classroomConn, 0, len(c.conns))
-	for cc := range c.conns {
-		conns = append(conns, cc)
+	conns := make([]*member, 0, len(c.conns))
+	for m := range c.conns {
+		conns = append(conns, m)
 	}
 	c.mu.Unlock()
-	for _, cc := range conns {
-		cc.end(websocket.CloseGoingAway, "Wheelhouse is stopping")
+	for _, m := range conns {
+		m.end(websocket.CloseGoingAway, "Wheelhouse is stopping")
 	}
 }
 
@@ -182,7 +183,7 @@ func viewerMayRead(r *http.Request) bool {
 	p := r.URL.Path
 	switch p {
 	case "/", "/status", "/healthz", "/api/state", "/api/flows", "/api/etcd/keys", "/api/etcd/value",
-		"/api/labs", "/api/components", "/ws/trace", "/ws/classroom":
+		"/api/labs", "/api/components", "/ws/trace":
 		return true
 	}
 	for _, prefix := range []string{"/assets/", "/api/events/", "/api/labs/"} {
@@ -235,8 +236,8 @@ func (c *Classroom) info() classroomInfo {
 
 func (c *Classroom) infoLocked() classroomInfo {
 	n := 0
-	for cc := range c.conns {
-		if !cc.presenter {
+	for m := range c.conns {
+		if !m.presenter {
 			n++
 		}
 	}
@@ -244,7 +245,6 @@ func (c *Classroom) infoLocked() classroomInfo {
 }
 
 func (c *Classroom) routes(r chi.Router, token string) {
-	r.Get("/ws/classroom", func(w http.ResponseWriter, req *http.Request) { c.serve(w, req, token) })
 	r.With(func(next http.Handler) http.Handler { return requireToken(token, next) }).Get("/api/classroom",
 		func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, c.info()) })
 	r.With(func(next http.Handler) http.Handler { return requireToken(token, next) }).Post("/api/classroom/rotate",
@@ -257,9 +257,10 @@ func (c *Classroom) routes(r chi.Router, token string) {
 		})
 }
 
-// classroomFrame is what /ws/classroom sends. Type "state" carries the
-// presenter's teaching state (Version counts them); "viewers" tells a
-// presenter how many viewers are connected and the current link.
+// classroomFrame is a classroom frame on a page's trace stream (asked for
+// with ?classroom=true). Type "teach" carries the presenter's teaching
+// state (Version counts them); "viewers" tells a presenter how many
+// viewers are connected and the current link.
 type classroomFrame struct {
 	Type      string          `json:"type"`
 	Role      string          `json:"role,omitempty"`
@@ -269,107 +270,85 @@ type classroomFrame struct {
 	ViewerURL string          `json:"viewerUrl,omitempty"`
 }
 
-// classroomConn is one page on /ws/classroom. Its writer sends the latest
-// of what is waiting, never a queue: a viewer that falls behind skips to
-// the newest teaching state, and nobody waits for it.
-type classroomConn struct {
-	ws        *websocket.Conn
+// member is one trace stream in a classroom: every stream opened with the
+// admin token (a presenter) or a viewer key (a viewer). Its writer sends
+// the latest of what is waiting, never a queue: a viewer that falls behind
+// skips to the newest teaching state, and nobody waits for it.
+type member struct {
 	presenter bool
 	viewerKey string // the key a viewer connected with
+	follows   bool   // the stream asked for the classroom frames
 
-	wake   chan struct{} // one slot: something changed since the last write
-	done   chan struct{}
-	ending sync.Once
+	wake chan struct{} // one slot: something changed since the last write
+	// end closes the member's stream with a close code and reason; it may
+	// be called from any goroutine, more than once.
+	end func(code int, reason string)
+
+	// The writer's own: what it has sent.
+	sentVersion uint64
+	sentViewers int
 }
 
-func (cc *classroomConn) poke() {
+func (m *member) poke() {
 	select {
-	case cc.wake <- struct{}{}:
+	case m.wake <- struct{}{}:
 	default:
 	}
 }
 
-// end closes the connection with a reason, once.
-func (cc *classroomConn) end(code int, reason string) {
-	cc.ending.Do(func() {
-		_ = cc.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
-		close(cc.done)
-		_ = cc.ws.Close()
-	})
-}
-
-// serve serves GET /ws/classroom to the presenter (admin token) and to
-// viewers (viewer key; the access middleware has let only those through,
-// and on loopback without a classroom key nobody else reaches here either,
-// as a classroom always runs with keys).
-func (c *Classroom) serve(w http.ResponseWriter, r *http.Request, token string) {
-	presenter := isAdmin(r, token)
-	if !presenter && !c.isViewer(r) {
-		writeError(w, http.StatusUnauthorized, errClassroomKey)
-		return
-	}
-	ws, err := upgrader.Upgrade(w, r, nil)
-	if err != nil {
-		return // the upgrader has answered (403 for a foreign Origin)
-	}
-	cc := &classroomConn{ws: ws, presenter: presenter, wake: make(chan struct{}, 1), done: make(chan struct{})}
-	if !presenter {
-		cc.viewerKey = presentedViewerKey(r)
+// join adds a stream to the classroom; false when Wheelhouse is stopping
+// (the stream is ended then). leave must be called when the stream ends.
+func (c *Classroom) join(r *http.Request, token string, follows bool, end func(int, string)) (m *member, leave func(), ok bool) {
+	m = &member{presenter: isAdmin(r, token), follows: follows, wake: make(chan struct{}, 1), end: end, sentViewers: -1}
+	if !m.presenter {
+		m.viewerKey = presentedViewerKey(r)
 	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		cc.end(websocket.CloseGoingAway, "Wheelhouse is stopping")
-		return
+		end(websocket.CloseGoingAway, "Wheelhouse is stopping")
+		return nil, nil, false
 	}
-	c.conns[cc] = struct{}{}
+	c.conns[m] = struct{}{}
 	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		delete(c.conns, cc)
-		c.mu.Unlock()
-		cc.end(websocket.CloseNormalClosure, "")
-		c.notifyPresenters()
-	}()
 	c.notifyPresenters()
-	cc.poke() // the current state at once
-
-	go c.read(cc)
-	ping := time.NewTicker(pingPeriod)
-	defer ping.Stop()
-	var sentVersion uint64
-	sentViewers := -1
-	for {
-		select {
-		case <-cc.wake:
-		case <-ping.C:
-			if err := ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
-				return
-			}
-			continue
-		case <-cc.done:
-			return
-		}
+	m.poke() // the current state at once
+	return m, func() {
 		c.mu.Lock()
-		state, version := c.state, c.version
-		var info classroomInfo
-		if presenter {
-			info = c.infoLocked()
-		}
+		delete(c.conns, m)
 		c.mu.Unlock()
-		if version != sentVersion && state != nil {
-			if !c.write(cc, classroomFrame{Type: "state", Role: roleName(presenter), Version: version, State: state}) {
-				return
-			}
-			sentVersion = version
-		}
-		if presenter && info.Viewers != sentViewers {
-			if !c.write(cc, classroomFrame{Type: "viewers", Viewers: info.Viewers, ViewerURL: info.ViewerURL}) {
-				return
-			}
-			sentViewers = info.Viewers
+		c.notifyPresenters()
+	}, true
+}
+
+// frames is what m's writer sends after a wake: the teaching state if it
+// changed, and for a presenter the viewer count and link if they changed.
+func (c *Classroom) frames(m *member) [][]byte {
+	if !m.follows {
+		return nil
+	}
+	c.mu.Lock()
+	state, version := c.state, c.version
+	var info classroomInfo
+	if m.presenter {
+		info = c.infoLocked()
+	}
+	c.mu.Unlock()
+	var out [][]byte
+	add := func(f classroomFrame) {
+		if b, err := json.Marshal(f); err == nil {
+			out = append(out, b)
 		}
 	}
+	if version != m.sentVersion && state != nil {
+		add(classroomFrame{Type: "teach", Role: roleName(m.presenter), Version: version, State: state})
+		m.sentVersion = version
+	}
+	if m.presenter && info.Viewers != m.sentViewers {
+		add(classroomFrame{Type: "viewers", Viewers: info.Viewers, ViewerURL: info.ViewerURL})
+		m.sentViewers = info.Viewers
+	}
+	return out
 }
 
 func roleName(presenter bool) string {
@@ -379,56 +358,37 @@ func roleName(presenter bool) string {
 	return "viewer"
 }
 
-func (c *Classroom) write(cc *classroomConn, f classroomFrame) bool {
-	_ = cc.ws.SetWriteDeadline(time.Now().Add(writeWait))
-	return cc.ws.WriteJSON(f) == nil
+// teach takes a teaching state a member sent ({"teach": {...}} on its
+// stream): a presenter's becomes everyone's; a viewer's is ignored (it has
+// nothing to say). A malformed one ends the presenter's stream with the
+// reason.
+func (c *Classroom) teach(m *member, raw json.RawMessage) {
+	if !m.presenter {
+		return
+	}
+	state, err := teachingState(raw)
+	if err != nil {
+		m.end(websocket.ClosePolicyViolation, truncate(err.Error(), 120))
+		return
+	}
+	c.publish(state)
 }
 
-// read takes teaching states from a presenter; a viewer's frames are not
-// read for their content (it has nothing to say), only to notice it leave.
-func (c *Classroom) read(cc *classroomConn) {
-	defer cc.end(websocket.CloseNormalClosure, "")
-	cc.ws.SetReadLimit(maxTeachingState)
-	for {
-		_, data, err := cc.ws.ReadMessage()
-		if err != nil {
-			return
-		}
-		if !cc.presenter {
-			continue
-		}
-		state, err := teachingState(data)
-		if err != nil {
-			// Only the writer goroutine writes data frames; a close
-			// frame may come from anywhere, and says what was wrong.
-			cc.end(websocket.ClosePolicyViolation, truncate(err.Error(), 120))
-			return
-		}
-		c.publish(state)
-	}
-}
-
-// teachingState takes a presenter frame, {"state": {...}}, and returns the
-// state, compacted.
-func teachingState(data []byte) (json.RawMessage, error) {
-	var f struct {
-		State json.RawMessage `json:"state"`
-	}
-	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, fmt.Errorf("a classroom frame is a JSON object {\"state\": {...}}: %w", err)
-	}
+// teachingState checks a presenter's teaching state and returns it,
+// compacted.
+func teachingState(raw json.RawMessage) (json.RawMessage, error) {
 	var obj map[string]json.RawMessage
-	if len(f.State) == 0 || json.Unmarshal(f.State, &obj) != nil || obj == nil {
-		return nil, errors.New("a classroom frame's state must be a JSON object")
+	if len(raw) == 0 || json.Unmarshal(raw, &obj) != nil || obj == nil {
+		return nil, errors.New(`a teaching state is {"teach": {...}}: its value must be a JSON object`)
 	}
 	var buf bytes.Buffer
-	if err := json.Compact(&buf, f.State); err != nil {
+	if err := json.Compact(&buf, raw); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
 }
 
-// publish makes state the teaching state and wakes every connection.
+// publish makes state the teaching state and wakes every member.
 func (c *Classroom) publish(state json.RawMessage) {
 	c.mu.Lock()
 	if bytes.Equal(state, c.state) {
@@ -437,29 +397,29 @@ func (c *Classroom) publish(state json.RawMessage) {
 	}
 	c.state = state
 	c.version++
-	conns := make([]*classroomConn, 0, len(c.conns))
-	for cc := range c.conns {
-		conns = append(conns, cc)
+	conns := make([]*member, 0, len(c.conns))
+	for m := range c.conns {
+		conns = append(conns, m)
 	}
 	c.mu.Unlock()
-	for _, cc := range conns {
-		cc.poke()
+	for _, m := range conns {
+		m.poke()
 	}
 }
 
-// notifyPresenters wakes the presenters' connections, to send the viewer
+// notifyPresenters wakes the presenters' streams, to send the viewer
 // count and link.
 func (c *Classroom) notifyPresenters() {
 	c.mu.Lock()
-	var ps []*classroomConn
-	for cc := range c.conns {
-		if cc.presenter {
-			ps = append(ps, cc)
+	var ps []*member
+	for m := range c.conns {
+		if m.presenter {
+			ps = append(ps, m)
 		}
 	}
 	c.mu.Unlock()
-	for _, cc := range ps {
-		cc.poke()
+	for _, m := range ps {
+		m.poke()
 	}
 }
 

@@ -183,17 +183,25 @@ func TestPagesKnowTheirRoleInAClassroom(t *testing.T) {
 	}
 }
 
+// dialClassroom opens a page's trace stream with the classroom's frames
+// on it, as a page in a classroom does.
 func dialClassroom(t *testing.T, srv *httptest.Server, query string) *websocket.Conn {
 	t.Helper()
-	conn, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws/classroom?"+query, nil)
+	return dialTrace(t, srv, "classroom=true&"+query)
+}
+
+func dialTrace(t *testing.T, srv *httptest.Server, query string) *websocket.Conn {
+	t.Helper()
+	conn, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws/trace?"+query, nil)
 	if err != nil {
-		t.Fatalf("dialling /ws/classroom?%s: %v %v", query, resp, err)
+		t.Fatalf("dialling /ws/trace?%s: %v %v", query, resp, err)
 	}
 	t.Cleanup(func() { conn.Close() })
 	return conn
 }
 
-// readFrame reads classroom frames until one of type typ.
+// readFrame reads a stream's frames until a classroom frame of type typ
+// (the events between are skipped).
 func readFrame(t *testing.T, conn *websocket.Conn, typ string) classroomFrame {
 	t.Helper()
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -227,25 +235,25 @@ func TestTeachingStateReachesEveryViewer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	send(presenter, `{"state": {"lab": "02-deployments", "step": "03-scale", "paused": true}}`)
+	send(presenter, `{"teach": {"lab": "02-deployments", "step": "03-scale", "paused": true}}`)
 	for _, v := range []*websocket.Conn{v1, v2} {
-		f := readFrame(t, v, "state")
+		f := readFrame(t, v, "teach")
 		if f.Role != "viewer" || string(f.State) != `{"lab":"02-deployments","step":"03-scale","paused":true}` {
 			t.Errorf("a viewer got %+v %s", f, f.State)
 		}
 	}
 	// A viewer's frame is not a teaching state.
-	send(v1, `{"state": {"lab": "hijacked"}}`)
-	send(presenter, `{"state": {"lab": "02-deployments", "step": "04-heal"}}`)
-	if f := readFrame(t, v2, "state"); !strings.Contains(string(f.State), "04-heal") {
+	send(v1, `{"teach": {"lab": "hijacked"}}`)
+	send(presenter, `{"teach": {"lab": "02-deployments", "step": "04-heal"}}`)
+	if f := readFrame(t, v2, "teach"); !strings.Contains(string(f.State), "04-heal") {
 		t.Errorf("after a viewer's frame and the presenter's next, a viewer has %s", f.State)
 	}
 	late := dialClassroom(t, srv, ViewerParam+"="+key)
-	if f := readFrame(t, late, "state"); !strings.Contains(string(f.State), "04-heal") || strings.Contains(string(f.State), "hijacked") {
+	if f := readFrame(t, late, "teach"); !strings.Contains(string(f.State), "04-heal") || strings.Contains(string(f.State), "hijacked") {
 		t.Errorf("a late viewer got %s, want the presenter's latest", f.State)
 	}
 	// A malformed frame from the presenter is refused, with the reason.
-	send(presenter, `{"state": [1, 2]}`)
+	send(presenter, `{"teach": [1, 2]}`)
 	if err := closeOf(presenter); err.Code != websocket.ClosePolicyViolation || !strings.Contains(err.Text, "JSON object") {
 		t.Errorf("after a malformed frame the presenter's socket ended with %v, want a policy-violation close naming the format", err)
 	}
@@ -275,6 +283,7 @@ func TestARotatedKeyLocksOutTheOldLink(t *testing.T) {
 	c, srv := classroomServer(t)
 	old := viewerKeyOf(t, c)
 	viewer := dialClassroom(t, srv, ViewerParam+"="+old)
+	plain := dialTrace(t, srv, ViewerParam+"="+old) // a stream without the classroom's frames
 	code, body := do(t, "POST", srv.URL+"/api/classroom/rotate", http.Header{TokenHeader: {testToken}})
 	if code != http.StatusOK {
 		t.Fatalf("rotating: %d %s", code, body)
@@ -290,10 +299,12 @@ func TestARotatedKeyLocksOutTheOldLink(t *testing.T) {
 	if code, _ := do(t, "GET", srv.URL+withKey("/api/state", key), nil); code != http.StatusOK {
 		t.Errorf("the new key: %d, want 200", code)
 	}
-	if err := closeOf(viewer); err.Code != closeKeyRotated || !strings.Contains(err.Text, "renewed") {
-		t.Errorf("the old key's socket ended with %v, want close %d saying the link was renewed", err, closeKeyRotated)
+	for _, conn := range []*websocket.Conn{viewer, plain} {
+		if err := closeOf(conn); err.Code != closeKeyRotated || !strings.Contains(err.Text, "renewed") {
+			t.Errorf("the old key's stream ended with %v, want close %d saying the link was renewed", err, closeKeyRotated)
+		}
 	}
-	if _, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws/classroom?"+ViewerParam+"="+old, nil); err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+	if _, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws/trace?"+ViewerParam+"="+old, nil); err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("a new socket with the old key: %v %v, want 401", resp, err)
 	}
 }
@@ -308,19 +319,19 @@ func TestAStalledViewerHoldsUpNobody(t *testing.T) {
 	fast := dialClassroom(t, srv, ViewerParam+"="+key)
 	big := strings.Repeat("x", 8000)
 	for i := 0; i < 2000; i++ {
-		msg := `{"state": {"n": ` + strconv.Itoa(i) + `, "pad": "` + big + `"}}`
+		msg := `{"teach": {"n": ` + strconv.Itoa(i) + `, "pad": "` + big + `"}}`
 		if err := presenter.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
 			t.Fatalf("the presenter's send %d: %v", i, err)
 		}
 	}
-	_ = presenter.WriteMessage(websocket.TextMessage, []byte(`{"state": {"n": "last"}}`))
+	_ = presenter.WriteMessage(websocket.TextMessage, []byte(`{"teach": {"n": "last"}}`))
 	_ = fast.SetReadDeadline(time.Now().Add(10 * time.Second))
 	for {
 		var f classroomFrame
 		if err := fast.ReadJSON(&f); err != nil {
 			t.Fatalf("the reading viewer: %v", err)
 		}
-		if f.Type == "state" && string(f.State) == `{"n":"last"}` {
+		if f.Type == "teach" && string(f.State) == `{"n":"last"}` {
 			break
 		}
 	}

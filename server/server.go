@@ -115,6 +115,7 @@ func Handler(opts Options) http.Handler {
 	})
 	if opts.Trace != nil {
 		opts.Trace.labs = opts.Labs // a page follows its lab step's checks on its stream
+		opts.Trace.classroom, opts.Trace.token = opts.Classroom, opts.AdminToken
 		opts.Trace.routes(r, opts.AdminToken)
 	}
 	if opts.Labs != nil {

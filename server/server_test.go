@@ -96,6 +96,7 @@ func TestTraceEndpoints(t *testing.T) {
 	}
 
 	ws := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws/trace"
+	var ev0 tracing.Event
 	conn, _, err := websocket.DefaultDialer.Dial(ws+"?since=0", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -105,6 +106,31 @@ func TestTraceEndpoints(t *testing.T) {
 		if err := conn.ReadJSON(&ev); err != nil || ev.Seq != want {
 			t.Fatalf("since=0: got %+v (%v), want seq %d", ev, err, want)
 		}
+	}
+	conn.Close()
+
+	// Batched: the waiting events in one frame, an array; then each later
+	// event as soon as it is published.
+	conn, _, err = websocket.DefaultDialer.Dial(ws+"?since=0&batch=true", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var batch []tracing.Event
+	if err := conn.ReadJSON(&batch); err != nil || len(batch) != 2 || batch[0].Seq != 1 || batch[1].Seq != 2 {
+		t.Fatalf("since=0&batch=true: got %+v (%v), want one frame with seqs 1 and 2", batch, err)
+	}
+	b.Publish(tracing.Event{Kind: tracing.KindHTTP, Summary: "later"})
+	if err := conn.ReadJSON(&batch); err != nil || len(batch) != 1 || batch[0].Seq != 3 {
+		t.Fatalf("a later event, batched: got %+v (%v), want seq 3 alone", batch, err)
+	}
+	conn.Close()
+
+	conn, _, err = websocket.DefaultDialer.Dial(ws+"?batch=sometimes", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.ReadJSON(&ev0); err != nil || ev0.Kind != tracing.KindError || !strings.Contains(ev0.Summary, "batch must be true or false") {
+		t.Fatalf("bad batch: got %+v (%v)", ev0, err)
 	}
 	conn.Close()
 

@@ -38,6 +38,11 @@ type Trace struct {
 	// labs, when the server has labs, follows the step a page's stream
 	// asks about (set by Handler).
 	labs *Labs
+	// classroom, when Wheelhouse runs one, carries the presenter's
+	// teaching state on the pages' streams; token tells the presenter
+	// (set by Handler).
+	classroom *Classroom
+	token     string
 }
 
 // frameCacheSize is how many recent events' frames are kept encoded. The
@@ -100,12 +105,21 @@ var upgrader = websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 32 << 1
 
 // stream serves GET /ws/trace: the backlog after ?since=, then live events,
 // as JSON text frames. With ?state=true the cluster's state comes on the
-// same connection (state.go), and a page that sends {"check": {...}} gets
-// that lab step's check results pushed as they change (labwatch.go): a
-// page needs no other connection and polls nothing.
+// same connection (state.go), a page that sends {"check": {...}} gets
+// that lab step's check results pushed as they change (labwatch.go), and
+// in a classroom ?classroom=true brings the presenter's teaching state
+// (classroom.go): a page needs no other connection and polls nothing.
 func (t *Trace) stream(w http.ResponseWriter, r *http.Request) {
 	query := streamQuery(r)
 	withState, parseErr := takeBool(query, "state")
+	batched, err := takeBool(query, "batch")
+	if parseErr == nil {
+		parseErr = err
+	}
+	inClass, err := takeBool(query, "classroom")
+	if parseErr == nil {
+		parseErr = err
+	}
 	filter, since, err := bus.ParseQuery(query)
 	if parseErr == nil {
 		parseErr = err
@@ -136,33 +150,62 @@ func (t *Trace) stream(w http.ResponseWriter, r *http.Request) {
 		_ = tcp.SetWriteBuffer(256 << 10)
 	}
 
-	// The reader notices the client going away, and passes on which lab
-	// step's checks the page follows ({"check": {...}} or {"check": null});
-	// anything else it sends is ignored.
+	// In a classroom every stream opened with a key is a member (a
+	// presenter or a viewer), so that a rotated viewer key ends it; one
+	// that asked for ?classroom=true also gets the classroom's frames.
+	var ending sync.Once
+	end := func(code int, reason string) { // from any goroutine
+		ending.Do(func() {
+			_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+			_ = conn.Close()
+		})
+	}
+	var class *member
+	var classWake <-chan struct{} // nil (never ready) outside a classroom
+	if t.classroom != nil {
+		m, leave, ok := t.classroom.join(r, t.token, inClass, end)
+		if !ok {
+			return
+		}
+		defer leave()
+		class, classWake = m, m.wake
+	}
+
+	// The reader notices the client going away, and takes what the page
+	// says: which lab step's checks it follows ({"check": {...}} or
+	// {"check": null}) and, from a presenter, its teaching state
+	// ({"teach": {...}}); anything else is ignored.
 	gone := make(chan struct{})
 	checkReqs := make(chan checkMessage, 1)
 	go func() {
 		defer close(gone)
-		conn.SetReadLimit(4096)
+		conn.SetReadLimit(maxTeachingState + 1024)
 		for {
 			_, data, err := conn.ReadMessage()
 			if err != nil {
 				return
 			}
-			req, ok := checkMessageIn(data)
-			if !ok {
+			msg := pageMessageIn(data)
+			if msg.teach != nil && class != nil {
+				t.classroom.teach(class, msg.teach)
+			}
+			if msg.check == nil {
 				continue
 			}
 			select { // the newest request replaces one not yet taken
 			case <-checkReqs:
 			default:
 			}
-			checkReqs <- req
+			checkReqs <- *msg.check
 		}
 	}()
 	ping := time.NewTicker(pingPeriod)
 	defer ping.Stop()
-	events := sub.C()
+	// Events come in batches of what is waiting, and with ?batch=true go
+	// out as one frame per batch (a JSON array): under load a client gets
+	// one frame where it would get dozens, which is what lets one process
+	// feed a classroom of browsers on two cores.
+	events := sub.Batches(maxBatch)
 	var stateWake <-chan struct{} // nil (never ready) without state
 	var stateVersion uint64
 	if withState && t.State != nil {
@@ -190,6 +233,12 @@ func (t *Trace) stream(w http.ResponseWriter, r *http.Request) {
 			if write(frame) != nil {
 				return
 			}
+		case <-classWake:
+			for _, frame := range t.classroom.frames(class) {
+				if write(frame) != nil {
+					return
+				}
+			}
 		case <-stateWake:
 			frames, now := t.State.framesAfter(stateVersion)
 			for _, frame := range frames {
@@ -198,12 +247,11 @@ func (t *Trace) stream(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 			stateVersion = now
-		case ev, ok := <-events:
+		case evs, ok := <-events:
 			if !ok {
 				return
 			}
-			frame, err := t.frames.frame(ev)
-			if err != nil || write(frame) != nil {
+			if t.writeEvents(conn, evs, batched) != nil {
 				return
 			}
 		case <-ping.C:
@@ -218,6 +266,51 @@ func (t *Trace) stream(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// maxBatch bounds the events of one batch: a client catching up on a
+// long backlog gets it in frames of a few hundred kilobytes at most.
+const maxBatch = 256
+
+// writeEvents sends evs: with batched, as one JSON array in one frame,
+// otherwise a frame each.
+func (t *Trace) writeEvents(conn *websocket.Conn, evs []tracing.Event, batched bool) error {
+	_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
+	if !batched {
+		for _, ev := range evs {
+			frame, err := t.frames.frame(ev)
+			if err != nil {
+				return err
+			}
+			if err := conn.WriteMessage(websocket.TextMessage, frame); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	w, err := conn.NextWriter(websocket.TextMessage)
+	if err != nil {
+		return err
+	}
+	sep := []byte{'['}
+	for _, ev := range evs {
+		frame, err := t.frames.frame(ev)
+		if err != nil {
+			_ = w.Close()
+			return err
+		}
+		if _, err := w.Write(sep); err != nil {
+			return err
+		}
+		if _, err := w.Write(frame); err != nil {
+			return err
+		}
+		sep = []byte{','}
+	}
+	if _, err := w.Write([]byte{']'}); err != nil {
+		return err
+	}
+	return w.Close()
+}
+
 // checkMessage is a page's {"check": ...}: a step to follow, nil to stop,
 // or why the request could not be read.
 type checkMessage struct {
@@ -225,22 +318,34 @@ type checkMessage struct {
 	err error
 }
 
-// checkMessageIn reads a page's message; ok is false for one that is not
-// a check request at all (ignored).
-func checkMessageIn(data []byte) (checkMessage, bool) {
+// pageMessage is what a page sends on its stream: a check request, a
+// teaching state, both or neither.
+type pageMessage struct {
+	check *checkMessage
+	teach json.RawMessage
+}
+
+// pageMessageIn reads a page's message; what it does not know is ignored.
+func pageMessageIn(data []byte) pageMessage {
 	var msg map[string]json.RawMessage
 	if json.Unmarshal(data, &msg) != nil {
-		return checkMessage{}, false
+		return pageMessage{}
+	}
+	var out pageMessage
+	if raw, ok := msg["teach"]; ok {
+		out.teach = raw
 	}
 	raw, ok := msg["check"]
 	if !ok {
-		return checkMessage{}, false
+		return out
 	}
 	var req *CheckRequest
 	if err := json.Unmarshal(raw, &req); err != nil {
-		return checkMessage{err: fmt.Errorf(`a check request is {"lab": "…", "step": "…", "since": <ms since 1970, an integer>, "lang": "en"|"zh"} or null: %v`, err)}, true
+		out.check = &checkMessage{err: fmt.Errorf(`a check request is {"lab": "…", "step": "…", "since": <ms since 1970, an integer>, "lang": "en"|"zh"} or null: %v`, err)}
+		return out
 	}
-	return checkMessage{req: req}, true
+	out.check = &checkMessage{req: req}
+	return out
 }
 
 // followChecks starts following a message's step for one stream (none

@@ -60,18 +60,6 @@ const real = {
     method: 'POST', headers: { 'X-Wheelhouse-Token': tok },
   }),
 
-  /**
-   * Opens the classroom websocket (GET /ws/classroom): the presenter with
-   * its admin token, a viewer with the viewers' link's key (?viewer=, or
-   * the cookie the page was given with it).
-   */
-  openClassroom: () => {
-    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const tok = token.get();
-    const viewer = new URLSearchParams(location.search).get('viewer');
-    const qs = tok ? `?token=${q(tok)}` : viewer ? `?viewer=${q(viewer)}` : '';
-    return new WebSocket(`${proto}//${location.host}/ws/classroom${qs}`);
-  },
   /** POST /api/classroom/rotate with the admin token: a new viewers' link, {viewerUrl, viewers}. */
   rotateViewerKey: (tok) => request('/api/classroom/rotate', { method: 'POST', headers: { 'X-Wheelhouse-Token': tok } }),
 

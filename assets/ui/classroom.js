@@ -1,5 +1,5 @@
-// classroom.js: the presenter's page and the viewers' pages, joined by
-// /ws/classroom (server/classroom.go).
+// classroom.js: the presenter's page and the viewers' pages, joined on
+// each page's one trace stream (stream.js; server/classroom.go).
 //
 // The presenter's page (role "presenter": opened with the admin token in a
 // classroom) sends its teaching state (teach.js) whenever the local user
@@ -9,24 +9,22 @@
 // on their own page stops following (the banner says so), and one click
 // catches up. The server, not this file, keeps viewers from acting.
 //
-//   presenter → server  {"state": {...}}
-//   server → page       {"type": "state", "version": n, "state": {...}}
+//   presenter → server  {"teach": {...}}
+//   server → page       {"type": "teach", "version": n, "state": {...}}
 //   server → presenter  {"type": "viewers", "viewers": n, "viewerUrl": "…"}
 //   close 4001          the viewer link was renewed (the old one is dead)
 
-import { cleanTeaching } from './teach.js';
-import { api } from './api.js';
+import { cleanTeaching, teachingOf, TEACHING_KEYS } from './teach.js';
 
 const SEND_COALESCE_MS = 30;
-const RETRY_MS = [500, 1000, 2000, 5000];
-export const CLOSE_KEY_ROTATED = 4001;
 
 export class ClassroomLink {
   /**
    * @param {object} o
    * @param {'presenter'|'viewer'} o.role
-   * @param {import('./teach.js').TeachingStore} o.store
+   * @param {import('./viewstore.js').Store} o.store the page's view state (its teaching fields are sent and applied)
    * @param {(state: object) => void} o.apply a viewer applies the presenter's state
+   * @param {(state: object) => void} o.send a presenter's page sends its state (on its stream)
    * @param {() => void} [o.onChange] the connection, following, or (presenter) the viewer count or link changed
    */
   constructor(o) {
@@ -41,34 +39,25 @@ export class ClassroomLink {
     this.viewers = 0;
     this.viewerUrl = '';
     this.sendTimer = 0;
-    this.retry = 0;
-    this.ws = null;
-    o.store.subscribe((_s, source) => this.onLocal(source));
+    o.store.subscribe((_s, source, changed) => this.onLocal(source, changed), TEACHING_KEYS);
   }
 
-  start() {
-    if (this.ws || this.rotated) return;
-    const ws = api.openClassroom();
-    this.ws = ws;
-    ws.onopen = () => {
-      this.connected = true;
-      this.retry = 0;
-      if (this.role === 'presenter') this.sendNow();
-      this.changed();
-    };
-    ws.onmessage = (m) => this.onFrame(m.data);
-    ws.onclose = (e) => {
-      this.ws = null;
-      this.connected = false;
-      if (e && e.code === CLOSE_KEY_ROTATED) this.rotated = true;
-      this.changed();
-      if (!this.rotated) setTimeout(() => this.start(), RETRY_MS[Math.min(this.retry++, RETRY_MS.length - 1)]);
-    };
+  /** The page's stream connected or went away. */
+  setConnected(on) {
+    if (this.connected === on) return;
+    this.connected = on;
+    this.changed();
   }
 
-  onFrame(data) {
-    let f;
-    try { f = JSON.parse(data); } catch { return; }
+  /** The viewers' link this page was opened with was renewed. */
+  setRotated() {
+    this.rotated = true;
+    this.connected = false;
+    this.changed();
+  }
+
+  /** A classroom frame from the stream. */
+  onFrame(f) {
     if (!f || typeof f !== 'object') return;
     if (f.type === 'viewers' && this.role === 'presenter') {
       this.viewers = Number.isInteger(f.viewers) ? f.viewers : 0;
@@ -76,19 +65,23 @@ export class ClassroomLink {
       this.changed();
       return;
     }
-    if (f.type !== 'state' || this.role !== 'viewer') return;
+    if (f.type !== 'teach' || this.role !== 'viewer') return;
     this.version = Number(f.version) || 0;
     this.latest = cleanTeaching(f.state);
     this.received++;
     if (this.following) this.o.apply(this.latest);
   }
 
-  /** The store changed: a presenter sends it; a viewer who acted stops following. */
-  onLocal(source) {
+  /**
+   * The teaching fields changed: a presenter sends them; a viewer who
+   * chose to look elsewhere stops following. A viewer's own Step presses
+   * and done steps are not such a choice (its checks pass too).
+   */
+  onLocal(source, changed) {
     if (source !== 'local') return;
     if (this.role === 'presenter') {
       if (!this.sendTimer) this.sendTimer = setTimeout(() => this.sendNow(), SEND_COALESCE_MS);
-    } else if (this.following && this.latest) {
+    } else if (this.following && this.latest && [...changed].some((k) => k !== 'steps' && k !== 'done')) {
       this.following = false;
       this.changed();
     }
@@ -97,8 +90,7 @@ export class ClassroomLink {
   sendNow() {
     clearTimeout(this.sendTimer);
     this.sendTimer = 0;
-    if (!this.ws || this.ws.readyState !== 1) return; // sent on (re)connect
-    this.ws.send(JSON.stringify({ state: this.o.store.get() }));
+    if (this.role === 'presenter') this.o.send(teachingOf(this.o.store.get()));
   }
 
   /** A viewer follows the presenter again, from their latest state. */

@@ -2,8 +2,9 @@
 // <main id="app" data-mode="live|replay" data-lang="en|zh" [data-view="present"]>,
 // connects to the trace stream and wires the modules together:
 //
-//   stream.js     websocket /ws/trace?state=true: events and the cluster's
-//                 state on one connection (or dev/mock.js with ?mock=1)
+//   stream.js     websocket /ws/trace?state=true: events, the cluster's
+//                 state, lab checks and (classroom.js) the presenter's
+//                 teaching state on one connection (or dev/mock.js with ?mock=1)
 //   statemirror.js the page's copy of that state
 //   store.js      ring of the last 100,000 events + causal index
 //   cluster.js    nodes, pods, clients (from the state frames or from the trace)
@@ -69,13 +70,27 @@ import { Controls, buildLegend, icon } from './controls.js';
 import { LabsPanel } from './labs.js';
 import { TerminalPanel } from './terminal.js';
 import { Components } from './components.js';
-import { TeachingStore } from './teach.js';
+import { Store } from './viewstore.js';
+import { TEACHING_DEFAULTS, teachingOf } from './teach.js';
 import { ClassroomLink, qrSVG } from './classroom.js';
 
 const STORE_CAP = 100000;
 const ANIMATED_CAP = 5000;
 const BACKLOG_GAP_MS = 200; // a pause this long after connecting ends the backlog burst
 const BACKLOG_MAX_MS = 2000;
+
+/**
+ * The page's view state (viewstore.js): the teaching fields (teach.js),
+ * which a presenter sends and viewers mirror, and the page's own.
+ */
+const VIEW_DEFAULTS = Object.freeze({
+  ...TEACHING_DEFAULTS,
+  noise: false, // noise events shown
+  kinds: KIND_CLASSES, // event kinds shown
+  groups: GROUPS, // component groups shown
+  conn: 'connecting', // the stream: connecting | connected | disconnected | error
+  connInfo: '',
+});
 
 class App {
   constructor(root) {
@@ -89,24 +104,22 @@ class App {
     this.params = new URLSearchParams(location.search);
     this.mock = this.params.get('mock') === '1';
 
+    // What the page shows, one store that views subscribe to (wire()).
+    this.viewState = new Store(VIEW_DEFAULTS);
+
     // Test-visible state.
-    this.connected = false;
     this.lastSeq = 0;
     this.eventsReceived = 0;
     this.malformed = 0;
     this.droppedCount = 0;
     this.animated = [];
     this.connections = 0; // times the trace stream connected (a reconnect replays a burst that is not animated)
-    this.paused = false;
-    this.speed = 1;
-    this.following = null;
-    this.showNoise = false;
     this.fps = 0;
 
-    // View state.
+    // Kept from the view state for the per-event filters (wire()).
     this.kinds = new Set(KIND_CLASSES);
     this.groups = new Set(GROUPS);
-    this.selectedSeq = 0;
+    this.lastSelected = 0; // the last event selected, still the one Follow means after its panel closed
     this.selectedPod = '';
     this.involved = new Set();
     this.frameTimes = [];
@@ -117,20 +130,61 @@ class App {
     this.stateMirror = new StateMirror();
     this.provisional = new Map(); // pod key → {seq, patch} learned from arrived packets
 
-    // Teaching state (teach.js): what a presenter sends and viewers mirror.
-    this.teach = new TeachingStore();
-    this.stepCount = 0; // Step presses
-    this.tab = 'diagram';
-    this.detailKind = ''; // what the side panel shows: "event", "component:<id>", "node:<name>" or ""
-    this.applyingTeaching = false;
     this.remoteSteps = -1; // the presenter's step count last applied (-1: none yet)
 
     this.store = new EventStore(STORE_CAP);
     this.stats = new Stats();
     this.model = new ClusterModel();
     this.build();
+    this.wire();
   }
 
+  // The view state's fields, read.
+  get paused() { return this.viewState.get().paused; }
+  get speed() { return this.viewState.get().speed; }
+  get following() { return this.viewState.get().following || null; }
+  get showNoise() { return this.viewState.get().noise; }
+  get connected() { return this.viewState.get().conn === 'connected'; }
+  /** What the side panel shows: "event", "component:<id>", "node:<name>" or "". */
+  get detailKind() { const v = this.viewState.get(); return v.selected ? 'event' : v.panel; }
+
+  /**
+   * The views, subscribed to the fields they show. Every change of the
+   * view state, whoever made it (the user, the presenter, the stream),
+   * reaches the page through here; the setters below only write the store.
+   */
+  wire() {
+    const v = this.viewState;
+    v.subscribe((s) => {
+      if (s.paused) this.animator.pause();
+      else {
+        this.animator.resume();
+        if (this.mode === 'replay' && !this.replay.atHead) this.replay.clock = 0;
+      }
+    }, ['paused']);
+    v.subscribe((s) => this.animator.setSpeed(s.speed), ['speed']);
+    v.subscribe((s) => this.model.setNoiseShown(s.noise), ['noise']);
+    v.subscribe((s) => this.showFollowing(s.following || null), ['following']);
+    v.subscribe((s) => {
+      this.kinds = new Set(s.kinds);
+      this.groups = new Set(s.groups);
+      this.timeline.setFilter((ev) => this.timelineVisible(ev));
+      this.animator.prune((ev) => this.animVisible(ev));
+    }, ['kinds', 'groups', 'noise', 'following']);
+    v.subscribe(() => this.controls.update(), ['paused', 'speed', 'following', 'noise', 'kinds', 'groups', 'steps']);
+    v.subscribe((s) => this.showDetail(s), ['selected', 'panel']);
+    v.subscribe((s) => this.showTabOf(s.tab), ['tab']);
+    // The etcd browser shows what its user picks; another writer's key it is told.
+    v.subscribe((s, source) => { if (source !== 'local' && s.etcdKey !== (this.etcd.selected || '')) this.etcd.select(s.etcdKey); }, ['etcdKey']);
+    v.subscribe((s) => {
+      this.renderStatus();
+      if (this.classroom) this.classroom.setConnected(s.conn === 'connected');
+    }, ['conn', 'connInfo']);
+    // A viewer's lab panel shows the presenter's step.
+    v.subscribe((s, source) => {
+      if (source === 'presenter' && this.labs && s.lab) this.labs.mirror(s.lab, s.step, s.since, s.done).catch((e) => console.error(e));
+    }, ['lab', 'step', 'since', 'done']);
+  }
   // -------------------------------------------------------------------------
   // Page structure
 
@@ -223,7 +277,7 @@ class App {
       onClose: () => this.closeDetail(),
       components: this.components,
     });
-    this.etcd = new EtcdView(this.center, { onSelect: () => this.noteTeaching() });
+    this.etcd = new EtcdView(this.center, { onSelect: () => this.viewState.set({ etcdKey: this.etcd.selected || '' }) });
     this.controls = new Controls(controlsHost, this);
     if (live && this.role !== 'viewer') {
       this.presentLink = h('a', { class: 'btn present-link', 'data-testid': present ? 'present-exit' : 'present-open' });
@@ -315,7 +369,9 @@ class App {
       followChecks: this.mock ? undefined : (req) => this.stream && this.stream.followChecks(req),
       onChange: () => {
         this.renderLabChrome();
-        if (!this.labs || !this.labs.mirroring) this.noteTeaching();
+        // While it mirrors the presenter the panel passes through steps
+        // that are nobody's choice.
+        if (this.labs && !this.labs.mirroring) this.viewState.set(this.labState());
       },
     });
     this.renderLabChrome();
@@ -373,8 +429,11 @@ class App {
   }
 
   showTab(tab) {
+    this.viewState.set({ tab: tab === 'etcd' ? 'etcd' : 'diagram' });
+  }
+
+  showTabOf(tab) {
     const etcd = tab === 'etcd';
-    this.tab = etcd ? 'etcd' : 'diagram';
     this.tabDiagram.classList.toggle('active', !etcd);
     this.tabEtcd.classList.toggle('active', etcd);
     this.stage.hidden = etcd;
@@ -386,7 +445,6 @@ class App {
       this.diagram.layout(this.model); // text fitting needs the diagram visible
       this.renderModel();
     }
-    this.noteTeaching();
   }
 
   // -------------------------------------------------------------------------
@@ -404,6 +462,10 @@ class App {
       state: this.mode === 'live',
       onState: (frame) => this.onStateFrame(frame),
       onCheck: (frame) => { if (this.labs) this.labs.onCheck(frame); },
+      // In a classroom the presenter's teaching state comes on it too.
+      classroom: !!this.role && this.mode === 'live',
+      onClassroom: (frame) => { if (this.classroom) this.classroom.onFrame(frame); },
+      onRotated: () => { if (this.classroom) this.classroom.setRotated(); },
     };
     if (this.mock) {
       const mock = await import('./dev/mock.js');
@@ -423,9 +485,6 @@ class App {
   }
 
   setConnState(state, info) {
-    this.connected = state === 'connected';
-    this.connState = state;
-    this.connInfo = info || '';
     if (state === 'connected') this.connections++;
     if (state === 'connecting' || state === 'connected') {
       // A (re)connection starts with a burst of stored events: those are
@@ -434,14 +493,14 @@ class App {
       // animated even while it lasts.
       this.backlog = { active: true, since: performance.now(), lastArrival: performance.now(), wallStart: Date.now() };
     }
-    this.renderStatus();
+    this.viewState.set({ conn: state, connInfo: info || '' }, 'stream');
   }
 
   renderStatus() {
-    const st = this.connState || 'connecting';
+    const { conn: st, connInfo } = this.viewState.get();
     this.statusDot.className = `conn-dot ${st}`;
     this.statusText.textContent = t(this.mode === 'replay' ? 'mode.replay' : 'mode.live') + (st === 'connected' ? '' : ` · ${t('conn.short.' + st)}`);
-    let title = t(`conn.${st}`, { msg: shorten(this.connInfo || '', 200) });
+    let title = t(`conn.${st}`, { msg: shorten(connInfo, 200) });
     if (this.version) title += ` · Kubernetes ${this.version}`;
     if (this.mock) title += ` · ${t('conn.mock')}`;
     this.modeBadge.title = title;
@@ -607,53 +666,39 @@ class App {
     return this.animVisible(ev);
   }
 
-  filtersChanged() {
-    this.timeline.setFilter((ev) => this.timelineVisible(ev));
-    this.animator.prune((ev) => this.animVisible(ev));
-    this.controls.update();
-  }
-
   filterCount() {
     return (KIND_CLASSES.length - this.kinds.size) + (GROUPS.length - this.groups.size);
   }
 
   setKindEnabled(kc, on) {
-    if (on) this.kinds.add(kc); else this.kinds.delete(kc);
-    this.filtersChanged();
+    this.viewState.set({ kinds: KIND_CLASSES.filter((k) => (k === kc ? on : this.kinds.has(k))) });
   }
 
   setGroupEnabled(g, on) {
-    if (on) this.groups.add(g); else this.groups.delete(g);
-    this.filtersChanged();
+    this.viewState.set({ groups: GROUPS.filter((x) => (x === g ? on : this.groups.has(x))) });
   }
 
   resetFilters() {
-    this.kinds = new Set(KIND_CLASSES);
-    this.groups = new Set(GROUPS);
-    this.filtersChanged();
+    this.viewState.set({ kinds: KIND_CLASSES, groups: GROUPS });
   }
 
   // -------------------------------------------------------------------------
   // Controls (also the test API)
 
-  pause() {
-    this.paused = true;
-    this.animator.pause();
-    this.controls.update();
-    this.noteTeaching();
-  }
+  pause() { this.viewState.set({ paused: true }); }
 
-  resume() {
-    this.paused = false;
-    this.animator.resume();
-    if (this.mode === 'replay' && !this.replay.atHead) this.replay.clock = 0;
-    this.controls.update();
-    this.noteTeaching();
-  }
+  resume() { this.viewState.set({ paused: false }); }
 
   /** Plays exactly one more event (pauses first if playing). */
   step() {
-    if (!this.paused) this.pause();
+    this.viewState.set({ paused: true });
+    const seq = this.stepOnce();
+    this.viewState.set({ steps: this.viewState.get().steps + 1 });
+    return seq;
+  }
+
+  /** One step of the animation (of the recording, in a replay): the event played, or null. */
+  stepOnce() {
     if (this.mode === 'replay' && !this.replay.atHead) {
       // Release the next event of the recording that passes the filters.
       let i = this.store.lowerBound(this.replay.cursor + 1);
@@ -665,25 +710,15 @@ class App {
       this.afterCursorMove();
     }
     const ev = this.animator.step();
-    this.stepCount++;
     this.controls.update();
-    this.noteTeaching();
     return ev ? ev.seq : null;
   }
 
   setSpeed(x) {
-    const v = Math.min(4, Math.max(0.1, Number(x) || 1));
-    this.speed = v;
-    this.animator.setSpeed(v);
-    this.controls.update();
-    this.noteTeaching();
+    this.viewState.set({ speed: Math.min(4, Math.max(0.1, Number(x) || 1)) });
   }
 
-  setNoise(on) {
-    this.showNoise = !!on;
-    this.model.setNoiseShown(this.showNoise);
-    this.filtersChanged();
-  }
+  setNoise(on) { this.viewState.set({ noise: !!on }); }
 
   setLang(lang) {
     setLang(lang);
@@ -692,26 +727,23 @@ class App {
   /** Follows one object (e.g. "pods/default/nginx"): only its flow plays. */
   follow(obj) {
     if (!obj || typeof obj !== 'string') return;
-    this.following = obj;
     if (obj.startsWith('pods/')) this.selectedPod = obj;
-    this.involved = new Set();
-    for (let i = this.store.size - 1, k = 0; i >= 0 && k < 50000; i--, k++) {
-      const ev = this.store.at(i);
-      if (objectKey(ev) === obj) this.addInvolved(ev);
-    }
-    this.diagram.setFocus(obj, this.involved);
-    this.renderFollowBanner();
-    this.filtersChanged();
-    this.noteTeaching();
+    this.viewState.set({ following: obj });
   }
 
-  unfollow() {
-    if (!this.following) return;
-    this.following = null;
-    this.diagram.setFocus(null);
+  unfollow() { this.viewState.set({ following: '' }); }
+
+  /** The followed object changed: its components light up, the rest dims. */
+  showFollowing(obj) {
+    this.involved = new Set();
+    if (obj) {
+      for (let i = this.store.size - 1, k = 0; i >= 0 && k < 50000; i--, k++) {
+        const ev = this.store.at(i);
+        if (objectKey(ev) === obj) this.addInvolved(ev);
+      }
+      this.diagram.setFocus(obj, this.involved);
+    } else this.diagram.setFocus(null);
     this.renderFollowBanner();
-    this.filtersChanged();
-    this.noteTeaching();
   }
 
   addInvolved(ev) {
@@ -734,7 +766,7 @@ class App {
   }
 
   selectedObject() {
-    const ev = this.selectedSeq && this.store.get(this.selectedSeq);
+    const ev = this.lastSelected && this.store.get(this.lastSelected);
     return ev ? objectKey(ev) : '';
   }
 
@@ -781,55 +813,44 @@ class App {
 
   select(seq) {
     if (!seq) return;
-    this.selectedSeq = seq;
-    const ev = this.store.get(seq);
-    if (ev && ev.resource === 'pods' && ev.name) this.selectedPod = objectKey(ev);
-    this.panel.hide();
-    this.diagram.setSelected(null);
-    this.detail.hidden = false;
-    this.side.classList.add('with-detail');
-    this.timeline.select(seq);
-    if (ev && this.timelineVisible(ev)) this.timeline.ensureVisible(seq);
-    this.inspector.show(seq);
-    this.detailKind = 'event';
-    this.noteTeaching();
+    this.viewState.set({ selected: seq, panel: '' });
   }
 
-  openComponent(id) {
-    this.inspector.hide();
-    this.detail.hidden = false;
-    this.side.classList.add('with-detail');
-    this.panel.showComponent(id);
-    this.diagram.setSelected(id);
-    this.detailKind = 'component:' + id;
-    this.noteTeaching();
-  }
+  openComponent(id) { this.viewState.set({ selected: 0, panel: 'component:' + id }); }
 
-  openNode(name) {
-    this.inspector.hide();
-    this.detail.hidden = false;
-    this.side.classList.add('with-detail');
-    this.panel.showNode(name);
-    this.detailKind = 'node:' + name;
-    this.noteTeaching();
-  }
+  openNode(name) { this.viewState.set({ selected: 0, panel: 'node:' + name }); }
 
-  closeDetail() {
-    this.diagram.setSelected(null);
+  closeDetail() { this.viewState.set({ selected: 0, panel: '' }); }
+
+  /** The side panel shows the selected event, a component or node panel, or nothing. */
+  showDetail({ selected, panel }) {
     this.inspector.hide();
     this.panel.hide();
-    this.detail.hidden = true;
-    this.side.classList.remove('with-detail');
-    this.timeline.select(0);
-    this.detailKind = '';
-    this.noteTeaching();
+    this.diagram.setSelected(null);
+    this.timeline.select(selected);
+    const open = !!(selected || panel.startsWith('component:') || panel.startsWith('node:'));
+    this.detail.hidden = !open;
+    this.side.classList.toggle('with-detail', open);
+    if (selected) {
+      this.lastSelected = selected;
+      const ev = this.store.get(selected);
+      if (ev && ev.resource === 'pods' && ev.name) this.selectedPod = objectKey(ev);
+      if (ev && this.timelineVisible(ev)) this.timeline.ensureVisible(selected);
+      this.inspector.show(selected);
+    } else if (panel.startsWith('component:')) {
+      const id = panel.slice('component:'.length);
+      this.panel.showComponent(id);
+      this.diagram.setSelected(id);
+    } else if (panel.startsWith('node:')) {
+      this.panel.showNode(panel.slice('node:'.length));
+    }
   }
 
   // -------------------------------------------------------------------------
   // Classroom: the presenter's teaching state, sent and mirrored
 
-  /** What this page is showing, as a teaching state (teach.js). */
-  teachingSnapshot() {
+  /** The lab panel's open lab and step, as view-state fields. */
+  labState() {
     const l = this.labs;
     const e = l && l.lab ? l.entry : null;
     return {
@@ -837,72 +858,52 @@ class App {
       step: l && l.step ? l.step.id : '',
       since: e ? e.since : 0,
       done: e ? [...e.done] : [],
-      following: this.following || '',
-      paused: this.paused,
-      steps: this.stepCount,
-      speed: this.speed,
-      selected: this.detailKind === 'event' ? this.selectedSeq : 0,
-      panel: this.detailKind === 'event' ? '' : this.detailKind,
-      tab: this.tab,
-      etcdKey: this.etcd.selected || '',
     };
   }
 
-  /** This page's user changed what it shows. */
-  noteTeaching() {
-    if (!this.role || this.applyingTeaching) return;
-    const snap = this.teachingSnapshot();
-    if (this.role === 'viewer') {
-      // A viewer's step count and done steps are the page's own doing
-      // (its checks pass too), not a choice to look elsewhere.
-      const cur = this.teach.get();
-      snap.steps = cur.steps;
-      snap.done = cur.done;
-    }
-    this.teach.set(snap, 'local');
+  /**
+   * What this page's views show, read from the views themselves (not the
+   * store): a test compares it between a presenter's page and viewers'.
+   */
+  teachingSnapshot() {
+    const v = this.viewState.get();
+    return {
+      ...this.labState(),
+      following: this.diagram.focus || '',
+      paused: this.animator.paused,
+      steps: v.steps,
+      speed: this.animator.speed,
+      selected: this.detail.hidden ? 0 : this.inspector.seq,
+      panel: this.detail.hidden || this.inspector.seq ? '' : (this.panel.id ? 'component:' + this.panel.id : this.panel.node ? 'node:' + this.panel.node : ''),
+      tab: this.stage.hidden ? 'etcd' : 'diagram',
+      etcdKey: this.etcd.selected || '',
+    };
   }
 
   startClassroom() {
     this.classroom = new ClassroomLink({
       role: this.role,
-      store: this.teach,
+      store: this.viewState,
       apply: (s) => this.applyTeaching(s),
+      send: (s) => this.stream.teach(s),
       onChange: () => this.renderClassroom(),
     });
-    this.classroom.start();
+    this.classroom.setConnected(this.connected);
     this.renderClassroom();
-    if (this.role === 'presenter') this.teach.set(this.teachingSnapshot(), 'local');
+    if (this.role === 'presenter') this.classroom.sendNow(); // what this page shows from the start
   }
 
-  /** A viewer shows the presenter's teaching state s. */
+  /**
+   * A viewer shows the presenter's teaching state s: the store takes it,
+   * and the views follow (wire()). Step presses are actions, not state: a
+   * viewer steps as often as the presenter did since the last state (one
+   * that joins late starts from the presenter's count).
+   */
   applyTeaching(s) {
-    this.applyingTeaching = true;
-    try {
-      this.teach.set(s, 'presenter');
-      if (this.labs && s.lab) {
-        this.labs.mirror(s.lab, s.step, s.since, s.done).catch((e) => console.error(e));
-      }
-      if (s.speed !== this.speed) this.setSpeed(s.speed);
-      if (s.following && s.following !== this.following) this.follow(s.following);
-      else if (!s.following && this.following) this.unfollow();
-      if (s.paused && !this.paused) this.pause();
-      else if (!s.paused && this.paused) this.resume();
-      // Step as often as the presenter did since the last state (a
-      // viewer that joins late starts from the presenter's count).
-      if (this.remoteSteps >= 0) for (let k = this.remoteSteps; k < s.steps && k < this.remoteSteps + 20; k++) this.step();
-      this.remoteSteps = s.steps;
-      if (s.tab !== this.tab) this.showTab(s.tab);
-      if (s.etcdKey !== (this.etcd.selected || '')) this.etcd.select(s.etcdKey);
-      const panel = s.selected ? 'event' : s.panel;
-      if (s.selected && (this.detailKind !== 'event' || this.selectedSeq !== s.selected)) this.select(s.selected);
-      else if (panel !== this.detailKind) {
-        if (panel.startsWith('component:')) this.openComponent(panel.slice('component:'.length));
-        else if (panel.startsWith('node:')) this.openNode(panel.slice('node:'.length));
-        else this.closeDetail();
-      }
-    } finally {
-      this.applyingTeaching = false;
-    }
+    const { steps, ...shown } = s;
+    this.viewState.set(shown, 'presenter');
+    if (this.remoteSteps >= 0) for (let k = this.remoteSteps; k < steps && k < this.remoteSteps + 20; k++) this.stepOnce();
+    this.remoteSteps = steps;
     this.renderClassroom();
   }
 
@@ -1161,7 +1162,7 @@ if (root) {
       get received() { return app.classroom ? app.classroom.received : 0; },
       get viewers() { return app.classroom ? app.classroom.viewers : 0; },
       get viewerUrl() { return app.classroom ? app.classroom.viewerUrl : ''; },
-      get teaching() { return { ...app.teach.get() }; },
+      get teaching() { return teachingOf(app.viewState.get()); },
       get shown() { return app.teachingSnapshot(); },
       catchUp: () => app.classroom && app.classroom.catchUp(),
     },

@@ -1,7 +1,9 @@
 // stream.js: the live connection to GET /ws/trace.
 //
-// Protocol (docs/trace-format.md): one JSON event per text frame, seqs
-// strictly increasing. On close we reconnect with since=<last seq received>
+// Protocol (docs/trace-format.md): JSON text frames, seqs strictly
+// increasing. The page asks for batch=true, so a frame is an array of the
+// events that were waiting (one frame for dozens under load); a frame that
+// is one object is a single event, or one of the typed frames below. On close we reconnect with since=<last seq received>
 // (markers included) so nothing is missed or repeated. A frame of kind
 // "error" means our request was wrong: the server closes right after, and
 // we report it (and retry slowly, in case the server was being replaced).
@@ -12,9 +14,15 @@
 // page then has one ordered source and polls nothing. Each connection
 // starts with the whole state, so a reconnect needs nothing more. A page
 // that follows a lab step (followChecks) gets that step's check results
-// on it too (frames of type "check").
+// on it too (frames of type "check"). In a classroom (classroom: true) the
+// presenter's page sends its teaching state on it (teach), and frames of
+// type "teach" and "viewers" go to onClassroom; a close with code 4001
+// means the viewers' link was renewed, and the stream stops for good.
 
 import { validStateFrame } from './statemirror.js';
+
+/** The close code of a stream whose viewer key was rotated away. */
+export const CLOSE_KEY_ROTATED = 4001;
 
 export class TraceStream {
   /**
@@ -28,12 +36,19 @@ export class TraceStream {
    * @param {boolean} [opts.state] ask for the state frames too
    * @param {(frame: object) => void} [opts.onState] called for every valid state frame
    * @param {(frame: object) => void} [opts.onCheck] called with each check result of the followed step
+   * @param {boolean} [opts.classroom] ask for the classroom's frames too
+   * @param {(frame: object) => void} [opts.onClassroom] called with each "teach" or "viewers" frame
+   * @param {() => void} [opts.onRotated] the viewers' link was renewed: this stream will not reconnect
    */
-  constructor({ onEvent, onStatus, onMalformed, onRestart, onState, onCheck, state = false, path = '/ws/trace' }) {
+  constructor({ onEvent, onStatus, onMalformed, onRestart, onState, onCheck, onClassroom, onRotated, state = false, classroom = false, path = '/ws/trace' }) {
     this.onEvent = onEvent;
     this.onState = onState || (() => {});
     this.onCheck = onCheck || (() => {});
+    this.onClassroom = onClassroom || (() => {});
+    this.onRotated = onRotated || (() => {});
+    this.classroom = classroom;
     this.checkRequest = null; // the lab step whose checks the page follows
+    this.teaching = null; // the teaching state a presenter's page last sent
     this.state = state;
     this.onRestart = onRestart;
     this.onStatus = onStatus || (() => {});
@@ -62,7 +77,7 @@ export class TraceStream {
 
   url() {
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    return `${proto}//${location.host}${this.path}?since=${this.lastSeq}&noise=true${this.state ? '&state=true' : ''}`;
+    return `${proto}//${location.host}${this.path}?since=${this.lastSeq}&noise=true&batch=true${this.state ? '&state=true' : ''}${this.classroom ? '&classroom=true' : ''}`;
   }
 
   connect() {
@@ -79,15 +94,24 @@ export class TraceStream {
     this.ws = ws;
     ws.onopen = () => {
       if (this.checkRequest) ws.send(JSON.stringify({ check: this.checkRequest }));
+      if (this.teaching) ws.send(JSON.stringify({ teach: this.teaching }));
       this.fresh = true;
       this.connected = true;
       this.backoff = 500;
       this.onStatus('connected');
     };
     ws.onmessage = (msg) => this.handleFrame(msg.data);
-    ws.onclose = () => {
+    ws.onclose = (e) => {
       this.connected = false;
       this.ws = null;
+      if (e && e.code === CLOSE_KEY_ROTATED) {
+        // The key this page was opened with is dead: reconnecting would
+        // only be refused.
+        this.stopped = true;
+        this.onStatus('disconnected', (e && e.reason) || '');
+        this.onRotated();
+        return;
+      }
       if (!this.gotError) this.onStatus('disconnected');
       this.scheduleReconnect();
     };
@@ -110,6 +134,15 @@ export class TraceStream {
     if (this.ws && this.connected) this.ws.send(JSON.stringify({ check: req }));
   }
 
+  /**
+   * A presenter's page sends its teaching state (teach.js); the latest is
+   * sent again on every reconnect, so the server always has it.
+   */
+  teach(state) {
+    this.teaching = state;
+    if (this.ws && this.connected) this.ws.send(JSON.stringify({ teach: state }));
+  }
+
   scheduleReconnect() {
     if (this.stopped) return;
     clearTimeout(this.timer);
@@ -121,11 +154,25 @@ export class TraceStream {
 
   handleFrame(data) {
     if (typeof data !== 'string') { this.onMalformed(); return; }
-    let ev;
-    try { ev = JSON.parse(data); } catch { this.onMalformed(); return; }
+    let msg;
+    try { msg = JSON.parse(data); } catch { this.onMalformed(); return; }
+    if (!Array.isArray(msg)) { this.handleObject(msg); return; }
+    for (const ev of msg) {
+      // Only events come in batches; a typed frame there is malformed.
+      if (ev && typeof ev === 'object' && 'type' in ev) this.onMalformed();
+      else if (this.handleObject(ev) === 'restart') return;
+    }
+  }
+
+  /** One object of the stream: a typed frame or an event. */
+  handleObject(ev) {
     if (ev && ev.type === 'check') {
       if (typeof ev.lab === 'string' && typeof ev.step === 'string' && typeof ev.since === 'number') this.onCheck(ev);
       else this.onMalformed();
+      return;
+    }
+    if (ev && (ev.type === 'teach' || ev.type === 'viewers')) {
+      this.onClassroom(ev);
       return;
     }
     if (ev && ev.type === 'state') {
@@ -144,7 +191,7 @@ export class TraceStream {
       // Seqs restart at 1 when Wheelhouse restarts: our history is from
       // another run. Start over.
       this.onRestart();
-      return;
+      return 'restart';
     }
     this.fresh = false;
     if (ev.seq <= this.lastSeq) return; // already have it (should not happen with since=)

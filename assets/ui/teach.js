@@ -1,11 +1,11 @@
-// teach.js: the teaching state, one small store with many writers.
+// teach.js: the teaching state.
 //
 // What a presenter shows and a classroom's viewers mirror: the open lab,
 // step and the step's start (whose checks count from then), the followed
 // object, pause, step count and speed, the selected event, the open panel,
-// the tab and the etcd browser's key. Three writers change it: the page's
-// own user ('local'), the presenter's stream ('presenter', on a viewer's
-// page), and nothing else; views subscribe and learn which one wrote.
+// the tab and the etcd browser's key. These are fields of the page's view
+// state (viewstore.js); this file names them, and cleans a state received
+// from the stream before a viewer's page applies it.
 // Pure: no DOM, so `node --test` runs its tests.
 
 /** The fields of a teaching state, with their defaults. */
@@ -60,35 +60,12 @@ export function cleanTeaching(raw) {
   return out;
 }
 
-export class TeachingStore {
-  constructor(initial = {}) {
-    this.state = Object.freeze({ ...TEACHING_DEFAULTS, ...initial });
-    this.subs = new Set();
-  }
+/** The fields of a teaching state. */
+export const TEACHING_KEYS = Object.freeze(Object.keys(TEACHING_DEFAULTS));
 
-  get() { return this.state; }
-
-  /**
-   * Changes the fields in patch; subscribers are told once, with the new
-   * state and who wrote it, and only if something changed.
-   * @returns {boolean} whether anything changed
-   */
-  set(patch, source = 'local') {
-    let next = null;
-    for (const [k, v] of Object.entries(patch || {})) {
-      if (!(k in TEACHING_DEFAULTS) || same(this.state[k], v)) continue;
-      if (!next) next = { ...this.state };
-      next[k] = Array.isArray(v) ? Object.freeze([...v]) : v;
-    }
-    if (!next) return false;
-    this.state = Object.freeze(next);
-    for (const fn of [...this.subs]) fn(this.state, source);
-    return true;
-  }
-
-  /** Calls fn(state, source) on every change; returns the unsubscribe. */
-  subscribe(fn) {
-    this.subs.add(fn);
-    return () => this.subs.delete(fn);
-  }
+/** The teaching state within a page's view state (viewstore.js). */
+export function teachingOf(view) {
+  const out = {};
+  for (const k of TEACHING_KEYS) out[k] = view[k];
+  return out;
 }

@@ -28,10 +28,12 @@ import (
 // (3 nodes) while a Deployment scales 0 → 300, against the same scale-up
 // with no viewer.
 //
-// A viewer here is a lean client that asks what a viewer's page asks: the
-// trace stream with the cluster's state on it (?since=0&noise=true&
-// state=true, as the page connects), following the presenter's lab step's
-// checks on it, and the classroom socket. It decodes every frame it gets.
+// A viewer here is a lean client that asks what a viewer's page asks: one
+// trace stream with the cluster's state and the classroom's frames on it,
+// events in batches (?since=0&noise=true&batch=true&state=true&
+// classroom=true, as the page connects), following the presenter's lab
+// step's checks on it. It splits every batch into its events and reads
+// each event's seq, time and kind.
 // It measures:
 //   - event → viewer: an event's time (when it happened in the cluster) to
 //     its arrival at the viewer, over every watch event and etcd write of
@@ -235,12 +237,14 @@ func (r *classroomBench) fanOutSpread() []float64 {
 
 func openClassroom(b *testing.B, addr, token, key string, n int) *classroomBench {
 	r := &classroomBench{addr: addr, token: token, key: key, since: time.Now().UnixMilli(), stopCh: make(chan struct{}), sentAt: map[int]time.Time{}}
-	p, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws/classroom?token="+url.QueryEscape(token), nil)
+	// The presenter's page stream, live only: it sends the teaching state
+	// and reads its viewer counts.
+	p, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws/trace?classroom=true&batch=true&token="+url.QueryEscape(token), nil)
 	if err != nil {
-		b.Fatalf("the presenter's classroom socket: %v", err)
+		b.Fatalf("the presenter's stream: %v", err)
 	}
 	r.presenter = p
-	r.wg.Go(func() { // the presenter reads its viewer counts
+	r.wg.Go(func() {
 		for {
 			if _, _, err := p.ReadMessage(); err != nil {
 				return
@@ -251,20 +255,15 @@ func openClassroom(b *testing.B, addr, token, key string, n int) *classroomBench
 	for i := 0; i < n; i++ {
 		v := &benchViewer{}
 		r.viewers = append(r.viewers, v)
-		tr, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws/trace?since=0&noise=true&state=true&viewer="+url.QueryEscape(key), nil)
+		tr, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws/trace?since=0&noise=true&batch=true&state=true&classroom=true&viewer="+url.QueryEscape(key), nil)
 		if err != nil {
-			b.Fatalf("viewer %d's trace stream: %v", i, err)
-		}
-		cl, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws/classroom?viewer="+url.QueryEscape(key), nil)
-		if err != nil {
-			b.Fatalf("viewer %d's classroom socket: %v", i, err)
+			b.Fatalf("viewer %d's stream: %v", i, err)
 		}
 		// The presenter's step's checks, followed on the stream.
 		if err := tr.WriteMessage(websocket.TextMessage, []byte(follow)); err != nil {
 			b.Fatalf("viewer %d following the step: %v", i, err)
 		}
 		r.wg.Go(func() { r.readTrace(v, tr) })
-		r.wg.Go(func() { r.readClassroom(v, cl) })
 	}
 	return r
 }
@@ -298,34 +297,48 @@ func (r *classroomBench) readFrames(conn *websocket.Conn, handle func(data []byt
 
 func (r *classroomBench) readTrace(v *benchViewer, conn *websocket.Conn) {
 	r.readFrames(conn, func(data []byte, now time.Time) {
-		if bytes.HasPrefix(data, []byte(`{"type":"state"`)) {
+		switch {
+		case bytes.HasPrefix(data, []byte(`{"type":"state"`)):
 			v.stateFrames.Add(1)
-			return
-		}
-		if bytes.HasPrefix(data, []byte(`{"type":"check"`)) {
+		case bytes.HasPrefix(data, []byte(`{"type":"check"`)):
 			v.checkFrames.Add(1)
-			return
+		case bytes.HasPrefix(data, []byte(`{"type":"teach"`)):
+			r.teachFrame(v, data, now)
+		case bytes.HasPrefix(data, []byte(`[`)):
+			var batch []json.RawMessage
+			if err := json.Unmarshal(data, &batch); err != nil {
+				r.fail("a batch that is not a JSON array: " + err.Error())
+				return
+			}
+			for _, ev := range batch {
+				r.traceEvent(v, ev, now)
+			}
+		default:
+			r.traceEvent(v, data, now)
 		}
-		seq, at, kind, ok := leanFields(data)
-		if !ok {
-			r.fail("a trace frame without seq, time and kind: " + string(data[:min(len(data), 200)]))
-			return
-		}
-		v.last.Store(seq)
-		if !r.measure.Load() {
-			return
-		}
-		v.mu.Lock()
-		v.seqs = append(v.seqs, seq)
-		v.arrived = append(v.arrived, now)
-		// An http event's time is when its request arrived, and it is sent
-		// when the request completes (a watch, minutes later); a watch
-		// event's or an etcd write's time is when it happened.
-		if (kind == string(tracing.KindWatch) || kind == string(tracing.KindEtcd)) && !at.IsZero() {
-			v.eventLat = append(v.eventLat, float64(now.Sub(at).Microseconds())/1000)
-		}
-		v.mu.Unlock()
 	})
+}
+
+func (r *classroomBench) traceEvent(v *benchViewer, data []byte, now time.Time) {
+	seq, at, kind, ok := leanFields(data)
+	if !ok {
+		r.fail("a trace event without seq, time and kind: " + string(data[:min(len(data), 200)]))
+		return
+	}
+	v.last.Store(seq)
+	if !r.measure.Load() {
+		return
+	}
+	v.mu.Lock()
+	v.seqs = append(v.seqs, seq)
+	v.arrived = append(v.arrived, now)
+	// An http event's time is when its request arrived, and it is sent
+	// when the request completes (a watch, minutes later); a watch
+	// event's or an etcd write's time is when it happened.
+	if (kind == string(tracing.KindWatch) || kind == string(tracing.KindEtcd)) && !at.IsZero() {
+		v.eventLat = append(v.eventLat, float64(now.Sub(at).Microseconds())/1000)
+	}
+	v.mu.Unlock()
 }
 
 // leanFields reads an event frame's seq, time and kind without decoding
@@ -360,26 +373,25 @@ func leanFields(b []byte) (seq uint64, at time.Time, kind string, ok bool) {
 	return seq, at, kind, kind != ""
 }
 
-func (r *classroomBench) readClassroom(v *benchViewer, conn *websocket.Conn) {
-	r.readFrames(conn, func(data []byte, now time.Time) {
-		var f struct {
-			Type  string `json:"type"`
-			State struct {
-				Steps int `json:"steps"`
-			} `json:"state"`
-		}
-		if json.Unmarshal(data, &f) != nil || f.Type != "state" {
-			return
-		}
-		r.mu.Lock()
-		sent, ok := r.sentAt[f.State.Steps]
-		r.mu.Unlock()
-		if ok && r.measure.Load() {
-			v.mu.Lock()
-			v.actionLat = append(v.actionLat, float64(now.Sub(sent).Microseconds())/1000)
-			v.mu.Unlock()
-		}
-	})
+// teachFrame times a teaching state's arrival at a viewer.
+func (r *classroomBench) teachFrame(v *benchViewer, data []byte, now time.Time) {
+	var f struct {
+		State struct {
+			Steps int `json:"steps"`
+		} `json:"state"`
+	}
+	if json.Unmarshal(data, &f) != nil {
+		r.fail("a teach frame that is not JSON: " + string(data[:min(len(data), 200)]))
+		return
+	}
+	r.mu.Lock()
+	sent, ok := r.sentAt[f.State.Steps]
+	r.mu.Unlock()
+	if ok && r.measure.Load() {
+		v.mu.Lock()
+		v.actionLat = append(v.actionLat, float64(now.Sub(sent).Microseconds())/1000)
+		v.mu.Unlock()
+	}
 }
 
 // startPresenting sends a teaching state every 200 ms, its step count the
@@ -397,7 +409,7 @@ func (r *classroomBench) startPresenting() {
 			r.mu.Lock()
 			r.sentAt[n] = time.Now()
 			r.mu.Unlock()
-			msg := fmt.Sprintf(`{"state": {"lab": "kubectl-run", "step": "01-run", "since": %d, "steps": %d, "paused": false}}`, since, n)
+			msg := fmt.Sprintf(`{"teach": {"lab": "kubectl-run", "step": "01-run", "since": %d, "steps": %d, "paused": false}}`, since, n)
 			if err := r.presenter.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
 				r.fail("the presenter's send: " + err.Error())
 				return

@@ -28,3 +28,26 @@ test('state frames go to onState, and malformed ones are counted', () => {
   assert.equal(malformed, 2);
   assert.equal(s.lastSeq, 0, 'state frames do not move the event cursor');
 });
+
+test('a batch frame is its events, in order, each checked as a single one would be', () => {
+  const got = [];
+  let malformed = 0;
+  const s = new TraceStream({ onEvent: (e) => got.push(e.seq), onMalformed: () => { malformed++; } });
+  s.handleFrame(JSON.stringify([{ seq: 1, kind: 'http' }, { seq: 2, kind: 'watch' }, { seq: 'x', kind: 'etcd' }, { seq: 3, kind: 'etcd' }]));
+  s.handleFrame(JSON.stringify({ seq: 4, kind: 'http' }));
+  s.handleFrame(JSON.stringify([{ seq: 4, kind: 'http' }, { type: 'state', version: 1, tag: 0, state: {} }, { seq: 5, kind: 'cri' }]));
+  assert.deepEqual(got, [1, 2, 3, 4, 5], 'a repeated seq is skipped');
+  assert.equal(malformed, 2, 'a bad event and a typed frame inside a batch');
+  assert.equal(s.lastSeq, 5);
+});
+
+test('a batch that shows the server restarted stops at once', () => {
+  let restarts = 0;
+  const got = [];
+  const s = new TraceStream({ onEvent: (e) => got.push(e.seq), onRestart: () => { restarts++; } });
+  s.handleFrame(JSON.stringify([{ seq: 7, kind: 'http' }]));
+  s.fresh = true; // a new connection
+  s.handleFrame(JSON.stringify([{ seq: 1, kind: 'http' }, { seq: 2, kind: 'http' }]));
+  assert.equal(restarts, 1);
+  assert.deepEqual(got, [7]);
+});

@@ -1,7 +1,10 @@
 // Unit tests of the page's pure logic: node --test test/ui/ (no build step).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TeachingStore, cleanTeaching, TEACHING_DEFAULTS } from '../../assets/ui/teach.js';
+import { cleanTeaching, teachingOf, TEACHING_DEFAULTS } from '../../assets/ui/teach.js';
+import { Store } from '../../assets/ui/viewstore.js';
+
+class TeachingStore extends Store { constructor() { super(TEACHING_DEFAULTS); } }
 
 test('a change is told once, with who made it; no change is not told', () => {
   const s = new TeachingStore();
@@ -55,4 +58,30 @@ test('a received state keeps only well-typed fields', () => {
   assert.equal(c.tab, 'etcd');
   assert.equal(c.etcdKey, '', 'too long');
   assert.equal('extra' in c, false);
+});
+
+test('a view subscribes to its fields and is told what changed and by whom', () => {
+  const s = new Store({ ...TEACHING_DEFAULTS, noise: false });
+  const seen = [];
+  s.subscribe((st, source, changed, prev) => seen.push([source, [...changed].sort().join(','), prev.paused, st.paused]), ['paused', 'speed']);
+  s.set({ noise: true }); // not a field it shows
+  s.set({ paused: true, speed: 2, lab: 'x' }, 'presenter');
+  s.set({ paused: true });
+  assert.deepEqual(seen, [['presenter', 'lab,paused,speed', false, true]]);
+});
+
+test('a subscriber that writes is seen by later ones, in order, and one removed mid-change is not called', () => {
+  const s = new Store({ a: 0, b: 0 });
+  const order = [];
+  let offC = null;
+  s.subscribe((st) => { order.push('a' + st.a); if (st.a === 1) s.set({ b: 1 }); }, ['a']);
+  s.subscribe((st) => { order.push('b' + st.b); offC(); }, ['b']);
+  offC = s.subscribe(() => order.push('c'), ['a']);
+  s.set({ a: 1 });
+  assert.deepEqual(order, ['a1', 'b1']);
+});
+
+test("the teaching state is the view state's teaching fields", () => {
+  const view = { ...TEACHING_DEFAULTS, lab: 'l', noise: true, kinds: ['http'] };
+  assert.deepEqual(teachingOf(view), { ...TEACHING_DEFAULTS, lab: 'l' });
 });

@@ -585,6 +585,94 @@ func TestCDeliversWhatNextWould(t *testing.T) {
 	}
 }
 
+// A batch is what Next would return one at a time, in order, markers
+// included, never more than asked for and never empty; NextBatch waits
+// only for its first event.
+func TestBatchesDeliverWhatNextWould(t *testing.T) {
+	ctx := testCtx(t)
+	b := New(5)
+	publishN(b, 10) // 6..10 stored
+	s := b.Subscribe(Filter{}, 2, 0)
+	defer s.Close()
+	publishN(b, 3) // 11..13 live; the ring now holds 9..13
+	var got []string
+	var sizes []int
+	ch := s.Batches(4)
+	for len(got) < 6 {
+		select {
+		case evs := <-ch:
+			sizes = append(sizes, len(evs))
+			for _, e := range evs {
+				if e.Kind == tracing.KindDropped {
+					got = append(got, fmt.Sprintf("dropped%v", e.Detail["count"]))
+				} else {
+					got = append(got, strconv.FormatUint(e.Seq, 10))
+				}
+			}
+		case <-ctx.Done():
+			t.Fatalf("got %v, then %v", got, ctx.Err())
+		}
+	}
+	if want := "[dropped6 9 10 11 12 13]"; fmt.Sprint(got) != want {
+		t.Fatalf("Batches delivered %v, want %s", got, want)
+	}
+	// Everything was there at once: a full batch, then the rest.
+	if fmt.Sprint(sizes) != "[4 2]" {
+		t.Errorf("batch sizes %v, want [4 2]", sizes)
+	}
+	// A later event comes alone, as soon as it is published.
+	b.Publish(ev(99))
+	select {
+	case evs := <-ch:
+		if len(evs) != 1 || evs[0].Seq != 14 {
+			t.Fatalf("after one more publish: %v", seqsOf(evs))
+		}
+	case <-ctx.Done():
+		t.Fatal(ctx.Err())
+	}
+	s.Close()
+	for range ch { // closed by Close
+	}
+}
+
+func TestNextBatchWaitsForOneAndTakesWhatIsThere(t *testing.T) {
+	ctx := testCtx(t)
+	b := New(100)
+	s := b.Subscribe(Filter{}, Live, 0)
+	defer s.Close()
+	done := make(chan []tracing.Event)
+	go func() {
+		evs, err := s.NextBatch(ctx, 10)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- evs
+	}()
+	b.Publish(ev(1))
+	if evs := <-done; len(evs) < 1 || evs[0].Seq != 1 {
+		t.Fatalf("first batch %v, want it to start at seq 1", seqsOf(evs))
+	} else if len(evs) == 1 {
+		publishN(b, 25)
+		for want, batch := uint64(2), 0; want <= 26; batch++ {
+			evs, err := s.NextBatch(ctx, 10)
+			if err != nil || len(evs) == 0 || len(evs) > 10 {
+				t.Fatalf("batch %d: %v, %v", batch, seqsOf(evs), err)
+			}
+			for _, e := range evs {
+				if e.Seq != want {
+					t.Fatalf("batch %d has seq %d, want %d", batch, e.Seq, want)
+				}
+				want++
+			}
+		}
+	}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if evs, err := s.NextBatch(cancelled, 10); !errors.Is(err, context.Canceled) || evs != nil {
+		t.Fatalf("NextBatch with nothing queued = %v, %v; want context.Canceled", seqsOf(evs), err)
+	}
+}
+
 func TestNextReturnsQueuedEventsEvenWhenCtxIsDone(t *testing.T) {
 	b := New(10)
 	s := b.Subscribe(Filter{}, Live, 0)

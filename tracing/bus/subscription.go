@@ -77,8 +77,9 @@ type Subscription struct {
 	dropTime         time.Time
 	totalDropped     uint64
 
-	chOnce sync.Once
-	ch     chan tracing.Event
+	chOnce  sync.Once
+	ch      chan tracing.Event
+	batches chan []tracing.Event
 }
 
 // Subscribe returns a subscription to the events that match f.
@@ -140,38 +141,85 @@ func (s *Subscription) Next(ctx context.Context) (tracing.Event, error) {
 	s.readMu.Lock()
 	defer s.readMu.Unlock()
 	for {
-		select {
-		case <-s.done:
-			return tracing.Event{}, ErrClosed
-		default:
+		ev, ok, err := s.take()
+		if err != nil || ok {
+			return ev, err
 		}
-		if ev, ok := s.nextBacklog(); ok {
-			return ev, nil
+		if err := s.wait(ctx); err != nil {
+			return tracing.Event{}, err
 		}
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			return tracing.Event{}, ErrClosed
+	}
+}
+
+// NextBatch is Next for writers that send many events at once: it waits
+// for one event as Next does, then adds, without waiting, those already
+// there (backlog or queue), up to max in all. A stream writer that sends
+// a batch in one write makes one system call and one wake-up where it
+// would make max, which is what lets one process feed a hundred browsers.
+func (s *Subscription) NextBatch(ctx context.Context, max int) ([]tracing.Event, error) {
+	if max < 1 {
+		max = 1
+	}
+	s.readMu.Lock()
+	defer s.readMu.Unlock()
+	var out []tracing.Event
+	for {
+		ev, ok, err := s.take()
+		if err != nil {
+			return nil, err
 		}
-		if p := s.q.pop(); p != nil {
-			s.mu.Unlock()
-			return *p, nil
+		if ok {
+			out = append(out, ev)
+			if len(out) < max {
+				continue
+			}
 		}
-		if s.dropped > 0 {
-			// The queue is empty and no event after the drop was queued
-			// (queueing one ends the episode), so the marker goes here.
-			m := s.takeMarker()
-			s.mu.Unlock()
-			return *m, nil
+		if len(out) > 0 {
+			return out, nil
 		}
-		s.mu.Unlock()
-		select {
-		case <-s.notify:
-		case <-s.done:
-			return tracing.Event{}, ErrClosed
-		case <-ctx.Done():
-			return tracing.Event{}, fmt.Errorf("waiting for trace events: %w", ctx.Err())
+		if err := s.wait(ctx); err != nil {
+			return nil, err
 		}
+	}
+}
+
+// take returns the next event if one is there (backlog first, then the
+// queue, then a drop marker), without waiting. readMu must be held.
+func (s *Subscription) take() (tracing.Event, bool, error) {
+	select {
+	case <-s.done:
+		return tracing.Event{}, false, ErrClosed
+	default:
+	}
+	if ev, ok := s.nextBacklog(); ok {
+		return ev, true, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return tracing.Event{}, false, ErrClosed
+	}
+	if p := s.q.pop(); p != nil {
+		return *p, true, nil
+	}
+	if s.dropped > 0 {
+		// The queue is empty and no event after the drop was queued
+		// (queueing one ends the episode), so the marker goes here.
+		return *s.takeMarker(), true, nil
+	}
+	return tracing.Event{}, false, nil
+}
+
+// wait parks the reader until Publish queues something, the subscription
+// closes or ctx ends.
+func (s *Subscription) wait(ctx context.Context) error {
+	select {
+	case <-s.notify:
+		return nil
+	case <-s.done:
+		return ErrClosed
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for trace events: %w", ctx.Err())
 	}
 }
 
@@ -187,6 +235,33 @@ func (s *Subscription) C() <-chan tracing.Event {
 		go s.pump()
 	})
 	return s.ch
+}
+
+// Batches is C for batch writers: each value is what NextBatch(max)
+// would return. The same rules hold: one goroutine feeds it, Close must
+// follow, and C and Next must not be used with it.
+func (s *Subscription) Batches(max int) <-chan []tracing.Event {
+	s.chOnce.Do(func() {
+		s.batches = make(chan []tracing.Event)
+		go s.pumpBatches(max)
+	})
+	return s.batches
+}
+
+func (s *Subscription) pumpBatches(max int) {
+	defer close(s.batches)
+	for {
+		// As in pump, Close is the only way out.
+		evs, err := s.NextBatch(context.Background(), max)
+		if err != nil {
+			return
+		}
+		select {
+		case s.batches <- evs:
+		case <-s.done:
+			return
+		}
+	}
 }
 
 func (s *Subscription) pump() {

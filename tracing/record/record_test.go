@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -510,14 +511,34 @@ func TestDocExamples(t *testing.T) {
 	kinds := map[tracing.Kind]bool{}
 	for _, block := range strings.Split(text, "```json\n")[1:] {
 		block, _, _ = strings.Cut(block, "```")
-		if strings.HasPrefix(block, `{"type": "state"`) || strings.HasPrefix(block, `{"type": "check"`) {
-			// The stream's state and check frames are not events; each
-			// must still be valid JSON.
+		switch {
+		case strings.HasPrefix(block, "["):
+			// A batch: every element an event.
+			var batch []json.RawMessage
+			if err := json.Unmarshal([]byte(block), &batch); err != nil || len(batch) == 0 {
+				t.Fatalf("doc example of a batch: %v\n%s", err, block)
+			}
+			for _, raw := range batch {
+				dec := json.NewDecoder(bytes.NewReader(raw))
+				dec.DisallowUnknownFields()
+				var e tracing.Event
+				if err := dec.Decode(&e); err != nil || e.Seq == 0 {
+					t.Fatalf("doc example of a batch holds a non-event: %v\n%s", err, raw)
+				}
+			}
+			continue
+		case strings.HasPrefix(block, `{"type": `), strings.HasPrefix(block, `{"teach": `):
+			// The stream's state, check and classroom frames and a
+			// page's teaching message are not events; each must still
+			// be valid JSON of a known type.
 			dec := json.NewDecoder(strings.NewReader(block))
 			for dec.More() {
 				var frame map[string]any
-				if err := dec.Decode(&frame); err != nil || (frame["type"] != "state" && frame["type"] != "check") {
-					t.Fatalf("doc example of a stream frame: %v %v\n%s", err, frame["type"], block)
+				if err := dec.Decode(&frame); err != nil {
+					t.Fatalf("doc example of a stream frame: %v\n%s", err, block)
+				}
+				if _, teach := frame["teach"]; !teach && !slices.Contains([]any{"state", "check", "teach", "viewers"}, frame["type"]) {
+					t.Fatalf("doc example of a stream frame of unknown type %v\n%s", frame["type"], block)
 				}
 			}
 			continue
