@@ -251,7 +251,11 @@ func (t *Trace) stream(w http.ResponseWriter, r *http.Request) {
 			if !ok {
 				return
 			}
-			if t.writeEvents(conn, evs, batched) != nil {
+			open := true
+			if batched {
+				evs, open = gather(evs, events)
+			}
+			if t.writeEvents(conn, evs, batched) != nil || !open {
 				return
 			}
 		case <-ping.C:
@@ -269,6 +273,37 @@ func (t *Trace) stream(w http.ResponseWriter, r *http.Request) {
 // maxBatch bounds the events of one batch: a client catching up on a
 // long backlog gets it in frames of a few hundred kilobytes at most.
 const maxBatch = 256
+
+// batchLinger is how long a batched stream waits, after an event, for the
+// events that follow it before it writes. A busy cluster publishes
+// hundreds of events a second in bursts; without the wait each of a
+// hundred viewers' writers would wake, write and make its browser read for
+// nearly every one of them, and on a machine of two cores those wake-ups,
+// not the bytes, decide how late the hundredth viewer is. A person does
+// not see 10 ms.
+const batchLinger = 10 * time.Millisecond
+
+// gather adds to evs the batches that arrive within batchLinger, up to
+// maxBatch events; open is false if the subscription ended meanwhile.
+func gather(evs []tracing.Event, more <-chan []tracing.Event) (_ []tracing.Event, open bool) {
+	if len(evs) >= maxBatch {
+		return evs, true
+	}
+	linger := time.NewTimer(batchLinger)
+	defer linger.Stop()
+	for len(evs) < maxBatch {
+		select {
+		case next, ok := <-more:
+			if !ok {
+				return evs, false
+			}
+			evs = append(evs, next...)
+		case <-linger.C:
+			return evs, true
+		}
+	}
+	return evs, true
+}
 
 // writeEvents sends evs: with batched, as one JSON array in one frame,
 // otherwise a frame each.

@@ -36,6 +36,11 @@ const (
 	// before the kubelet acts on it (an exec lasts as long as its
 	// session), so it has no status or latency.
 	KindKubeletAPI Kind = "kubelet-api"
+	// KindNet is one connection a simulated pod's program opened: from
+	// the source pod, through the source node's kube-proxy rules, to the
+	// pod that answered (or why none did). Detail says which chains and
+	// rules it went through, the endpoint and the outcome.
+	KindNet Kind = "net"
 	// KindLifecycle is a component starting, becoming ready, stopping or
 	// crashing, or a node turning Ready or NotReady.
 	KindLifecycle Kind = "lifecycle"

@@ -52,7 +52,7 @@
 // token, taken from ?token= and removed from the address bar),
 // wheelhouse.ui (which panels are collapsed).
 
-import { h, kindClass, objectKey, groupOf, KIND_CLASSES, GROUPS, parseTime, fmtRate, shorten, loadPref, savePref } from './util.js';
+import { h, kindClass, objectKey, groupOf, isPodId, KIND_CLASSES, GROUPS, parseTime, fmtRate, shorten, loadPref, savePref } from './util.js';
 import { t, setLang, getLang, onLangChange } from './i18n.js';
 import { api, token } from './api.js';
 import { EventStore } from './store.js';
@@ -650,7 +650,8 @@ class App {
     const kc = kindClass(ev);
     if (KIND_CLASSES.includes(kc) && !this.kinds.has(kc)) return false;
     for (const id of [ev.from, ev.to]) {
-      if (id && !this.groups.has(groupOf(id))) return false;
+      // A pod (a `net` event's end) is in no component group.
+      if (id && !isPodId(id) && !this.groups.has(groupOf(id))) return false;
     }
     return true;
   }

@@ -148,11 +148,20 @@ export const LOAD_BALANCER = 'load-balancer';
  */
 export function groupOf(id) {
   if (!id) return '';
+  if (isPodId(id)) return 'pod';
   if (id === LOAD_BALANCER) return 'apiserver';
   const base = id.split('/')[0];
   if (CORE.has(base)) return base;
   if (PER_NODE.has(base) && id.includes('/')) return base;
   return 'client';
+}
+
+/**
+ * A pod as the source or destination of a `net` event ("pod:lab8/client"):
+ * not a component, and never a client outside the cluster.
+ */
+export function isPodId(id) {
+  return typeof id === 'string' && id.startsWith('pod:');
 }
 
 /** The node of a per-node component id (kubelet/node-1 → node-1), or ''. */

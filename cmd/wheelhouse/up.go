@@ -447,6 +447,7 @@ func (o *upOptions) startTracing(ctx context.Context, cfg *cluster.Config) (*col
 		return tracer.Etcd.ServerOptions(member, clients)
 	}
 	cfg.Lifecycle = tracer.Lifecycle
+	cfg.NetEvents = tracer.Net
 	cfg.EtcdReady = func(etcd cluster.EtcdAccess) {
 		go func() {
 			if err := tracer.Etcd.Run(ctx, etcd.Endpoints, etcd.TLS); err != nil {

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -31,10 +32,12 @@ import (
 	"github.com/wheelhouse-k8s/wheelhouse/components/apiserver"
 	"github.com/wheelhouse-k8s/wheelhouse/components/component"
 	"github.com/wheelhouse-k8s/wheelhouse/components/containerd"
+	"github.com/wheelhouse-k8s/wheelhouse/components/kubeproxy"
 	_ "github.com/wheelhouse-k8s/wheelhouse/components/kubeversion" // report v1.37.2
 	"github.com/wheelhouse-k8s/wheelhouse/components/loadbalancer"
 	"github.com/wheelhouse-k8s/wheelhouse/components/logs"
 	"github.com/wheelhouse-k8s/wheelhouse/components/pki"
+	"github.com/wheelhouse-k8s/wheelhouse/components/podnet"
 	"github.com/wheelhouse-k8s/wheelhouse/components/unixsocket"
 	"github.com/wheelhouse-k8s/wheelhouse/tracing"
 )
@@ -86,6 +89,9 @@ type Cluster struct {
 	components *component.Registry
 	machines   []machine
 	nodes      []*Node
+	// network is the simulated pods' network, which routes by each node's
+	// iptables (Node.tables) as kube-proxy wrote them.
+	network *podnet.Network
 
 	stopOnce      sync.Once
 	etcdReadyOnce sync.Once
@@ -202,9 +208,13 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	names := c.cfg.NodeNames()
 	c.nodes = make([]*Node, len(names))
 	ports := c.cfg.kubeletPorts()
+	c.network = podnet.New(cfg.NetEvents)
+	nodeAddr, _ := netip.AddrFromSlice(c.nodeIP.To4())
 	for i, name := range names {
-		c.nodes[i] = &Node{Name: name, zone: zones[i%len(zones)], port: ports[i], containerd: i < cfg.ContainerdNodes,
-			controlPlane: cfg.Topology == SingleNode}
+		n := &Node{Name: name, zone: zones[i%len(zones)], port: ports[i], containerd: i < cfg.ContainerdNodes,
+			controlPlane: cfg.Topology == SingleNode, tables: kubeproxy.NewTables()}
+		c.nodes[i] = n
+		c.network.AddNode(name, []netip.Addr{nodeAddr}, n.tables.Save)
 		c.forgetContainerdAddress(name)
 	}
 

@@ -52,6 +52,9 @@ type Node struct {
 	containerD *containerd.Containerd
 	criProxy   *criproxy.Proxy
 	proxy      *kubeproxy.Proxy
+	// tables are the node's iptables: they outlive its kube-proxy, whose
+	// last rules keep routing the node's pods while it is stopped.
+	tables *kubeproxy.Tables
 }
 
 // labels are the node's labels the kubelet registers it with. The
@@ -269,6 +272,7 @@ func (c *Cluster) startRuntime(ctx context.Context, n *Node) (component.Handle, 
 		PullBytesPerSecond: c.cfg.PullBytesPerSecond,
 		ServerOptions:      c.serverOptions(n.Name),
 		Logger:             c.logs.Logger(tracing.NodeComponent(tracing.Runtime, n.Name)),
+		Network:            c.network,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting the container runtime of %s: %w", n.Name, err)
@@ -534,6 +538,7 @@ func (c *Cluster) startKubeProxy(ctx context.Context, n *Node) (component.Handle
 		NodeIP:      c.nodeIP,
 		Kubeconfig:  c.pki.Kubeconfig(pki.KubeProxy),
 		ClusterCIDR: ClusterCIDR,
+		Tables:      n.tables,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting kube-proxy on %s: %w", n.Name, err)

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/wheelhouse-k8s/wheelhouse/components/loadbalancer"
+	"github.com/wheelhouse-k8s/wheelhouse/tracing"
 )
 
 // Config is everything `wheelhouse up` decides. Zero fields take the
@@ -79,6 +80,9 @@ type Config struct {
 	// Lifecycle, if set, hears each component start, become ready, stop,
 	// or crash (verb "started", "ready", "stopped", "crashed").
 	Lifecycle func(component, verb string, err error)
+	// NetEvents, if set, hears each connection a simulated pod opens
+	// (a `net` event, see package podnet).
+	NetEvents func(tracing.Event)
 }
 
 // MaxNodes bounds --nodes: each node is a kubelet, a kube-proxy and a

@@ -51,6 +51,33 @@ type Config struct {
 	NodeIP      net.IP
 	Kubeconfig  string
 	ClusterCIDR string
+	// Tables are the node's iptables, which outlive the kube-proxy (nil:
+	// tables of its own). A stopped kube-proxy leaves its rules there, as
+	// on a real node, and the next one takes them over.
+	Tables *Tables
+}
+
+// Tables is a node's in-memory iptables (the one Kubernetes' own tests
+// use): kube-proxy writes them, and the pod network routes new
+// connections by them.
+type Tables struct {
+	mu   sync.Mutex
+	fake *iptablestest.FakeIPTables
+}
+
+// NewTables is a node's empty iptables.
+func NewTables() *Tables { return &Tables{fake: iptablestest.NewFake()} }
+
+// Save is what `iptables-save` would print for the nat and filter tables
+// ("" before kube-proxy first wrote them).
+func (t *Tables) Save() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var buf bytes.Buffer
+	for _, table := range []utiliptables.Table{utiliptables.TableNAT, utiliptables.TableFilter} {
+		_ = t.fake.SaveInto(table, &buf)
+	}
+	return buf.String()
 }
 
 // Proxy is a running kube-proxy. It runs until the context given to Start
@@ -107,7 +134,11 @@ func Start(ctx context.Context, cfg Config) (*Proxy, error) {
 
 	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: client.EventsV1()})
 	recorder := broadcaster.NewRecorder(legacyscheme.Scheme, "kube-proxy")
-	ipt := &syncedIPTables{fake: iptablestest.NewFake(), synced: make(chan struct{})}
+	tables := cfg.Tables
+	if tables == nil {
+		tables = NewTables()
+	}
+	ipt := &syncedIPTables{t: tables, synced: make(chan struct{})}
 	nodeIP := cfg.NodeIP
 	proxier, err := iptables.NewProxier(ctx, config, v1.IPv4Protocol, ipt, sysctltest.NewFake(),
 		proxyutil.NewDetectLocalByCIDR(cfg.ClusterCIDR), cfg.NodeName, nodeIP, recorder, nil, false)
@@ -199,13 +230,7 @@ func proxierSyncRunner(p *iptables.Proxier) (*runner.BoundedFrequencyRunner, err
 
 // Rules is what `iptables-save` would print for the nat and filter tables
 // on this node.
-func (p *Proxy) Rules() string {
-	var buf bytes.Buffer
-	for _, t := range []utiliptables.Table{utiliptables.TableNAT, utiliptables.TableFilter} {
-		_ = p.ipt.SaveInto(t, &buf)
-	}
-	return buf.String()
-}
+func (p *Proxy) Rules() string { return p.ipt.t.Save() }
 
 func defaultConfig() (*kubeproxyconfig.KubeProxyConfiguration, error) {
 	versioned := &v1alpha1.KubeProxyConfiguration{}
@@ -217,12 +242,11 @@ func defaultConfig() (*kubeproxyconfig.KubeProxyConfiguration, error) {
 	return internal.(*kubeproxyconfig.KubeProxyConfiguration), nil
 }
 
-// syncedIPTables serialises access to the in-memory iptables, which is not
-// safe for the proxier's sync loop and a reader at once, and notes the
-// first full restore.
+// syncedIPTables is one kube-proxy's view of the node's tables: access
+// serialised (the in-memory iptables is not safe for the proxier's sync
+// loop and a reader at once), and the first full restore noted.
 type syncedIPTables struct {
-	mu     sync.Mutex
-	fake   *iptablestest.FakeIPTables
+	t      *Tables
 	once   sync.Once
 	synced chan struct{}
 }
@@ -230,39 +254,39 @@ type syncedIPTables struct {
 var _ utiliptables.Interface = (*syncedIPTables)(nil)
 
 func (s *syncedIPTables) EnsureChain(t utiliptables.Table, c utiliptables.Chain) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.fake.EnsureChain(t, c)
+	s.t.mu.Lock()
+	defer s.t.mu.Unlock()
+	return s.t.fake.EnsureChain(t, c)
 }
 
 func (s *syncedIPTables) FlushChain(t utiliptables.Table, c utiliptables.Chain) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.fake.FlushChain(t, c)
+	s.t.mu.Lock()
+	defer s.t.mu.Unlock()
+	return s.t.fake.FlushChain(t, c)
 }
 
 func (s *syncedIPTables) DeleteChain(t utiliptables.Table, c utiliptables.Chain) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.fake.DeleteChain(t, c)
+	s.t.mu.Lock()
+	defer s.t.mu.Unlock()
+	return s.t.fake.DeleteChain(t, c)
 }
 
 func (s *syncedIPTables) ChainExists(t utiliptables.Table, c utiliptables.Chain) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.fake.ChainExists(t, c)
+	s.t.mu.Lock()
+	defer s.t.mu.Unlock()
+	return s.t.fake.ChainExists(t, c)
 }
 
 func (s *syncedIPTables) EnsureRule(p utiliptables.RulePosition, t utiliptables.Table, c utiliptables.Chain, args ...string) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.fake.EnsureRule(p, t, c, args...)
+	s.t.mu.Lock()
+	defer s.t.mu.Unlock()
+	return s.t.fake.EnsureRule(p, t, c, args...)
 }
 
 func (s *syncedIPTables) DeleteRule(t utiliptables.Table, c utiliptables.Chain, args ...string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.fake.DeleteRule(t, c, args...)
+	s.t.mu.Lock()
+	defer s.t.mu.Unlock()
+	return s.t.fake.DeleteRule(t, c, args...)
 }
 
 func (s *syncedIPTables) IsIPv6() bool                    { return false }
@@ -270,21 +294,21 @@ func (s *syncedIPTables) Protocol() utiliptables.Protocol { return utiliptables.
 func (s *syncedIPTables) Present() error                  { return nil }
 
 func (s *syncedIPTables) SaveInto(t utiliptables.Table, buf *bytes.Buffer) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.fake.SaveInto(t, buf)
+	s.t.mu.Lock()
+	defer s.t.mu.Unlock()
+	return s.t.fake.SaveInto(t, buf)
 }
 
 func (s *syncedIPTables) Restore(t utiliptables.Table, data []byte, flush utiliptables.FlushFlag, counters utiliptables.RestoreCountersFlag) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.fake.Restore(t, data, flush, counters)
+	s.t.mu.Lock()
+	defer s.t.mu.Unlock()
+	return s.t.fake.Restore(t, data, flush, counters)
 }
 
 func (s *syncedIPTables) RestoreAll(data []byte, flush utiliptables.FlushFlag, counters utiliptables.RestoreCountersFlag) error {
-	s.mu.Lock()
-	err := s.fake.RestoreAll(data, flush, counters)
-	s.mu.Unlock()
+	s.t.mu.Lock()
+	err := s.t.fake.RestoreAll(data, flush, counters)
+	s.t.mu.Unlock()
 	if err == nil {
 		s.once.Do(func() { close(s.synced) })
 	}

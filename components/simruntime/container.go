@@ -289,6 +289,7 @@ func (s *runtimeService) StartContainer(ctx context.Context, req *runtimeapi.Sta
 		Resolv:    resolvConf(sb.config.GetDnsConfig()),
 		Kernel:    sb.kernel,
 		Ports:     sb.ports,
+		Network:   r.network(),
 		Programs:  programs.For,
 	})
 	c.machine = m

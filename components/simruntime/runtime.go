@@ -24,7 +24,9 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
 
+	"github.com/wheelhouse-k8s/wheelhouse/components/podnet"
 	"github.com/wheelhouse-k8s/wheelhouse/components/simruntime/images"
+	"github.com/wheelhouse-k8s/wheelhouse/components/simruntime/machine"
 	"github.com/wheelhouse-k8s/wheelhouse/components/unixsocket"
 )
 
@@ -67,6 +69,9 @@ type Config struct {
 	Logger klog.Logger
 	// Now is the clock for timestamps; it defaults to time.Now.
 	Now func() time.Time
+	// Network, when set, is the pod network the node's pods join: their
+	// programs' connections reach other pods through it.
+	Network *podnet.Network
 }
 
 // Runtime is a running simulated container runtime.
@@ -322,4 +327,13 @@ func (r *Runtime) Snapshot() []SandboxInfo {
 		out = append(out, info)
 	}
 	return out
+}
+
+// network is the pod network as machines see it: nil (not a nil pointer
+// in an interface) when the runtime has none.
+func (r *Runtime) network() machine.Network {
+	if r.cfg.Network == nil {
+		return nil
+	}
+	return r.cfg.Network
 }

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/wheelhouse-k8s/wheelhouse/components/podnet"
 	"github.com/wheelhouse-k8s/wheelhouse/components/simruntime/machine"
 )
 
@@ -28,6 +29,7 @@ type sandbox struct {
 	handler     string
 	kernel      machine.Kernel
 	ports       *machine.Ports // what its containers' servers listen on
+	detach      func()         // takes it off the pod network (nil: not on it)
 	state       runtimeapi.PodSandboxState
 	createdAt   int64
 	stoppedAt   int64
@@ -144,9 +146,13 @@ func (s *runtimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunP
 			return nil, status.Errorf(codes.Unknown, "failed to setup network for sandbox %q: plugin type=\"wheelhouse\" failed (add): %s", id, msg)
 		}
 		sb.ips = ips
+		if r.cfg.Network != nil {
+			sb.detach = r.cfg.Network.Attach(podnet.Pod{Namespace: md.GetNamespace(), Name: md.GetName(), Node: r.cfg.NodeName, IP: ips[0], Ports: sb.ports})
+		}
 	}
 	if dir := cfg.GetLogDirectory(); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
+			sb.leaveNetwork()
 			r.ipam.release(sb.ips)
 			return nil, status.Errorf(codes.Unknown, "failed to create sandbox log directory %q: %v", dir, err)
 		}
@@ -163,6 +169,15 @@ func (s *runtimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunP
 // netnsPath is where containerd would have put the sandbox's network
 // namespace (its messages name it).
 func (sb *sandbox) netnsPath() string { return "/var/run/netns/cni-" + sb.id[:8] }
+
+// leaveNetwork takes the sandbox off the pod network (its address is
+// about to be released).
+func (sb *sandbox) leaveNetwork() {
+	if sb.detach != nil {
+		sb.detach()
+		sb.detach = nil
+	}
+}
 
 func (sb *sandbox) ipString() string {
 	if len(sb.ips) == 0 {
@@ -182,6 +197,7 @@ func (r *Runtime) stopSandboxLocked(sb *sandbox) []chan struct{} {
 		}
 	}
 	if sb.state == runtimeapi.PodSandboxState_SANDBOX_READY {
+		sb.leaveNetwork()
 		r.ipam.release(sb.ips)
 		sb.ips = nil
 		sb.state = runtimeapi.PodSandboxState_SANDBOX_NOTREADY

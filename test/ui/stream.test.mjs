@@ -51,3 +51,10 @@ test('a batch that shows the server restarted stops at once', () => {
   assert.equal(restarts, 1);
   assert.deepEqual(got, [7]);
 });
+
+test("a net event's pods are not clients outside the cluster", async () => {
+  const { groupOf, isExternal } = await import('../../assets/ui/util.js');
+  assert.equal(groupOf('pod:lab8/client'), 'pod');
+  assert.equal(isExternal('pod:lab8/client'), false);
+  assert.equal(isExternal('curl'), true);
+});

@@ -98,7 +98,7 @@ func (f Filter) clone() Filter {
 func validKinds() []tracing.Kind {
 	return []tracing.Kind{
 		tracing.KindHTTP, tracing.KindWatch, tracing.KindEtcd, tracing.KindCRI,
-		tracing.KindKubeletAPI, tracing.KindLifecycle, tracing.KindDropped, tracing.KindError,
+		tracing.KindKubeletAPI, tracing.KindNet, tracing.KindLifecycle, tracing.KindDropped, tracing.KindError,
 	}
 }
 

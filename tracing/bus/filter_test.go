@@ -159,7 +159,7 @@ func TestParseQueryErrors(t *testing.T) {
 	}{
 		{"kind=http", []string{`unknown query parameter "kind"`, "valid: kinds, components, namespace, object, noise, since"}},
 		{"b=1&a=2", []string{`unknown query parameters "a", "b"`}},
-		{"kinds=http,htp", []string{"kinds", `unknown kind "htp"`, "valid: http, watch, etcd, cri, kubelet-api, lifecycle, dropped, error"}},
+		{"kinds=http,htp", []string{"kinds", `unknown kind "htp"`, "valid: http, watch, etcd, cri, kubelet-api, net, lifecycle, dropped, error"}},
 		{"kinds=HTTP", []string{"kinds", `unknown kind "HTTP"`}},
 		{"kinds=http,,watch", []string{"kinds", "empty kind", "http,,watch"}},
 		{"components=kubelet/", []string{"components", `"kubelet/"`, "id/node"}},

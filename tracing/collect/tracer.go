@@ -164,6 +164,16 @@ func number(v any) int64 {
 	return 0
 }
 
+// Net reports a connection a simulated pod opened (package podnet makes
+// the event; its Cause, when known, is the exec or container that ran the
+// program).
+func (t *Tracer) Net(ev tracing.Event) {
+	if ev.Time.IsZero() {
+		ev.Time = time.Now()
+	}
+	t.Linker.Submit(ev)
+}
+
 // LoadBalancerRoute reports the HA load balancer sending the client
 // connection from client (its address) to the apiserver backend.
 func (t *Tracer) LoadBalancerRoute(client, backend string) {

@@ -555,7 +555,7 @@ func TestDocExamples(t *testing.T) {
 		kinds[e.Kind] = true
 	}
 	for _, k := range []tracing.Kind{tracing.KindHTTP, tracing.KindWatch, tracing.KindEtcd, tracing.KindCRI,
-		tracing.KindLifecycle, tracing.KindDropped, tracing.KindError} {
+		tracing.KindNet, tracing.KindLifecycle, tracing.KindDropped, tracing.KindError} {
 		if !kinds[k] {
 			t.Errorf("docs have no JSON example of kind %s", k)
 		}

@@ -230,6 +230,8 @@ type Config struct {
 	// Ports is the sandbox's listening sockets (a table of its own if
 	// unset).
 	Ports *Ports
+	// Network carries the pod's connections (nil: it reaches nothing).
+	Network Network
 	// Programs is the simulation of each executable an image may have
 	// (and a "not supported" one for the others). It is injected, since
 	// the programs, among them the shell, run on a machine.

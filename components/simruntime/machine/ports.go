@@ -1,8 +1,27 @@
 package machine
 
 import (
+	"context"
+	"errors"
 	"io"
+	"net/netip"
 	"sync"
+)
+
+// A Network carries a pod's connections to other pods' ports (package
+// podnet's). A pod without one reaches nothing.
+type Network interface {
+	// Dial connects from the pod at src to dst over proto ("tcp"),
+	// or fails with ErrConnRefused, ErrConnTimedOut (once ctx ends, for
+	// an address that never answers) or another error. cause is the seq
+	// of the trace event that started the program (0: unknown).
+	Dial(ctx context.Context, src netip.Addr, proto string, dst netip.AddrPort, cause uint64) (io.ReadWriteCloser, error)
+}
+
+// What a connection ends with, in the words programs print.
+var (
+	ErrConnRefused  = errors.New("Connection refused")
+	ErrConnTimedOut = errors.New("Connection timed out")
 )
 
 // Ports: what a simulated server listens on inside its pod, so that
@@ -32,10 +51,10 @@ type Listener struct {
 // NewPorts is a pod's table, empty until its servers start.
 func NewPorts() *Ports { return &Ports{byPort: map[int32]Listener{}} }
 
-// listen binds port for as long as the server runs; the returned function
+// Bind binds port for as long as the server runs; the returned function
 // closes it. A port already bound stays with its first server (the
 // second's bind fails, as a real one's would with EADDRINUSE).
-func (p *Ports) listen(port int32, l Listener) (closePort func(), ok bool) {
+func (p *Ports) Bind(port int32, l Listener) (closePort func(), ok bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if _, taken := p.byPort[port]; taken {
@@ -57,11 +76,31 @@ func (p *Ports) Listener(port int32) (Listener, bool) {
 	return l, ok
 }
 
+// Listen binds one port until closePort is called or the process ends
+// (nc -l), or reports that another server has it.
+func (proc *Process) Listen(h PortHandler, port int32) (closePort func(), ok bool) {
+	return proc.Machine.Ports.Bind(port, Listener{Serve: h, Ended: proc.Context().Done()})
+}
+
+// A PeerConn is a connection that knows its client's address (one over
+// the pod network; a port-forward's comes from inside the pod).
+type PeerConn interface {
+	PeerAddr() string
+}
+
+// PeerAddr is the client address of a connection a server accepted.
+func PeerAddr(conn io.ReadWriter) string {
+	if pc, ok := conn.(PeerConn); ok {
+		return pc.PeerAddr()
+	}
+	return "127.0.0.1"
+}
+
 // ListenPorts binds a server's ports for its process's lifetime.
 func (proc *Process) ListenPorts(h PortHandler, ports ...int32) (closePorts func()) {
 	var closers []func()
 	for _, port := range ports {
-		if c, ok := proc.Machine.Ports.listen(port, Listener{Serve: h, Ended: proc.Machine.Ctx.Done()}); ok {
+		if c, ok := proc.Machine.Ports.Bind(port, Listener{Serve: h, Ended: proc.Machine.Ctx.Done()}); ok {
 			closers = append(closers, c)
 		}
 	}

@@ -96,8 +96,8 @@ func nginxHandler(p *machine.Process, version string) machine.PortHandler {
 				ref = "-"
 			}
 			// A port-forwarded connection comes from inside the pod.
-			fmt.Fprintf(p.IO.Out, "127.0.0.1 - - [%s] \"%s %s %s\" %d %d \"%s\" \"%s\" \"-\"\n",
-				p.Machine.Now().UTC().Format("02/Jan/2006:15:04:05 -0700"), r.Method, r.RequestURI, r.Proto, code, size, ref, ua)
+			fmt.Fprintf(p.IO.Out, "%s - - [%s] \"%s %s %s\" %d %d \"%s\" \"%s\" \"-\"\n",
+				machine.PeerAddr(conn), p.Machine.Now().UTC().Format("02/Jan/2006:15:04:05 -0700"), r.Method, r.RequestURI, r.Proto, code, size, ref, ua)
 		})
 	}
 }

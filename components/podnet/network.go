@@ -1,0 +1,260 @@
+// Package podnet is the pod network of the simulated runtime's pods: a
+// program in one pod that connects to an address reaches what listens
+// there in another pod, after the source node's kube-proxy rules have had
+// their say (Rules), and every connection is a `net` event in the trace.
+//
+// A packet goes where Linux would send it. To a Service's ClusterIP or a
+// NodePort, the source node's rules, as its kube-proxy last wrote them,
+// pick an endpoint (DNAT) or refuse (REJECT); the rules are the node's,
+// not the kube-proxy's, so a node whose kube-proxy is stopped keeps
+// routing by its stale rules, as a real node keeps its iptables. Then the
+// destination address: a pod's that listens on the port accepts; a pod's
+// that does not answers "connection refused"; an address nobody has never
+// answers (the client times out).
+package podnet
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wheelhouse-k8s/wheelhouse/components/simruntime/machine"
+	"github.com/wheelhouse-k8s/wheelhouse/tracing"
+)
+
+// Network is the cluster's pod network.
+type Network struct {
+	publish func(tracing.Event) // nil: nothing is traced
+
+	mu    sync.RWMutex
+	pods  map[netip.Addr]*Pod
+	nodes map[string]*node
+}
+
+type node struct {
+	addrs  []netip.Addr  // the node's own addresses (--dst-type LOCAL)
+	rules  func() string // the node's tables in iptables-save form ("": none yet)
+	mu     sync.Mutex    // guards parsed
+	text   string        // what parsed was parsed from
+	parsed *Rules
+}
+
+// A Pod is one pod's place on the network: its address and the ports its
+// containers' servers listen on.
+type Pod struct {
+	Namespace, Name, Node string
+	IP                    netip.Addr
+	Ports                 *machine.Ports
+}
+
+func (p *Pod) key() string { return p.Namespace + "/" + p.Name }
+
+// New is an empty network. publish, when set, receives each connection's
+// `net` event.
+func New(publish func(tracing.Event)) *Network {
+	return &Network{publish: publish, pods: map[netip.Addr]*Pod{}, nodes: map[string]*node{}}
+}
+
+// AddNode declares a node: its own addresses and where its rules are read
+// (the node's in-memory iptables, which kube-proxy writes).
+func (n *Network) AddNode(name string, addrs []netip.Addr, rules func() string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.nodes[name] = &node{addrs: addrs, rules: rules}
+}
+
+// Attach puts a pod on the network until detach is called (its sandbox
+// stopped and its address was released).
+func (n *Network) Attach(p Pod) (detach func()) {
+	pod := &p
+	n.mu.Lock()
+	n.pods[p.IP] = pod
+	n.mu.Unlock()
+	return func() {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		if n.pods[p.IP] == pod {
+			delete(n.pods, p.IP)
+		}
+	}
+}
+
+// The errors a connection ends with (machine's, so programs tell them
+// apart without knowing this package).
+var (
+	ErrRefused  = machine.ErrConnRefused
+	ErrTimedOut = machine.ErrConnTimedOut
+)
+
+// A Conn is an established connection, as the program that dialled sees it.
+type Conn = io.ReadWriteCloser
+
+var _ machine.Network = (*Network)(nil)
+
+// Dial opens a connection from the pod at src to dst, or says why not.
+// A destination that never answers blocks until ctx ends (the caller's
+// connect timeout), then ErrTimedOut. cause is the seq of the trace event
+// that made the program run (0: unknown).
+func (n *Network) Dial(ctx context.Context, src netip.Addr, proto string, dst netip.AddrPort, cause uint64) (Conn, error) {
+	n.mu.RLock()
+	from := n.pods[src]
+	n.mu.RUnlock()
+	if from == nil {
+		return nil, fmt.Errorf("dialling from %s: the address is on no pod", src)
+	}
+	ev := tracing.Event{
+		Time: time.Now(), Kind: tracing.KindNet, Verb: "connect", Resource: "pods", Namespace: from.Namespace, Name: from.Name,
+		From: PodID(from.Namespace, from.Name), Cause: cause,
+	}
+	detail := map[string]any{"protocol": proto, "src": src.String(), "srcNode": from.Node, "dst": dst.String()}
+	ev.Detail = detail
+	finish := func(outcome string, err error) {
+		detail["outcome"] = outcome
+		if err != nil && outcome == "error" {
+			detail["error"] = err.Error()
+		}
+		ev.Summary = summary(from, proto, dst, detail, outcome)
+		if n.publish != nil {
+			n.publish(ev)
+		}
+	}
+
+	to := dst
+	route, routed, err := n.route(from, proto, dst)
+	if err != nil {
+		finish("error", err)
+		return nil, err
+	}
+	if routed {
+		detail["chains"] = route.Chains()
+		detail["rules"] = route.Hops
+		detail["verdict"] = string(route.Verdict)
+		switch route.Verdict {
+		case Rejected:
+			finish("refused", ErrRefused)
+			return nil, ErrRefused
+		case Dropped:
+			finish("timed out", ErrTimedOut)
+			<-ctx.Done()
+			return nil, ErrTimedOut
+		}
+		to = route.To
+	}
+	detail["endpoint"] = to.String()
+	n.mu.RLock()
+	target := n.pods[to.Addr()]
+	n.mu.RUnlock()
+	if target == nil {
+		// Nobody has the address: the SYN goes unanswered.
+		ev.To = ""
+		finish("timed out", ErrTimedOut)
+		<-ctx.Done()
+		return nil, ErrTimedOut
+	}
+	ev.To = PodID(target.Namespace, target.Name)
+	detail["endpointPod"] = target.key()
+	detail["endpointNode"] = target.Node
+	l, ok := target.Ports.Listener(int32(to.Port()))
+	if !ok {
+		finish("refused", ErrRefused)
+		return nil, ErrRefused
+	}
+	client, pipe := net.Pipe()
+	server := peerConn{Conn: pipe, peer: from.IP.String()}
+	go func() {
+		defer server.Close()
+		done := make(chan struct{})
+		go func() {
+			// The server's container ends: its connections are cut, as
+			// its network namespace's end would cut them.
+			select {
+			case <-l.Ended:
+				server.Close()
+			case <-done:
+			}
+		}()
+		l.Serve(server)
+		close(done)
+	}()
+	finish("connected", nil)
+	return client, nil
+}
+
+// peerConn is the server's end of a connection: it knows the client's
+// address, which servers write to their access logs.
+type peerConn struct {
+	net.Conn
+	peer string
+}
+
+func (c peerConn) PeerAddr() string { return c.peer }
+
+// route runs the packet through the source node's rules; routed is false
+// when the node has none (yet).
+func (n *Network) route(from *Pod, proto string, dst netip.AddrPort) (Route, bool, error) {
+	n.mu.RLock()
+	nd := n.nodes[from.Node]
+	n.mu.RUnlock()
+	if nd == nil || nd.rules == nil {
+		return Route{}, false, nil
+	}
+	text := nd.rules()
+	if text == "" {
+		return Route{}, false, nil
+	}
+	nd.mu.Lock()
+	if nd.text != text || nd.parsed == nil {
+		parsed, err := ParseRules(text)
+		if err != nil {
+			nd.mu.Unlock()
+			return Route{}, false, err
+		}
+		nd.text, nd.parsed = text, parsed
+	}
+	rules := nd.parsed
+	nd.mu.Unlock()
+	local := func(a netip.Addr) bool {
+		if a.IsLoopback() {
+			return true
+		}
+		for _, x := range nd.addrs {
+			if x == a {
+				return true
+			}
+		}
+		return false
+	}
+	r, err := rules.Route(Packet{Protocol: proto, Src: from.IP, Dst: dst}, local, nil)
+	return r, err == nil, err
+}
+
+// PodID is a pod's id as the source or destination of a `net` event:
+// "pod:<namespace>/<name>".
+func PodID(namespace, name string) string { return "pod:" + namespace + "/" + name }
+
+func summary(from *Pod, proto string, dst netip.AddrPort, detail map[string]any, outcome string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s → %s", from.key(), proto, dst)
+	if ep, ok := detail["endpoint"].(string); ok && ep != dst.String() {
+		fmt.Fprintf(&b, " (DNAT to %s", ep)
+		if pod, ok := detail["endpointPod"].(string); ok {
+			fmt.Fprintf(&b, ", pod %s", pod)
+		}
+		b.WriteString(")")
+	} else if pod, ok := detail["endpointPod"].(string); ok {
+		fmt.Fprintf(&b, " (pod %s)", pod)
+	}
+	b.WriteString(": " + outcome)
+	return b.String()
+}
+
+// ConnectTimeout is how long a program waits for an address that never
+// answers before it gives up, unless it was told otherwise (wget -T, nc
+// -w): shorter than Linux's two minutes of SYN retries, which would only
+// leave a learner staring at a silent terminal.
+const ConnectTimeout = 10 * time.Second
