@@ -76,6 +76,18 @@ func (opts Options) containerd(r *http.Request) (any, error) {
 	return opts.Containerd(r.Context(), chi.URLParam(r, "node"))
 }
 
+func (opts Options) nodeRules(r *http.Request) (any, error) {
+	if opts.NodeRules == nil {
+		return nil, apiError{http.StatusNotFound, errors.New("no node rules here (a replay has none)")}
+	}
+	node := chi.URLParam(r, "node")
+	rules, err := opts.NodeRules(node)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{"node": node, "rules": rules}, nil
+}
+
 func (opts Options) etcdKeys(r *http.Request) (any, error) {
 	if opts.Etcd == nil {
 		return nil, errReplay

@@ -186,6 +186,9 @@ func viewerMayRead(r *http.Request) bool {
 		"/api/labs", "/api/components", "/ws/trace":
 		return true
 	}
+	if strings.HasPrefix(p, "/api/nodes/") && strings.HasSuffix(p, "/rules") {
+		return true // kube-proxy's rules hold no secret
+	}
 	for _, prefix := range []string{"/assets/", "/api/events/", "/api/labs/"} {
 		if strings.HasPrefix(p, prefix) {
 			return true

@@ -63,6 +63,10 @@ type Options struct {
 	// to what its kubelet reports (GET /api/nodes/{node}/containerd); an
 	// error wrapping ErrNotFound answers 404, and nil answers 404.
 	Containerd func(ctx context.Context, node string) (any, error)
+	// NodeRules is a node's iptables as kube-proxy wrote them, in
+	// `iptables-save` form (GET /api/nodes/{node}/rules); an error
+	// wrapping ErrNotFound answers 404, and nil answers 404.
+	NodeRules func(node string) (string, error)
 }
 
 // EtcdBrowser reads etcd's keyspace for the UI (reads only: the apiserver
@@ -101,6 +105,7 @@ func Handler(opts Options) http.Handler {
 	r.Get("/api/etcd/keys", jsonAPI(opts.etcdKeys))
 	r.Get("/api/etcd/value", jsonAPI(opts.etcdValue))
 	r.Get("/api/nodes/{node}/containerd", jsonAPI(opts.containerd))
+	r.Get("/api/nodes/{node}/rules", jsonAPI(opts.nodeRules))
 	r.Get("/status", func(w http.ResponseWriter, req *http.Request) {
 		ctx, cancel := context.WithTimeout(req.Context(), 5*time.Second)
 		defer cancel()

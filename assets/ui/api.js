@@ -41,6 +41,8 @@ const real = {
   flows: (object) => getJSON(`/api/flows?object=${q(object)}`),
   /** GET /api/nodes/{node}/containerd: containerd's containers and tasks, and the kubelet's report (containerd nodes only). */
   containerd: (node) => getJSON(`/api/nodes/${q(node)}/containerd`),
+  /** GET /api/nodes/{node}/rules: {node, rules}, the node's iptables as kube-proxy wrote them (iptables-save form). */
+  nodeRules: (node) => getJSON(`/api/nodes/${q(node)}/rules`),
   /** GET /api/etcd/keys?prefix=… */
   etcdKeys: (prefix = '/registry/') => getJSON(`/api/etcd/keys?prefix=${q(prefix)}`),
   /** GET /api/etcd/value?key=…[&rev=…] */

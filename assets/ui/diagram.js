@@ -39,7 +39,7 @@
 // Components the server can stop carry data-state="running|stopped|starting"
 // (setStates); a lab step's watch list gets a dashed halo (setWatch).
 
-import { s, clear, shorten, nodeOf, groupOf, machineOf, LOAD_BALANCER } from './util.js';
+import { s, clear, shorten, nodeOf, groupOf, machineOf, isPodId, LOAD_BALANCER } from './util.js';
 import { t } from './i18n.js';
 import { displayPhase, LEADER_ROLES } from './cluster.js';
 
@@ -122,6 +122,7 @@ export class Diagram {
 
   /** Draws the model; re-lays out only when nodes, clients or the topology changed. */
   render(model) {
+    this.model = model; // pods' nodes, for the routes of their connections
     if (this.keyOf(model) !== this.layoutKey) this.layout(model);
     this.updateNodes(model);
     this.setLeaders(model.leaders, model.etcdTerm);
@@ -580,8 +581,38 @@ export class Diagram {
    * not draw). ev, the event, picks the route of an etcd write.
    */
   geom(from, to, ev) {
+    if (isPodId(from)) return this.podGeom(from, to);
     if (this.ha) return this.haGeom(from, to, ev);
     return this.edgeGeom(from, to);
+  }
+
+  /**
+   * A pod's connection: from its chip to its node's kube-proxy, whose
+   * rules route it, then to the chip of the pod that answered (none when
+   * nobody did). Not cached: chips move as pods come and go.
+   */
+  podGeom(from, to) {
+    const src = this.podCenter(from);
+    const pod = this.model && this.model.pods.get(from.slice('pod:'.length));
+    const proxy = pod && pod.node ? this.rects.get(`kube-proxy/${pod.node}`) : null;
+    if (!src || !proxy) return null;
+    const pts = [src, [proxy.x + proxy.w / 2, proxy.y + proxy.h / 2]];
+    const dst = isPodId(to) ? this.podCenter(to) : null;
+    if (dst) pts.push(dst);
+    return polyline(pts);
+  }
+
+  /** The centre of a pod's chip ("pod:ns/name"), or null when it is not drawn. */
+  podCenter(id) {
+    const key = id.slice('pod:'.length);
+    for (const chip of this.svg.querySelectorAll('g.pod')) {
+      if (chip.dataset.pod !== key) continue;
+      const r = chip.querySelector('rect.chip');
+      if (!r) return null;
+      const x = Number(r.getAttribute('x')), y = Number(r.getAttribute('y'));
+      return [x + Number(r.getAttribute('width')) / 2, y + Number(r.getAttribute('height')) / 2];
+    }
+    return null;
   }
 
   edgeGeom(from, to) {

@@ -99,6 +99,7 @@ export class ComponentPanel {
       root.append(h('h3', { text: t('panel.ha.title') }), this.haEl);
     }
     this.appendControl(this.id);
+    if (key === 'kube-proxy' && node) this.renderRules(node);
     root.append(h('h3', { text: t('panel.live') }));
     this.numbersEl = h('dl', { class: 'facts numbers' });
     this.lastEl = h('div', { class: 'last5' });
@@ -148,6 +149,50 @@ export class ComponentPanel {
         has(why) ? h('p', { class: 'muted ctl-why', text: t(why) }) : null);
       if (this.ctlMsg && this.ctlMsg.id === id) box.append(h('p', { class: `ctl-msg${this.ctlMsg.ok ? '' : ' error'}`, 'data-testid': 'component-message', text: this.ctlMsg.text }));
     }
+  }
+
+  /**
+   * kube-proxy's panel: the node's rules as the proxier wrote them
+   * (`iptables-save`), with one Service's lines and chains highlighted.
+   */
+  renderRules(node) {
+    const box = h('div', { class: 'rules', 'data-testid': 'kube-proxy-rules' });
+    const pick = h('select', { class: 'rules-pick', 'data-testid': 'rules-service', 'aria-label': t('panel.rules.service') });
+    const pre = h('pre', { class: 'rules-text mono' });
+    const refresh = h('button', { type: 'button', class: 'btn small', text: t('panel.rules.refresh') });
+    box.append(h('h3', { text: t('panel.rules') }), h('p', { class: 'muted', text: t('panel.rules.note') }),
+      h('div', { class: 'rules-bar' }, pick, refresh), pre);
+    this.root.append(box);
+    let text = '';
+    const draw = () => {
+      clear(pre);
+      const lines = text.split('\n').filter((l) => l);
+      if (!lines.length) { pre.append(h('span', { class: 'muted', text: t('panel.rules.none') })); return; }
+      const hl = serviceLines(lines, pick.value);
+      lines.forEach((line, i) => pre.append(h('span', { class: `rule-line${hl.has(i) ? ' hl' : ''}`, text: line + '\n' })));
+      const first = pre.querySelector('.hl');
+      if (first) first.scrollIntoView({ block: 'nearest' });
+    };
+    const load = async () => {
+      try {
+        const res = await api.nodeRules(node);
+        text = typeof res.rules === 'string' ? res.rules : '';
+      } catch (err) {
+        text = '';
+        clear(pre);
+        pre.append(h('span', { class: 'error', text: String(err.message || err) }));
+        return;
+      }
+      if (this.id !== `kube-proxy/${node}` || !box.isConnected) return;
+      const keep = pick.value;
+      clear(pick);
+      pick.append(h('option', { value: '', text: t('panel.rules.all') }));
+      for (const svc of servicesIn(text)) pick.append(h('option', { value: svc, text: svc, selected: svc === keep }));
+      draw();
+    };
+    pick.addEventListener('change', draw);
+    refresh.addEventListener('click', load);
+    load();
   }
 
   /** A containerd node: what containerd itself sees next to the kubelet's report. */
@@ -237,4 +282,48 @@ export class ComponentPanel {
         shapeIcon(kc, 12), h('span', { class: 'seq', text: `#${seq}` }), ' ', ev.summary));
     }
   }
+}
+
+// kube-proxy names each rule's Service in its comment: "lab8/web:http
+// cluster IP", "lab8/web:http -> 10.244.1.5:80", or without quotes.
+const SERVICE_COMMENT = /--comment "?([a-z0-9][a-z0-9-]*\/[a-z0-9][a-z0-9.-]*)/;
+
+/** The Services the rules name, sorted. */
+export function servicesIn(text) {
+  const out = new Set();
+  for (const line of String(text).split('\n')) {
+    const m = SERVICE_COMMENT.exec(line);
+    if (m && line.startsWith('-A ')) out.add(m[1]);
+  }
+  return [...out].sort();
+}
+
+/**
+ * The indexes of the lines that belong to a Service: those whose comment
+ * names it, and every rule of the chains they jump to (KUBE-SVC-…,
+ * KUBE-SEP-…, KUBE-EXT-…), transitively. None for svc ''.
+ */
+export function serviceLines(lines, svc) {
+  const out = new Set();
+  if (!svc) return out;
+  const chains = new Set();
+  const chainOf = (line) => (line.startsWith('-A ') ? line.split(' ')[1] : '');
+  lines.forEach((line, i) => {
+    const m = SERVICE_COMMENT.exec(line);
+    if (m && m[1] === svc) {
+      out.add(i);
+      const j = /-j (KUBE-(?:SVC|SEP|EXT|FW|SVL)-\S+)/.exec(line);
+      if (j) chains.add(j[1]);
+    }
+  });
+  for (let grew = true; grew;) {
+    grew = false;
+    lines.forEach((line, i) => {
+      if (!chains.has(chainOf(line)) && !chains.has(line.slice(1).split(' ')[0])) return;
+      if (!out.has(i)) { out.add(i); grew = true; }
+      const j = /-j (KUBE-(?:SVC|SEP|EXT|FW|SVL)-\S+)/.exec(line);
+      if (j && !chains.has(j[1])) { chains.add(j[1]); grew = true; }
+    });
+  }
+  return out;
 }

@@ -286,8 +286,9 @@ export class Timeline {
       row.append(h('span', { class: 'tl-text' }, h('b', { text: ev.kind === 'dropped' ? t('tl.dropped', { n: (ev.detail && ev.detail.count) ?? '?' }) : ev.summary })));
       return;
     }
-    const a = GROUPS.indexOf(groupOf(ev.from || (ev.detail && ev.detail.component) || ''));
-    const b = ev.to ? GROUPS.indexOf(groupOf(ev.to)) : -1;
+    // A pod's connection is drawn on the kube-proxy lane: its rules route it.
+    const a = ev.kind === 'net' ? GROUPS.indexOf('kube-proxy') : GROUPS.indexOf(groupOf(ev.from || (ev.detail && ev.detail.component) || ''));
+    const b = ev.to && ev.kind !== 'net' ? GROUPS.indexOf(groupOf(ev.to)) : -1;
     if (a >= 0 && b >= 0 && a !== b) {
       const lo = Math.min(a, b), hi = Math.max(a, b);
       const x1 = lo * LANE_W + LANE_W / 2, x2 = hi * LANE_W + LANE_W / 2;
@@ -308,9 +309,10 @@ export class Timeline {
     let extra = '';
     if (ev.kind === 'http' || ev.kind === 'cri' || ev.kind === 'kubelet-api') extra = ev.name || '';
     if (ev.kind === 'watch') extra = '→ ' + shortComp(ev.to);
+    if (ev.kind === 'net' && ev.detail) extra = `${ev.namespace}/${ev.name} → ${ev.detail.endpointPod || ev.detail.endpoint || ''} ${ev.detail.outcome || ''}`.trim();
     if (ev.kind === 'http' && ev.from && ev.from.startsWith('controller-manager') && ev.detail && ev.detail.controller) extra = `${extra} (${ev.detail.controller.replace(/-controller$/, '')})`.trim();
     if (extra) text.append(' ', h('span', { class: 'tl-obj', text: extra }));
-    const node = nodeOf(ev.from) || nodeOf(ev.to);
+    const node = nodeOf(ev.from) || nodeOf(ev.to) || (ev.kind === 'net' && ev.detail && ev.detail.srcNode) || '';
     if (node) text.append(' ', h('span', { class: 'tl-node', text: node }));
     if (isFailure(ev)) text.append(' ', h('span', { class: 'tl-status', text: ev.status }));
     row.append(text);

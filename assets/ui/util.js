@@ -48,7 +48,7 @@ export function clear(el) {
 // Event classification
 
 /** The drawable classes of events, in legend order. */
-export const KIND_CLASSES = ['write', 'read', 'watch', 'etcd', 'cri', 'kubelet', 'lifecycle'];
+export const KIND_CLASSES = ['write', 'read', 'watch', 'etcd', 'cri', 'kubelet', 'net', 'lifecycle'];
 
 const WRITE_VERBS = new Set(['create', 'update', 'patch', 'delete', 'deletecollection']);
 
@@ -64,6 +64,7 @@ export function kindClass(ev) {
     case 'etcd': return 'etcd';
     case 'cri': return 'cri';
     case 'kubelet-api': return 'kubelet';
+    case 'net': return 'net';
     case 'lifecycle': return 'lifecycle';
     case 'dropped': case 'error': return 'marker';
     default: return 'other';
@@ -120,6 +121,7 @@ export function packetLabel(ev) {
     case 'etcd': return `${ev.verb || 'put'} ${shorten(shortKey(d.key) || objectKey(ev), 26)}`;
     case 'cri': return ev.verb || shorten(d.method, 20) || 'CRI';
     case 'kubelet-api': return ev.verb || shorten(pathOnly(d.path), 20);
+    case 'net': return `${String(d.protocol || 'tcp').toUpperCase()} ${d.dst || ''}`.trim();
     case 'lifecycle': return ev.verb || 'lifecycle';
     default: return ev.kind || '?';
   }
@@ -268,6 +270,10 @@ export function shapePath(kc, r) {
         p.push(`${(r * 1.1 * Math.cos(ang)).toFixed(2)},${(r * 1.1 * Math.sin(ang)).toFixed(2)}`);
       }
       return 'M' + p.join('L') + 'Z';
+    }
+    case 'net': { // arrowhead: a packet on the pod network
+      const a = r * 1.15;
+      return `M${-a},${-a * 0.85}L${a},0L${-a},${a * 0.85}L${-a * 0.35},0Z`;
     }
     case 'lifecycle': { // four-point star
       const a = r * 1.2, b = r * 0.4;

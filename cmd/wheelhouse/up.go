@@ -323,6 +323,13 @@ func (o *upOptions) run(ctx context.Context, out io.Writer) error {
 		Containerd: func(ctx context.Context, node string) (any, error) {
 			return containerdViewOf(ctx, c, state, node)
 		},
+		NodeRules: func(node string) (string, error) {
+			n := c.Node(node)
+			if n == nil {
+				return "", fmt.Errorf("%w: no node %q", server.ErrNotFound, node)
+			}
+			return n.Rules(), nil
+		},
 	}
 	if tracer != nil {
 		opts.Trace = &server.Trace{Bus: tracer.Bus, Detail: tracer.Detail,

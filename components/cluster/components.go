@@ -57,6 +57,11 @@ type Node struct {
 	tables *kubeproxy.Tables
 }
 
+// Rules is the node's iptables as `iptables-save` prints them (its nat
+// and filter tables, which kube-proxy wrote; "" before it first did).
+// They stay while its kube-proxy is stopped, as a real node's do.
+func (n *Node) Rules() string { return n.tables.Save() }
+
 // labels are the node's labels the kubelet registers it with. The
 // single-node topology's machine is marked a control-plane node, as
 // minikube marks its one node, and takes pods (it has no taint).

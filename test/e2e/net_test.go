@@ -261,3 +261,72 @@ spec:
 		return err == nil && strings.Contains(out, "Welcome to nginx!"), fmt.Sprint(err, out)
 	})
 }
+
+// A pod's connection is drawn as a packet from its chip, through its
+// node's kube-proxy, to the chip of the pod that answered.
+func TestBrowserAnimatesAPacketFromPodToPod(t *testing.T) {
+	ctx := newBrowser(t)
+	client, ns, k := inSharedNamespace(t, "uinet")
+	k.mustRun(t, "run", "server", "--image", "nginx", "-n", ns)
+	k.mustRun(t, "run", "client", "--image", "busybox", "-n", ns, "--", "sleep", "3600")
+	waitSharedRunning(t, ns, "server")
+	waitSharedRunning(t, ns, "client")
+	server, err := client.CoreV1().Pods(ns).Get(context.Background(), "server", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	openUI(t, ctx, shared.uiAddr)
+	eventually(t, 30*time.Second, "both pods drawn", func() (bool, string) {
+		n := evalJS[int](t, ctx, `document.querySelectorAll('g.pod[data-pod^="`+ns+`/"]').length`)
+		return n == 2, fmt.Sprint(n, " chips")
+	})
+	tr := followTrace(t, shared.uiAddr, "kinds=net&namespace="+ns)
+	if out, err := k.run(t, "exec", "client", "-n", ns, "--", "wget", "-qO-", "http://"+server.Status.PodIP+"/"); err != nil || !strings.Contains(out, "Welcome to nginx!") {
+		t.Fatalf("wget from the client pod: %v\n%s", err, out)
+	}
+	ev := tr.waitFor(t, 30*time.Second, "the connection's net event", func(e *tracing.Event) bool {
+		return e.Kind == tracing.KindNet && e.To == "pod:"+ns+"/server"
+	})
+	want := "pod:" + ns + "/client->pod:" + ns + "/server"
+	eventually(t, 30*time.Second, "the connection animated pod to pod", func() (bool, string) {
+		for _, a := range animated(t, ctx) {
+			if a.Seq == ev.Seq {
+				return a.Edge == want, "animated on " + a.Edge
+			}
+		}
+		return false, animationState(t, ctx, ev.Seq)
+	})
+	// Through the client's node's kube-proxy: the route's middle point is
+	// that component's centre.
+	route := evalJS[[][]float64](t, ctx, `window.wheelhouse.route("pod:`+ns+`/client", "pod:`+ns+`/server")`)
+	if len(route) != 3 {
+		t.Fatalf("the route of a pod's connection: %v, want pod → kube-proxy → pod", route)
+	}
+	screenshot(t, ctx, "ui-net-packet")
+
+	// kube-proxy's panel shows the rules its node routes by, a Service's
+	// lines highlighted.
+	k.mustRun(t, "expose", "pod", "server", "-n", ns, "--port", "80")
+	clientPod, err := client.CoreV1().Pods(ns).Get(context.Background(), "client", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := "kube-proxy/" + clientPod.Spec.NodeName
+	evalJS[any](t, ctx, `document.querySelector('[data-testid="diagram"] [data-component="`+proxy+`"]').dispatchEvent(new MouseEvent('click', {bubbles: true}))`)
+	svc := ns + "/server"
+	var hl string
+	eventually(t, time.Minute, "the Service's endpoint in kube-proxy's rules, highlighted", func() (bool, string) {
+		// The panel reads the rules when it opens, and on Refresh.
+		evalJS[any](t, ctx, `document.querySelector('[data-testid=kube-proxy-rules] .rules-bar button').click()`)
+		time.Sleep(300 * time.Millisecond)
+		evalJS[any](t, ctx, `(() => { const s = document.querySelector('[data-testid=rules-service]'); s.value = `+"`"+svc+"`"+`; s.dispatchEvent(new Event('change')); })()`)
+		hl = evalJS[string](t, ctx, `[...document.querySelectorAll('[data-testid=kube-proxy-rules] .rule-line.hl')].map((l) => l.textContent).join('')`)
+		return strings.Contains(hl, "KUBE-SEP-"), hl
+	})
+	for _, want := range []string{"-A KUBE-SERVICES", "KUBE-SVC-", "KUBE-SEP-", "DNAT --to-destination " + server.Status.PodIP + ":80"} {
+		if !strings.Contains(hl, want) {
+			t.Errorf("the highlighted rules of %s lack %q:\n%s", svc, want, hl)
+		}
+	}
+	screenshot(t, ctx, "ui-kube-proxy-rules")
+}
