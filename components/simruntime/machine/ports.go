@@ -18,9 +18,12 @@ type Network interface {
 	Dial(ctx context.Context, src netip.Addr, proto string, dst netip.AddrPort, cause uint64) (io.ReadWriteCloser, error)
 }
 
-// What a connection ends with, in the words programs print.
+// What a connection ends with, in the words programs print: the C
+// library's strerror texts, capitalised as busybox prints them.
 var (
-	ErrConnRefused  = errors.New("Connection refused")
+	//lint:ignore ST1005 strerror(ECONNREFUSED), printed as is
+	ErrConnRefused = errors.New("Connection refused")
+	//lint:ignore ST1005 strerror(ETIMEDOUT), printed as is
 	ErrConnTimedOut = errors.New("Connection timed out")
 )
 

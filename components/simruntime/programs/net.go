@@ -58,6 +58,7 @@ func resolve(p *machine.Process, host string) (netip.Addr, bool) {
 func dial(p *machine.Process, addr netip.AddrPort, timeout time.Duration) (io.ReadWriteCloser, error) {
 	src, err := netip.ParseAddr(p.Machine.IP)
 	if p.Machine.Network == nil || err != nil {
+		//lint:ignore ST1005 strerror(ENETUNREACH), printed as is
 		return nil, errors.New("Network is unreachable")
 	}
 	ctx, cancel := context.WithTimeout(p.Context(), timeout)
