@@ -240,7 +240,7 @@ func (c *Classroom) info() classroomInfo {
 func (c *Classroom) infoLocked() classroomInfo {
 	n := 0
 	for m := range c.conns {
-		if !m.presenter {
+		if !m.presenter && m.follows { // a viewer's page, not a tool's stream
 			n++
 		}
 	}
@@ -310,6 +310,13 @@ func (c *Classroom) join(r *http.Request, token string, follows bool, end func(i
 	if c.closed {
 		c.mu.Unlock()
 		end(websocket.CloseGoingAway, "Wheelhouse is stopping")
+		return nil, nil, false
+	}
+	if !m.presenter && !tokenMatches(m.viewerKey, c.key) {
+		// Rotated between the access check and the upgrade: the old key
+		// is refused from the rotation on.
+		c.mu.Unlock()
+		end(closeKeyRotated, "the viewer link was renewed: ask the presenter for the new one")
 		return nil, nil, false
 	}
 	c.conns[m] = struct{}{}

@@ -270,8 +270,10 @@ func (t *Trace) stream(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// maxBatch bounds the events of one batch: a client catching up on a
-// long backlog gets it in frames of a few hundred kilobytes at most.
+// maxBatch bounds the events the subscription hands over at once; a
+// frame holds fewer than twice as many (gather adds whole batches), so a
+// client catching up on a long backlog gets it in frames of a few hundred
+// kilobytes at most.
 const maxBatch = 256
 
 // batchLinger is how long a batched stream waits, after an event, for the
@@ -283,8 +285,9 @@ const maxBatch = 256
 // not see 10 ms.
 const batchLinger = 10 * time.Millisecond
 
-// gather adds to evs the batches that arrive within batchLinger, up to
-// maxBatch events; open is false if the subscription ended meanwhile.
+// gather adds to evs the batches that arrive within batchLinger, until it
+// holds maxBatch events or more; open is false if the subscription ended
+// meanwhile.
 func gather(evs []tracing.Event, more <-chan []tracing.Event) (_ []tracing.Event, open bool) {
 	if len(evs) >= maxBatch {
 		return evs, true
@@ -329,7 +332,8 @@ func (t *Trace) writeEvents(conn *websocket.Conn, evs []tracing.Event, batched b
 	for _, ev := range evs {
 		frame, err := t.frames.frame(ev)
 		if err != nil {
-			_ = w.Close()
+			// Not Close: that would send the array cut short. The
+			// caller ends the connection.
 			return err
 		}
 		if _, err := w.Write(sep); err != nil {

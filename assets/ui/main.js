@@ -903,6 +903,12 @@ class App {
   applyTeaching(s) {
     const { steps, ...shown } = s;
     this.viewState.set(shown, 'presenter');
+    // A mirror that failed or raced (the lab's texts still loading) is
+    // retried with each state, not only when the step changes.
+    const l = this.labs;
+    if (l && s.lab && !l.mirroring && (l.labId !== s.lab || (l.step ? l.step.id : '') !== s.step)) {
+      l.mirror(s.lab, s.step, s.since, s.done).catch((e) => console.error(e));
+    }
     if (this.remoteSteps >= 0) for (let k = this.remoteSteps; k < steps && k < this.remoteSteps + 20; k++) this.stepOnce();
     this.remoteSteps = steps;
     this.renderClassroom();

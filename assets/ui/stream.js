@@ -2,9 +2,10 @@
 //
 // Protocol (docs/trace-format.md): JSON text frames, seqs strictly
 // increasing. The page asks for batch=true, so a frame is an array of the
-// events that were waiting (one frame for dozens under load); a frame that
-// is one object is a single event, or one of the typed frames below. On close we reconnect with since=<last seq received>
-// (markers included) so nothing is missed or repeated. A frame of kind
+// events that were waiting (one frame for dozens under load); a frame
+// that is one object is a single event, or one of the typed frames below.
+// On close we reconnect with since=<last seq received> (markers included)
+// so nothing is missed or repeated. A frame of kind
 // "error" means our request was wrong: the server closes right after, and
 // we report it (and retry slowly, in case the server was being replaced).
 // Frames that are not valid events are ignored and counted.

@@ -27,11 +27,6 @@ export const TEACHING_DEFAULTS = Object.freeze({
 const MAX_STRING = 512;
 const MAX_DONE = 200;
 
-function same(a, b) {
-  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => x === b[i]);
-  return a === b;
-}
-
 /**
  * A teaching state received from elsewhere, reduced to the known fields of
  * the right types and sizes; anything else takes the default. A malformed

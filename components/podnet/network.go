@@ -15,9 +15,9 @@ package podnet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -125,25 +125,29 @@ func (n *Network) Dial(ctx context.Context, src netip.Addr, proto string, dst ne
 	}
 
 	to := dst
-	route, routed, err := n.route(from, proto, dst)
-	if err != nil {
-		finish("error", err)
-		return nil, err
-	}
-	if routed {
-		detail["chains"] = route.Chains()
-		detail["rules"] = route.Hops
-		detail["verdict"] = string(route.Verdict)
-		switch route.Verdict {
-		case Rejected:
-			finish("refused", ErrRefused)
-			return nil, ErrRefused
-		case Dropped:
-			finish("timed out", ErrTimedOut)
-			<-ctx.Done()
-			return nil, ErrTimedOut
+	if dst.Addr().IsLoopback() || dst.Addr() == src {
+		// The pod's own loopback or address never leaves it: no node's
+		// rules see the packet.
+		to = netip.AddrPortFrom(src, dst.Port())
+	} else {
+		route, routed, err := n.route(from, proto, dst)
+		if err != nil {
+			finish("error", err)
+			return nil, err
 		}
-		to = route.To
+		if routed {
+			detail["chains"] = route.Chains()
+			detail["rules"] = route.Hops
+			detail["verdict"] = string(route.Verdict)
+			switch route.Verdict {
+			case Rejected:
+				finish("refused", ErrRefused)
+				return nil, ErrRefused
+			case Dropped:
+				return nil, unanswered(ctx, finish)
+			}
+			to = route.To
+		}
 	}
 	detail["endpoint"] = to.String()
 	n.mu.RLock()
@@ -151,10 +155,7 @@ func (n *Network) Dial(ctx context.Context, src netip.Addr, proto string, dst ne
 	n.mu.RUnlock()
 	if target == nil {
 		// Nobody has the address: the SYN goes unanswered.
-		ev.To = ""
-		finish("timed out", ErrTimedOut)
-		<-ctx.Done()
-		return nil, ErrTimedOut
+		return nil, unanswered(ctx, finish)
 	}
 	ev.To = PodID(target.Namespace, target.Name)
 	detail["endpointPod"] = target.key()
@@ -164,8 +165,7 @@ func (n *Network) Dial(ctx context.Context, src netip.Addr, proto string, dst ne
 		finish("refused", ErrRefused)
 		return nil, ErrRefused
 	}
-	client, pipe := net.Pipe()
-	server := peerConn{Conn: pipe, peer: from.IP.String()}
+	client, server := newConnPair(from.IP.String())
 	go func() {
 		defer server.Close()
 		done := make(chan struct{})
@@ -185,14 +185,55 @@ func (n *Network) Dial(ctx context.Context, src netip.Addr, proto string, dst ne
 	return client, nil
 }
 
-// peerConn is the server's end of a connection: it knows the client's
-// address, which servers write to their access logs.
-type peerConn struct {
-	net.Conn
+// unanswered waits for the caller to give up on a connection nobody
+// answers, then records how it ended: "timed out" (the caller's timeout)
+// or "interrupted" (the program was stopped first).
+func unanswered(ctx context.Context, finish func(string, error)) error {
+	<-ctx.Done()
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		finish("timed out", ErrTimedOut)
+		return ErrTimedOut
+	}
+	finish("interrupted", ctx.Err())
+	return ctx.Err()
+}
+
+// connEnd is one end of a connection between two pods: what one writes
+// the other reads, each direction a pipe of its own, so that an end can
+// close its writing side alone (shutdown(SHUT_WR): `echo hi | nc` ends its
+// request and still reads the answer). The server's end knows the
+// client's address, which servers write to their access logs.
+type connEnd struct {
+	r    *io.PipeReader
+	w    *io.PipeWriter
 	peer string
 }
 
-func (c peerConn) PeerAddr() string { return c.peer }
+func newConnPair(clientAddr string) (client, server *connEnd) {
+	toServer, fromClient := io.Pipe()
+	toClient, fromServer := io.Pipe()
+	return &connEnd{r: toClient, w: fromClient}, &connEnd{r: toServer, w: fromServer, peer: clientAddr}
+}
+
+func (c *connEnd) Read(b []byte) (int, error)  { return c.r.Read(b) }
+func (c *connEnd) Write(b []byte) (int, error) { return c.w.Write(b) }
+
+// CloseWrite ends what this side sends; the peer reads EOF.
+func (c *connEnd) CloseWrite() error { return c.w.Close() }
+
+// Close ends both directions; the peer's reads and writes fail.
+func (c *connEnd) Close() error {
+	_ = c.w.Close()
+	return c.r.CloseWithError(io.ErrClosedPipe)
+}
+
+// PeerAddr is the client's address, on the server's end.
+func (c *connEnd) PeerAddr() string {
+	if c.peer == "" {
+		return "127.0.0.1"
+	}
+	return c.peer
+}
 
 // route runs the packet through the source node's rules; routed is false
 // when the node has none (yet).
@@ -219,9 +260,6 @@ func (n *Network) route(from *Pod, proto string, dst netip.AddrPort) (Route, boo
 	rules := nd.parsed
 	nd.mu.Unlock()
 	local := func(a netip.Addr) bool {
-		if a.IsLoopback() {
-			return true
-		}
 		for _, x := range nd.addrs {
 			if x == a {
 				return true
@@ -252,9 +290,3 @@ func summary(from *Pod, proto string, dst netip.AddrPort, detail map[string]any,
 	b.WriteString(": " + outcome)
 	return b.String()
 }
-
-// ConnectTimeout is how long a program waits for an address that never
-// answers before it gives up, unless it was told otherwise (wget -T, nc
-// -w): shorter than Linux's two minutes of SYN retries, which would only
-// leave a learner staring at a silent terminal.
-const ConnectTimeout = 10 * time.Second

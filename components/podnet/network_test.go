@@ -172,3 +172,65 @@ func TestADetachedPodIsGoneAndANewOneMayTakeItsAddress(t *testing.T) {
 		t.Errorf("after both left: %v, want timed out", err)
 	}
 }
+
+func TestAPodsLoopbackNeverLeavesIt(t *testing.T) {
+	n, rec, _ := testNetwork(t, nodeRules)
+	webA := netip.MustParseAddr("10.244.1.5")
+	conn, err := n.Dial(t.Context(), webA, "tcp", netip.MustParseAddrPort("127.0.0.1:80"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ask(t, conn, "self"); got != "a: self" {
+		t.Fatalf("the pod's own loopback answered %q", got)
+	}
+	if ev := rec.last(t); ev.Detail["chains"] != nil || ev.To != "pod:lab8/web-a" {
+		t.Errorf("a loopback connection went through the node's rules: %+v", ev)
+	}
+	// A NodePort's port on loopback is the pod's own port, not the Service.
+	if _, err := n.Dial(t.Context(), webA, "tcp", netip.MustParseAddrPort("127.0.0.1:30080"), 0); !errors.Is(err, machine.ErrConnRefused) {
+		t.Errorf("loopback port 30080 in a pod that does not listen there: %v, want refused", err)
+	}
+}
+
+func TestAConnectionGivenUpOnIsRecordedWhenItEnds(t *testing.T) {
+	n, rec, _ := testNetwork(t, "")
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() {
+		_, err := n.Dial(ctx, podA, "tcp", netip.MustParseAddrPort("10.244.7.7:80"), 0)
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	rec.mu.Lock()
+	early := len(rec.events)
+	rec.mu.Unlock()
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("an interrupted dial: %v", err)
+	}
+	if early != 0 {
+		t.Error("the unanswered connection was recorded before it ended")
+	}
+	if ev := rec.last(t); ev.Detail["outcome"] != "interrupted" {
+		t.Errorf("outcome %v, want interrupted", ev.Detail["outcome"])
+	}
+}
+
+func TestAClientMayCloseItsSideAndStillReadTheAnswer(t *testing.T) {
+	n, _, _ := testNetwork(t, "")
+	conn, err := n.Dial(t.Context(), podA, "tcp", netip.MustParseAddrPort("10.244.2.7:80"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "half\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(conn)
+	if err != nil || string(got) != "b: half\n" {
+		t.Fatalf("after closing its side the client read %q, %v", got, err)
+	}
+}

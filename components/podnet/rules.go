@@ -21,12 +21,15 @@ import (
 // the matches -p, -s, -d, --dport, --dst-type LOCAL, --ctstate and the
 // statistic module's --probability; the targets a user chain, RETURN,
 // ACCEPT, DNAT --to-destination, REJECT, DROP and MARK (masquerading,
-// which changes where a packet goes nowhere here). A rule with a match it
-// does not know (ipset, recent for session affinity, --mark) does not
-// match, which is what an unsupported kernel module would do too.
+// which changes where a packet goes nowhere here). A rule with any other
+// match (an interface, ipset, recent for session affinity, --mark) never
+// matches, as a rule needing a kernel module that is not there would not.
 type Rules struct {
 	text string
 	dump *iptablestest.IPTablesDump
+	// unknown are the rules with a parameter the evaluator does not know
+	// (the parser skips those; evaluating the rest would match too much).
+	unknown map[*iptablestest.Rule]bool
 }
 
 // builtinPolicy is a built-in chain's declaration in iptables-save's
@@ -34,13 +37,58 @@ type Rules struct {
 // iptables-restore input and the in-memory tables use (":PREROUTING - [0:0]").
 var builtinPolicy = regexp.MustCompile(`(?m)^:([A-Z]+) (?:ACCEPT|DROP) \[`)
 
+// targetOptions are the options of targets that do not change a packet's
+// route (MARK's, REJECT's, nfacct's): a rule that has them is still known.
+var targetOptions = regexp.MustCompile(` --(?:or-mark|xor-mark|and-mark|set-xmark|reject-with|nfacct-name) \S+`)
+
+// withoutComment drops a rule's --comment and its text, which the
+// in-memory tables print unquoted when kube-proxy added the rule word by
+// word ("--comment kubernetes service portals -j KUBE-SERVICES"): its
+// words would read as unknown parameters.
+func withoutComment(rule string) string {
+	words := strings.Fields(rule)
+	out := make([]string, 0, len(words))
+	for i := 0; i < len(words); i++ {
+		if words[i] != "--comment" {
+			out = append(out, words[i])
+			continue
+		}
+		if i+1 < len(words) && strings.HasPrefix(words[i+1], `"`) {
+			// Quoted: up to the word that closes the quote.
+			i++
+			if w := words[i]; len(w) > 1 && strings.HasSuffix(w, `"`) {
+				continue
+			}
+			for i+1 < len(words) && !strings.HasSuffix(words[i], `"`) {
+				i++
+			}
+			continue
+		}
+		for i+1 < len(words) && !strings.HasPrefix(words[i+1], "-") && words[i+1] != "!" {
+			i++
+		}
+	}
+	return strings.Join(out, " ")
+}
+
 // ParseRules reads iptables-save output.
 func ParseRules(text string) (*Rules, error) {
 	dump, err := iptablestest.ParseIPTablesDump(builtinPolicy.ReplaceAllString(text, ":$1 - ["))
 	if err != nil {
 		return nil, fmt.Errorf("reading kube-proxy's rules: %w", err)
 	}
-	return &Rules{text: text, dump: dump}, nil
+	r := &Rules{text: text, dump: dump, unknown: map[*iptablestest.Rule]bool{}}
+	for _, t := range dump.Tables {
+		for _, c := range t.Chains {
+			for _, rule := range c.Rules {
+				strict, err := iptablestest.ParseRule(withoutComment(targetOptions.ReplaceAllString(rule.Raw, "")), true)
+				if err != nil || strict.SourcePort != nil || strict.MatchSet != nil || strict.AffinityCheck != nil || strict.MarkCheck != nil {
+					r.unknown[rule] = true
+				}
+			}
+		}
+	}
+	return r, nil
 }
 
 // Text is the rules as iptables-save prints them.
@@ -113,8 +161,7 @@ func (r *Rules) Route(p Packet, local func(netip.Addr) bool, rnd *rand.Rand) (Ro
 		rnd = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	}
 	ev := &evaluation{rules: r, p: p, local: local, rnd: rnd, dst: p.Dst}
-	route := Route{Verdict: Accepted}
-	verdict, err := ev.chain(utiliptables.TableNAT, "PREROUTING", 0)
+	verdict, _, err := ev.chain(utiliptables.TableNAT, "PREROUTING", 0)
 	if err != nil {
 		return Route{}, err
 	}
@@ -124,7 +171,7 @@ func (r *Rules) Route(p Packet, local func(netip.Addr) bool, rnd *rand.Rand) (Ro
 		// the route only when they stop the packet: the rules a learner
 		// reads for a Service are the nat table's.
 		natHops := len(ev.hops)
-		v2, err := ev.chain(utiliptables.TableFilter, "FORWARD", 0)
+		v2, _, err := ev.chain(utiliptables.TableFilter, "FORWARD", 0)
 		if err != nil {
 			return Route{}, err
 		}
@@ -134,7 +181,7 @@ func (r *Rules) Route(p Packet, local func(netip.Addr) bool, rnd *rand.Rand) (Ro
 			ev.hops = ev.hops[:natHops]
 		}
 	}
-	route.Verdict, route.Hops, route.To = verdict, ev.hops, ev.dst
+	route := Route{Verdict: verdict, Hops: ev.hops, To: ev.dst}
 	if route.Verdict == Accepted && ev.dnat {
 		route.Verdict = Rewritten
 	}
@@ -151,19 +198,21 @@ type evaluation struct {
 	hops  []Hop
 }
 
-// chain runs one chain: the verdict of a terminal rule, or Accepted when
-// the chain ends or RETURNs (for a built-in chain, its policy; kube-proxy
-// leaves them ACCEPT).
-func (ev *evaluation) chain(table utiliptables.Table, name string, depth int) (Verdict, error) {
+// chain runs one chain. It returns the verdict and whether a rule ended
+// the table's traversal (ACCEPT, DROP, REJECT, DNAT); when a user chain
+// runs out or RETURNs, the chain that jumped to it goes on (final false).
+// A built-in chain that runs out takes its policy, which kube-proxy
+// leaves ACCEPT.
+func (ev *evaluation) chain(table utiliptables.Table, name string, depth int) (v Verdict, final bool, err error) {
 	if depth > maxDepth {
-		return "", fmt.Errorf("the rules jump more than %d chains deep at %s", maxDepth, name)
+		return "", false, fmt.Errorf("the rules jump more than %d chains deep at %s", maxDepth, name)
 	}
 	c, err := ev.rules.dump.GetChain(table, utiliptables.Chain(name))
 	if err != nil {
 		if depth == 0 {
-			return Accepted, nil // no such built-in chain written: nothing to do
+			return Accepted, false, nil // no such built-in chain written: nothing to do
 		}
-		return "", fmt.Errorf("a rule jumps to %s, which the %s table does not have", name, table)
+		return "", false, fmt.Errorf("a rule jumps to %s, which the %s table does not have", name, table)
 	}
 	hop := len(ev.hops)
 	ev.hops = append(ev.hops, Hop{Table: string(table), Chain: name})
@@ -182,27 +231,27 @@ func (ev *evaluation) chain(table utiliptables.Table, name string, depth int) (V
 			continue // KUBE-MARK-MASQ: masquerade later; nothing else changes
 		case "RETURN":
 			ev.hops[hop].Rule = rule.Raw
-			return Accepted, nil
+			return Accepted, false, nil
 		case "ACCEPT":
 			ev.hops[hop].Rule = rule.Raw
-			return Accepted, nil
+			return Accepted, true, nil
 		case "DROP":
 			ev.hops[hop].Rule = rule.Raw
-			return Dropped, nil
+			return Dropped, true, nil
 		case "REJECT":
 			ev.hops[hop].Rule = rule.Raw
-			return Rejected, nil
+			return Rejected, true, nil
 		case "DNAT":
 			ev.hops[hop].Rule = rule.Raw
 			if rule.DNATDestination == nil {
-				return "", fmt.Errorf("a DNAT rule without --to-destination: %s", rule.Raw)
+				return "", false, fmt.Errorf("a DNAT rule without --to-destination: %s", rule.Raw)
 			}
 			to, err := netip.ParseAddrPort(rule.DNATDestination.Value)
 			if err != nil {
-				return "", fmt.Errorf("a DNAT destination %q: %w", rule.DNATDestination.Value, err)
+				return "", false, fmt.Errorf("a DNAT destination %q: %w", rule.DNATDestination.Value, err)
 			}
 			ev.dst, ev.dnat = to, true
-			return Accepted, nil // DNAT ends the nat table's traversal
+			return Accepted, true, nil // DNAT ends the nat table's traversal
 		default:
 			if _, err := ev.rules.dump.GetChain(table, utiliptables.Chain(target)); err != nil && !strings.HasPrefix(target, "KUBE-") {
 				// Not a chain: a target extension that changes nothing
@@ -210,19 +259,22 @@ func (ev *evaluation) chain(table utiliptables.Table, name string, depth int) (V
 				continue
 			}
 			ev.hops[hop].Rule = rule.Raw
-			v, err := ev.chain(table, target, depth+1)
-			if err != nil || v != Accepted || ev.dnat {
-				return v, err
+			v, final, err := ev.chain(table, target, depth+1)
+			if err != nil || final {
+				return v, final, err
 			}
 			// The chain returned: go on with the next rule here.
 			ev.hops = append(ev.hops, Hop{Table: string(table), Chain: name})
 			hop = len(ev.hops) - 1
 		}
 	}
-	return Accepted, nil
+	return Accepted, false, nil
 }
 
 func (ev *evaluation) matches(r *iptablestest.Rule) bool {
+	if ev.rules.unknown[r] {
+		return false
+	}
 	p := ev.p
 	if r.Protocol != nil && !r.Protocol.Matches(p.Protocol) {
 		return false
@@ -262,9 +314,6 @@ func (ev *evaluation) matches(r *iptablestest.Rule) bool {
 		if err != nil || ev.rnd.Float64() >= prob {
 			return false
 		}
-	}
-	if r.MatchSet != nil || r.AffinityCheck != nil || r.MarkCheck != nil {
-		return false
 	}
 	return true
 }

@@ -3,6 +3,7 @@ package podnet
 import (
 	"math/rand/v2"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -46,9 +47,13 @@ COMMIT
 :FORWARD ACCEPT [0:0]
 :OUTPUT ACCEPT [0:0]
 :KUBE-SERVICES - [0:0]
+:KUBE-EXTERNAL-SERVICES - [0:0]
 :KUBE-FORWARD - [0:0]
+:KUBE-PROXY-FIREWALL - [0:0]
+-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL
 -A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD
 -A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES
 -A KUBE-FORWARD -m conntrack --ctstate INVALID -m nfacct --nfacct-name ct_state_invalid_dropped_pkts -j DROP
 -A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT
 -A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
@@ -142,6 +147,36 @@ func TestANodePortOnTheNodesOwnAddressReachesAnEndpoint(t *testing.T) {
 	}
 }
 
+// After a DNAT the filter table is still walked whole: a REJECT in its
+// last chain stops a packet the nat table rewrote.
+func TestTheFilterTableSeesTheRewrittenPacketInEveryChain(t *testing.T) {
+	text := strings.Replace(nodeRules, "-A KUBE-SERVICES -m comment --comment \"lab8/empty:http has no endpoints\"",
+		"-A KUBE-EXTERNAL-SERVICES -m comment --comment \"a test\" -d 10.244.0.0/16 -j REJECT\n-A KUBE-SERVICES -m comment --comment \"lab8/empty:http has no endpoints\"", 1)
+	route, err := mustRules(t, text).Route(Packet{Protocol: "tcp", Src: podA, Dst: netip.MustParseAddrPort("10.96.0.50:80")}, isLocal, nil)
+	if err != nil || route.Verdict != Rejected || route.Hops[len(route.Hops)-1].Chain != "KUBE-EXTERNAL-SERVICES" {
+		t.Fatalf("%+v %v, want rejected in KUBE-EXTERNAL-SERVICES", route, err)
+	}
+}
+
+// ACCEPT ends the whole table, not only the user chain it is in; a rule
+// with a match the evaluator does not know never matches.
+func TestAcceptEndsTheTableAndUnknownMatchesNeverMatch(t *testing.T) {
+	text := `*nat
+:PREROUTING - [0:0]
+:A - [0:0]
+-A PREROUTING -j A
+-A PREROUTING -p tcp -j DNAT --to-destination 10.244.9.9:80
+-A A -p tcp -i eth0 -j DNAT --to-destination 10.244.8.8:80
+-A A -p tcp --sport 1234 -j DNAT --to-destination 10.244.8.8:80
+-A A -p tcp -j ACCEPT
+COMMIT
+`
+	route, err := mustRules(t, text).Route(Packet{Protocol: "tcp", Src: podA, Dst: netip.MustParseAddrPort("10.96.0.1:80")}, isLocal, nil)
+	if err != nil || route.Verdict != Accepted || route.To.String() != "10.96.0.1:80" {
+		t.Fatalf("%+v %v, want accepted in A and not rewritten", route, err)
+	}
+}
+
 func TestRulesThatLoopOrJumpNowhereAreAnErrorNotAHang(t *testing.T) {
 	loop := "*nat\n:PREROUTING ACCEPT [0:0]\n:A - [0:0]\n:B - [0:0]\n-A PREROUTING -j A\n-A A -j B\n-A B -j A\nCOMMIT\n"
 	if _, err := mustRules(t, loop).Route(Packet{Protocol: "tcp", Src: podA, Dst: netip.MustParseAddrPort("10.96.0.1:443")}, isLocal, nil); err == nil || !strings.Contains(err.Error(), "deep") {
@@ -175,4 +210,56 @@ func FuzzRoute(f *testing.F) {
 			t.Fatalf("no verdict and no error for %q", dst)
 		}
 	})
+}
+
+// testdata/node-1.rules is what the real proxier wrote to node-1's tables
+// in a Wheelhouse cluster (`wheelhouse up`, then a Deployment web of two
+// nginx pods exposed as a ClusterIP and a NodePort, and a Service empty
+// with no pods): GET /api/nodes/node-1/rules. Its rules print some
+// comments unquoted, as kube-proxy added them word by word.
+func TestTheRealProxiersRulesRoute(t *testing.T) {
+	text, err := os.ReadFile("testdata/node-1.rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := mustRules(t, string(text))
+	rnd := rand.New(rand.NewPCG(5, 6))
+	pod := netip.MustParseAddr("10.244.0.9")
+	node := netip.MustParseAddr("192.0.2.10")
+	local := func(a netip.Addr) bool { return a == node }
+	got := map[string]int{}
+	for i := 0; i < 200; i++ {
+		route, err := r.Route(Packet{Protocol: "tcp", Src: pod, Dst: netip.MustParseAddrPort("10.96.119.233:80")}, local, rnd)
+		if err != nil || route.Verdict != Rewritten {
+			t.Fatalf("the web ClusterIP: %+v %v", route, err)
+		}
+		got[route.To.String()]++
+	}
+	if got["10.244.0.2:80"] < 60 || got["10.244.2.2:80"] < 60 {
+		t.Errorf("200 connections to web went %v, want both endpoints", got)
+	}
+	route, err := r.Route(Packet{Protocol: "tcp", Src: pod, Dst: netip.AddrPortFrom(node, 30101)}, local, rnd)
+	if err != nil || route.Verdict != Rewritten || !strings.HasPrefix(route.To.String(), "10.244.") {
+		t.Errorf("the NodePort: %+v %v", route, err)
+	}
+	route, err = r.Route(Packet{Protocol: "tcp", Src: pod, Dst: netip.MustParseAddrPort("10.96.242.174:80")}, local, rnd)
+	if err != nil || route.Verdict != Rejected {
+		t.Errorf("the Service with no endpoint: %+v %v, want rejected", route, err)
+	}
+	if r.unknown[r.dump.Tables[0].Chains[0].Rules[0]] {
+		t.Errorf("the PREROUTING jump (an unquoted comment) counts as unknown: %s", r.dump.Tables[0].Chains[0].Rules[0].Raw)
+	}
+}
+
+func TestWithoutComment(t *testing.T) {
+	for in, want := range map[string]string{
+		`-A PREROUTING -m comment --comment kubernetes service portals -j KUBE-SERVICES`: `-A PREROUTING -m comment -j KUBE-SERVICES`,
+		`-A X -m comment --comment "default/web -> 10.244.0.2:80" -m statistic -j Y`:     `-A X -m comment -m statistic -j Y`,
+		`-A X -m comment --comment default/web -s 10.244.0.2 -j KUBE-MARK-MASQ`:          `-A X -m comment -s 10.244.0.2 -j KUBE-MARK-MASQ`,
+		`-A X -m comment --comment "one" ! -s 10.0.0.0/8 -j Y`:                           `-A X -m comment ! -s 10.0.0.0/8 -j Y`,
+	} {
+		if got := withoutComment(in); got != want {
+			t.Errorf("withoutComment(%q) = %q, want %q", in, got, want)
+		}
+	}
 }

@@ -298,10 +298,11 @@ func TestBrowserAnimatesAPacketFromPodToPod(t *testing.T) {
 	})
 	// Through the client's node's kube-proxy: the route's middle point is
 	// that component's centre.
-	route := evalJS[[][]float64](t, ctx, `window.wheelhouse.route("pod:`+ns+`/client", "pod:`+ns+`/server")`)
-	if len(route) != 3 {
-		t.Fatalf("the route of a pod's connection: %v, want pod → kube-proxy → pod", route)
-	}
+	// (Asked again while the diagram redraws the chips.)
+	eventually(t, 10*time.Second, "the route of a pod's connection: pod → kube-proxy → pod", func() (bool, string) {
+		route := evalJS[[][]float64](t, ctx, `window.wheelhouse.route("pod:`+ns+`/client", "pod:`+ns+`/server")`)
+		return len(route) == 3, fmt.Sprint(route)
+	})
 	screenshot(t, ctx, "ui-net-packet")
 
 	// kube-proxy's panel shows the rules its node routes by, a Service's

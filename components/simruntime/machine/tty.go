@@ -2,6 +2,7 @@ package machine
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"sync"
@@ -83,7 +84,12 @@ type termReader struct {
 	pending []byte
 }
 
-func (r *termReader) Read(p []byte) (int, error) {
+func (r *termReader) Read(p []byte) (int, error) { return r.ReadContext(context.Background(), p) }
+
+// ReadContext is Read that gives up when ctx ends: a program that stops
+// reading (nc, once its peer has closed) leaves no read behind to take
+// the next line typed at the shell.
+func (r *termReader) ReadContext(ctx context.Context, p []byte) (int, error) {
 	if len(r.pending) == 0 {
 		r.t.mu.Lock()
 		intr := r.t.intr
@@ -96,6 +102,8 @@ func (r *termReader) Read(p []byte) (int, error) {
 			r.pending = line
 		case <-intr:
 			return 0, ErrInterrupted
+		case <-ctx.Done():
+			return 0, ctx.Err()
 		}
 	}
 	n := copy(p, r.pending)
@@ -228,3 +236,25 @@ func (o onlcr) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// A ContextReader is a stdin that a program may stop reading at any time
+// without losing input to its abandoned read (the terminal's).
+type ContextReader interface {
+	ReadContext(ctx context.Context, p []byte) (int, error)
+}
+
+// ReaderUntil reads r until ctx ends: through ReadContext when r has it,
+// else plainly (a pipe or an exec's stream, which end on their own).
+func ReaderUntil(ctx context.Context, r io.Reader) io.Reader {
+	if cr, ok := r.(ContextReader); ok {
+		return readerUntil{ctx, cr}
+	}
+	return r
+}
+
+type readerUntil struct {
+	ctx context.Context
+	r   ContextReader
+}
+
+func (u readerUntil) Read(p []byte) (int, error) { return u.r.ReadContext(u.ctx, p) }

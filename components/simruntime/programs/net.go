@@ -315,11 +315,14 @@ func utilNc(p *machine.Process) int {
 }
 
 // ncCopy copies stdin to conn (closing conn's write side at stdin's end)
-// and conn to stdout, until the peer closes.
+// and conn to stdout, until the peer closes. Its read of a terminal ends
+// with it, so the next line typed goes to the shell.
 func ncCopy(p *machine.Process, conn io.ReadWriteCloser) int {
 	defer conn.Close()
+	ctx, stop := context.WithCancel(p.Context())
+	defer stop()
 	go func() {
-		_, _ = io.Copy(conn, p.IO.In)
+		_, _ = io.Copy(conn, machine.ReaderUntil(ctx, p.IO.In))
 		if cw, ok := conn.(interface{ CloseWrite() error }); ok {
 			_ = cw.CloseWrite()
 		}
