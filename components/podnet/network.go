@@ -84,23 +84,14 @@ func (n *Network) Attach(p Pod) (detach func()) {
 	}
 }
 
-// The errors a connection ends with (machine's, so programs tell them
-// apart without knowing this package).
-var (
-	ErrRefused  = machine.ErrConnRefused
-	ErrTimedOut = machine.ErrConnTimedOut
-)
-
-// A Conn is an established connection, as the program that dialled sees it.
-type Conn = io.ReadWriteCloser
-
 var _ machine.Network = (*Network)(nil)
 
-// Dial opens a connection from the pod at src to dst, or says why not.
-// A destination that never answers blocks until ctx ends (the caller's
-// connect timeout), then ErrTimedOut. cause is the seq of the trace event
-// that made the program run (0: unknown).
-func (n *Network) Dial(ctx context.Context, src netip.Addr, proto string, dst netip.AddrPort, cause uint64) (Conn, error) {
+// Dial opens a connection from the pod at src to dst, or says why not
+// (machine.ErrConnRefused, machine.ErrConnTimedOut). A destination that
+// never answers blocks until ctx ends (the caller's connect timeout).
+// cause is the seq of the trace event that made the program run (0:
+// unknown).
+func (n *Network) Dial(ctx context.Context, src netip.Addr, proto string, dst netip.AddrPort, cause uint64) (io.ReadWriteCloser, error) {
 	n.mu.RLock()
 	from := n.pods[src]
 	n.mu.RUnlock()
@@ -141,8 +132,8 @@ func (n *Network) Dial(ctx context.Context, src netip.Addr, proto string, dst ne
 			detail["verdict"] = string(route.Verdict)
 			switch route.Verdict {
 			case Rejected:
-				finish("refused", ErrRefused)
-				return nil, ErrRefused
+				finish("refused", machine.ErrConnRefused)
+				return nil, machine.ErrConnRefused
 			case Dropped:
 				return nil, unanswered(ctx, finish)
 			}
@@ -162,8 +153,8 @@ func (n *Network) Dial(ctx context.Context, src netip.Addr, proto string, dst ne
 	detail["endpointNode"] = target.Node
 	l, ok := target.Ports.Listener(int32(to.Port()))
 	if !ok {
-		finish("refused", ErrRefused)
-		return nil, ErrRefused
+		finish("refused", machine.ErrConnRefused)
+		return nil, machine.ErrConnRefused
 	}
 	client, server := newConnPair(from.IP.String())
 	go func() {
@@ -191,8 +182,8 @@ func (n *Network) Dial(ctx context.Context, src netip.Addr, proto string, dst ne
 func unanswered(ctx context.Context, finish func(string, error)) error {
 	<-ctx.Done()
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		finish("timed out", ErrTimedOut)
-		return ErrTimedOut
+		finish("timed out", machine.ErrConnTimedOut)
+		return machine.ErrConnTimedOut
 	}
 	finish("interrupted", ctx.Err())
 	return ctx.Err()

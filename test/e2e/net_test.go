@@ -10,6 +10,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/wheelhouse-k8s/wheelhouse/tracing"
 )
@@ -20,25 +21,7 @@ import (
 func TestPodsReachPodsAndServicesThroughKubeProxysRules(t *testing.T) {
 	t.Parallel()
 	client, ns, k := inSharedNamespace(t, "net")
-	applyIn(t, k, `apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: `+ns+`}
-spec:
-  replicas: 3
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers: [{name: nginx, image: nginx}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: `+ns+`}
-spec:
-  selector: {app: web}
-  ports: [{port: 80}]
----
-apiVersion: v1
+	applyIn(t, k, webBehindService(ns, 3)+`apiVersion: v1
 kind: Service
 metadata: {name: empty, namespace: `+ns+`}
 spec:
@@ -55,16 +38,7 @@ spec:
 	waitSharedRunning(t, ns, "client")
 	var webIPs []string
 	eventually(t, 2*time.Minute, "three web pods Running", func() (bool, string) {
-		pods, err := client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app=web"})
-		if err != nil {
-			return false, err.Error()
-		}
-		webIPs = nil
-		for _, p := range pods.Items {
-			if p.Status.Phase == v1.PodRunning && p.Status.PodIP != "" {
-				webIPs = append(webIPs, p.Status.PodIP)
-			}
-		}
+		webIPs = runningWebIPs(t, client, ns)
 		return len(webIPs) == 3, fmt.Sprint(len(webIPs), " running")
 	})
 	exec := func(cmd string) (string, error) {
@@ -142,6 +116,48 @@ spec:
 	}
 }
 
+// webBehindService is a manifest of a Deployment web of nginx pods
+// (app=web) and a Service web in front of them, port 80, ending in a
+// document separator for what follows.
+func webBehindService(ns string, replicas int) string {
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: %[1]s}
+spec:
+  replicas: %[2]d
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: nginx, image: nginx}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: %[1]s}
+spec:
+  selector: {app: web}
+  ports: [{port: 80}]
+---
+`, ns, replicas)
+}
+
+// runningWebIPs are the addresses of the web pods that run and are not
+// being deleted.
+func runningWebIPs(t *testing.T, client kubernetes.Interface, ns string) []string {
+	t.Helper()
+	pods, err := client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app=web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ips []string
+	for _, p := range pods.Items {
+		if p.Status.Phase == v1.PodRunning && p.DeletionTimestamp == nil && p.Status.PodIP != "" {
+			ips = append(ips, p.Status.PodIP)
+		}
+	}
+	return ips
+}
+
 // A node whose kube-proxy is stopped keeps the rules it last wrote, as a
 // real node keeps its iptables: new connections from its pods go to the
 // endpoints those rules name, even when the pods are gone, while another
@@ -154,25 +170,7 @@ func TestAStoppedKubeProxysStaleRulesStillRoute(t *testing.T) {
 		t.Fatalf("this test needs two nodes: %v %v", len(nodes.Items), err)
 	}
 	stale, fresh := nodes.Items[0].Name, nodes.Items[1].Name
-	applyIn(t, k, `apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: `+ns+`}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers: [{name: nginx, image: nginx}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: `+ns+`}
-spec:
-  selector: {app: web}
-  ports: [{port: 80}]
----
-apiVersion: v1
+	applyIn(t, k, webBehindService(ns, 2)+`apiVersion: v1
 kind: Pod
 metadata: {name: on-stale, namespace: `+ns+`}
 spec:
@@ -196,19 +194,7 @@ spec:
 	wget := func(pod string) (string, error) {
 		return k.run(t, "exec", pod, "-n", ns, "--", "wget", "-qO-", "-T", "2", url)
 	}
-	webIPs := func() []string {
-		pods, err := client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app=web"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ips []string
-		for _, p := range pods.Items {
-			if p.Status.Phase == v1.PodRunning && p.DeletionTimestamp == nil && p.Status.PodIP != "" {
-				ips = append(ips, p.Status.PodIP)
-			}
-		}
-		return ips
-	}
+	webIPs := func() []string { return runningWebIPs(t, client, ns) }
 	for _, pod := range []string{"on-stale", "on-fresh"} {
 		eventually(t, time.Minute, pod+" reaching the Service", func() (bool, string) {
 			out, err := wget(pod)

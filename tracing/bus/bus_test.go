@@ -558,6 +558,14 @@ func TestCloseReleasesTheSubscription(t *testing.T) {
 	}
 }
 
+// seqOrMarker names an event by its seq, a marker by what it counts.
+func seqOrMarker(e tracing.Event) string {
+	if e.Kind == tracing.KindDropped {
+		return fmt.Sprintf("dropped%v", e.Detail["count"])
+	}
+	return strconv.FormatUint(e.Seq, 10)
+}
+
 func TestCDeliversWhatNextWould(t *testing.T) {
 	ctx := testCtx(t)
 	b := New(5)
@@ -570,11 +578,7 @@ func TestCDeliversWhatNextWould(t *testing.T) {
 	for len(got) < 6 {
 		select {
 		case e := <-ch:
-			if e.Kind == tracing.KindDropped {
-				got = append(got, fmt.Sprintf("dropped%v", e.Detail["count"]))
-			} else {
-				got = append(got, strconv.FormatUint(e.Seq, 10))
-			}
+			got = append(got, seqOrMarker(e))
 		case <-ctx.Done():
 			t.Fatalf("got %v, then %v", got, ctx.Err())
 		}
@@ -603,11 +607,7 @@ func TestBatchesDeliverWhatNextWould(t *testing.T) {
 		case evs := <-ch:
 			sizes = append(sizes, len(evs))
 			for _, e := range evs {
-				if e.Kind == tracing.KindDropped {
-					got = append(got, fmt.Sprintf("dropped%v", e.Detail["count"]))
-				} else {
-					got = append(got, strconv.FormatUint(e.Seq, 10))
-				}
+				got = append(got, seqOrMarker(e))
 			}
 		case <-ctx.Done():
 			t.Fatalf("got %v, then %v", got, ctx.Err())

@@ -232,7 +232,7 @@ func (s *Subscription) wait(ctx context.Context) error {
 func (s *Subscription) C() <-chan tracing.Event {
 	s.chOnce.Do(func() {
 		s.ch = make(chan tracing.Event)
-		go s.pump()
+		go pump(s, s.ch, func() (tracing.Event, error) { return s.Next(context.Background()) })
 	})
 	return s.ch
 }
@@ -243,38 +243,24 @@ func (s *Subscription) C() <-chan tracing.Event {
 func (s *Subscription) Batches(max int) <-chan []tracing.Event {
 	s.chOnce.Do(func() {
 		s.batches = make(chan []tracing.Event)
-		go s.pumpBatches(max)
+		go pump(s, s.batches, func() ([]tracing.Event, error) { return s.NextBatch(context.Background(), max) })
 	})
 	return s.batches
 }
 
-func (s *Subscription) pumpBatches(max int) {
-	defer close(s.batches)
+// pump feeds ch with what next returns until the subscription closes.
+// next is Next or NextBatch with a background context: they return
+// ErrClosed when Close is called, which is this goroutine's only way out,
+// so it needs no context of its own.
+func pump[T any](s *Subscription, ch chan T, next func() (T, error)) {
+	defer close(ch)
 	for {
-		// As in pump, Close is the only way out.
-		evs, err := s.NextBatch(context.Background(), max)
+		v, err := next()
 		if err != nil {
 			return
 		}
 		select {
-		case s.batches <- evs:
-		case <-s.done:
-			return
-		}
-	}
-}
-
-func (s *Subscription) pump() {
-	defer close(s.ch)
-	for {
-		// Next returns ErrClosed when Close is called, which is this
-		// goroutine's only way out, so it needs no context of its own.
-		ev, err := s.Next(context.Background())
-		if err != nil {
-			return
-		}
-		select {
-		case s.ch <- ev:
+		case ch <- v:
 		case <-s.done:
 			return
 		}
