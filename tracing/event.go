@@ -66,6 +66,10 @@ const (
 	Kubectl           = "kubectl"
 	Etcdctl           = "etcdctl"
 	Wheelhouse        = "wheelhouse"
+	// CoreDNS is the DNS add-on's pods, which call the apiserver with its
+	// service account (CoreDNSUser).
+	CoreDNS     = "coredns"
+	CoreDNSUser = "system:serviceaccount:kube-system:coredns"
 )
 
 // NodeComponent names a per-node component: NodeComponent(Kubelet, "node-1")

@@ -66,6 +66,10 @@ func Identity(user string, groups []string, userAgent string) (component, contro
 			return NodeComponent(KubeProxy, node), ""
 		}
 		return KubeProxy, ""
+	case user == CoreDNSUser:
+		// The DNS add-on's pods (kubeadm gives them this service account);
+		// their user agent is not CoreDNS's here (see components/coredns).
+		return CoreDNS, ""
 	case strings.HasPrefix(user, "system:serviceaccount:kube-system:") &&
 		(strings.HasSuffix(userAgent, "/"+user) || strings.HasSuffix(userAgent, "/"+strings.TrimPrefix(user, "system:serviceaccount:kube-system:"))):
 		// --use-service-account-credentials: each controller calls with

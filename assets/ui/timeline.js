@@ -309,7 +309,10 @@ export class Timeline {
     let extra = '';
     if (ev.kind === 'http' || ev.kind === 'cri' || ev.kind === 'kubelet-api') extra = ev.name || '';
     if (ev.kind === 'watch') extra = '→ ' + shortComp(ev.to);
-    if (ev.kind === 'net' && ev.detail) extra = `${ev.namespace}/${ev.name} → ${ev.detail.endpointPod || ev.detail.endpoint || ''} ${ev.detail.outcome || ''}`.trim();
+    if (ev.kind === 'net' && ev.detail && ev.detail.dns) {
+      // A DNS query: what was asked, and the answer's rcode.
+      extra = `${ev.namespace}/${ev.name} ? ${ev.detail.dns.name || ''} ${ev.detail.dns.type || ''} → ${ev.detail.endpointPod || ev.detail.endpoint || ''} ${ev.status || ''}`.trim();
+    } else if (ev.kind === 'net' && ev.detail) extra = `${ev.namespace}/${ev.name} → ${ev.detail.endpointPod || ev.detail.endpoint || ''} ${ev.detail.outcome || ''}`.trim();
     if (ev.kind === 'http' && ev.from && ev.from.startsWith('controller-manager') && ev.detail && ev.detail.controller) extra = `${extra} (${ev.detail.controller.replace(/-controller$/, '')})`.trim();
     if (extra) text.append(' ', h('span', { class: 'tl-obj', text: extra }));
     const node = nodeOf(ev.from) || nodeOf(ev.to) || (ev.kind === 'net' && ev.detail && ev.detail.srcNode) || '';

@@ -48,9 +48,8 @@ const (
 	ClusterCIDR   = "10.244.0.0/16"
 	ServiceCIDR   = "10.96.0.0/16"
 	ClusterDomain = "cluster.local"
-	// ClusterDNSIP is where kubeadm puts the cluster DNS Service. Pods are
-	// told to use it, as in any cluster; the DNS add-on (CoreDNS) itself is
-	// not installed.
+	// ClusterDNSIP is where kubeadm puts the cluster DNS Service (the DNS
+	// add-on's kube-dns, see dns.go). Pods are told to use it.
 	ClusterDNSIP = "10.96.0.10"
 	nodeMaskSize = 24
 
@@ -230,6 +229,16 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 			return nil, fmt.Errorf("starting the cluster: %w", context.Canceled)
 		}
 		return nil, err
+	}
+	if c.dnsAddon() {
+		if err := c.installDNS(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil, err
+			}
+			// The cluster runs on without cluster DNS, as a kubeadm
+			// cluster whose addon phase failed would; the log says why.
+			c.logs.Logger(tracing.CoreDNS).Error(err, "The cluster has no DNS add-on")
+		}
 	}
 	return c, nil
 }

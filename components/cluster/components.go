@@ -278,6 +278,7 @@ func (c *Cluster) startRuntime(ctx context.Context, n *Node) (component.Handle, 
 		ServerOptions:      c.serverOptions(n.Name),
 		Logger:             c.logs.Logger(tracing.NodeComponent(tracing.Runtime, n.Name)),
 		Network:            c.network,
+		Programs:           c.programs(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting the container runtime of %s: %w", n.Name, err)

@@ -83,6 +83,12 @@ func (l *Logs) Install() (restore func()) {
 	}
 }
 
+// Reinstall puts Logs back as klog's logger, after a library replaced it
+// (CoreDNS's kubernetes plugin does, when it is set up).
+func (l *Logs) Reinstall() {
+	klog.SetLoggerWithOptions(l.Logger(""), klog.ContextualLogger(true))
+}
+
 // fatalExit stands in for os.Exit in klog: it reports the call and ends
 // the calling goroutine (its deferred calls run).
 func (l *Logs) fatalExit(code int) {

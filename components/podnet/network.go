@@ -89,74 +89,22 @@ var _ machine.Network = (*Network)(nil)
 // Dial opens a connection from the pod at src to dst, or says why not
 // (machine.ErrConnRefused, machine.ErrConnTimedOut). A destination that
 // never answers blocks until ctx ends (the caller's connect timeout).
-// cause is the seq of the trace event that made the program run (0:
-// unknown).
-func (n *Network) Dial(ctx context.Context, src netip.Addr, proto string, dst netip.AddrPort, cause uint64) (io.ReadWriteCloser, error) {
-	n.mu.RLock()
-	from := n.pods[src]
-	n.mu.RUnlock()
-	if from == nil {
-		return nil, fmt.Errorf("dialling from %s: the address is on no pod", src)
+// origin says what runs the program that connects.
+func (n *Network) Dial(ctx context.Context, src netip.Addr, proto string, dst netip.AddrPort, origin machine.Origin) (io.ReadWriteCloser, error) {
+	c, err := n.begin(src, proto, "connect", dst, origin)
+	if err != nil {
+		return nil, err
 	}
-	ev := tracing.Event{
-		Time: time.Now(), Kind: tracing.KindNet, Verb: "connect", Resource: "pods", Namespace: from.Namespace, Name: from.Name,
-		From: PodID(from.Namespace, from.Name), Cause: cause,
+	target, to, err := n.deliver(ctx, c)
+	if err != nil {
+		return nil, err
 	}
-	detail := map[string]any{"protocol": proto, "src": src.String(), "srcNode": from.Node, "dst": dst.String()}
-	ev.Detail = detail
-	finish := func(outcome string, err error) {
-		detail["outcome"] = outcome
-		if err != nil && outcome == "error" {
-			detail["error"] = err.Error()
-		}
-		ev.Summary = summary(from, proto, dst, detail, outcome)
-		if n.publish != nil {
-			n.publish(ev)
-		}
-	}
-
-	to := dst
-	if dst.Addr().IsLoopback() || dst.Addr() == src {
-		// The pod's own loopback or address never leaves it: no node's
-		// rules see the packet.
-		to = netip.AddrPortFrom(src, dst.Port())
-	} else {
-		route, routed, err := n.route(from, proto, dst)
-		if err != nil {
-			finish("error", err)
-			return nil, err
-		}
-		if routed {
-			detail["chains"] = route.Chains()
-			detail["rules"] = route.Hops
-			detail["verdict"] = string(route.Verdict)
-			switch route.Verdict {
-			case Rejected:
-				finish("refused", machine.ErrConnRefused)
-				return nil, machine.ErrConnRefused
-			case Dropped:
-				return nil, unanswered(ctx, finish)
-			}
-			to = route.To
-		}
-	}
-	detail["endpoint"] = to.String()
-	n.mu.RLock()
-	target := n.pods[to.Addr()]
-	n.mu.RUnlock()
-	if target == nil {
-		// Nobody has the address: the SYN goes unanswered.
-		return nil, unanswered(ctx, finish)
-	}
-	ev.To = PodID(target.Namespace, target.Name)
-	detail["endpointPod"] = target.key()
-	detail["endpointNode"] = target.Node
 	l, ok := target.Ports.Listener(int32(to.Port()))
 	if !ok {
-		finish("refused", machine.ErrConnRefused)
+		c.finish("refused", machine.ErrConnRefused)
 		return nil, machine.ErrConnRefused
 	}
-	client, server := newConnPair(from.IP.String())
+	client, server := newConnPair(c.from.IP.String())
 	go func() {
 		defer server.Close()
 		done := make(chan struct{})
@@ -172,8 +120,146 @@ func (n *Network) Dial(ctx context.Context, src netip.Addr, proto string, dst ne
 		l.Serve(server)
 		close(done)
 	}()
-	finish("connected", nil)
+	c.finish("connected", nil)
 	return client, nil
+}
+
+// Exchange sends one UDP datagram from the pod at src to dst and returns
+// the answer, or says why there is none, as Dial does. A datagram to port
+// 53 is a DNS query: its event (verb "query") says what was asked and
+// what came back.
+func (n *Network) Exchange(ctx context.Context, src netip.Addr, dst netip.AddrPort, datagram []byte, origin machine.Origin) ([]byte, error) {
+	verb := "send"
+	q, isDNS := dnsQuestion(datagram, dst)
+	if isDNS {
+		verb = "query"
+	}
+	c, err := n.begin(src, "udp", verb, dst, origin)
+	if err != nil {
+		return nil, err
+	}
+	if isDNS {
+		c.detail["dns"] = q
+	}
+	target, to, err := n.deliver(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	h, ok := target.Ports.UDPListener(int32(to.Port()))
+	if !ok {
+		c.finish("refused", machine.ErrConnRefused)
+		return nil, machine.ErrConnRefused
+	}
+	answer := h(ctx, datagram, c.from.IP.String())
+	if answer == nil {
+		return nil, unanswered(ctx, c.finish)
+	}
+	if isDNS {
+		c.status = dnsAnswer(q, answer)
+	}
+	c.finish("answered", nil)
+	return answer, nil
+}
+
+// conn is one connection (or datagram) in flight, and its trace event.
+type conn struct {
+	n      *Network
+	from   *Pod
+	proto  string
+	dst    netip.AddrPort
+	ev     tracing.Event
+	detail map[string]any
+	// status, when set, is the event's status instead of its outcome (a
+	// DNS answer's rcode).
+	status string
+}
+
+// begin starts the event of a connection or datagram. Its cause is left
+// to the trace's linker, which knows the exec or container start that
+// origin names (the container's id, and whether an exec runs the
+// program).
+func (n *Network) begin(src netip.Addr, proto, verb string, dst netip.AddrPort, origin machine.Origin) (*conn, error) {
+	n.mu.RLock()
+	from := n.pods[src]
+	n.mu.RUnlock()
+	if from == nil {
+		return nil, fmt.Errorf("sending from %s: the address is on no pod", src)
+	}
+	c := &conn{
+		n: n, from: from, proto: proto, dst: dst,
+		ev: tracing.Event{
+			Time: time.Now(), Kind: tracing.KindNet, Verb: verb, Resource: "pods", Namespace: from.Namespace, Name: from.Name,
+			From: PodID(from.Namespace, from.Name),
+		},
+		detail: map[string]any{"protocol": proto, "src": src.String(), "srcNode": from.Node, "dst": dst.String()},
+	}
+	if origin.Container != "" {
+		c.detail["containerId"] = origin.Container
+		c.detail["exec"] = origin.Exec
+	}
+	c.ev.Detail = c.detail
+	return c, nil
+}
+
+// finish records how the connection ended (or began) and publishes its
+// event.
+func (c *conn) finish(outcome string, err error) {
+	c.detail["outcome"] = outcome
+	if err != nil && outcome == "error" {
+		c.detail["error"] = err.Error()
+	}
+	c.ev.Status = outcome
+	if c.status != "" {
+		c.ev.Status = c.status
+	}
+	c.ev.Summary = summary(c.from, c.proto, c.dst, c.detail, c.ev.Status)
+	if c.n.publish != nil {
+		c.n.publish(c.ev)
+	}
+}
+
+// deliver takes the first packet where Linux would: through the source
+// node's rules to the pod that has the address it ends up with. Where it
+// goes nowhere (rejected, dropped, an address nobody has), deliver
+// records that and returns the error the client sees.
+func (n *Network) deliver(ctx context.Context, c *conn) (*Pod, netip.AddrPort, error) {
+	to := c.dst
+	if c.dst.Addr().IsLoopback() || c.dst.Addr() == c.from.IP {
+		// The pod's own loopback or address never leaves it: no node's
+		// rules see the packet.
+		to = netip.AddrPortFrom(c.from.IP, c.dst.Port())
+	} else {
+		route, routed, err := n.route(c.from, c.proto, c.dst)
+		if err != nil {
+			c.finish("error", err)
+			return nil, to, err
+		}
+		if routed {
+			c.detail["chains"] = route.Chains()
+			c.detail["rules"] = route.Hops
+			c.detail["verdict"] = string(route.Verdict)
+			switch route.Verdict {
+			case Rejected:
+				c.finish("refused", machine.ErrConnRefused)
+				return nil, to, machine.ErrConnRefused
+			case Dropped:
+				return nil, to, unanswered(ctx, c.finish)
+			}
+			to = route.To
+		}
+	}
+	c.detail["endpoint"] = to.String()
+	n.mu.RLock()
+	target := n.pods[to.Addr()]
+	n.mu.RUnlock()
+	if target == nil {
+		// Nobody has the address: the packet goes unanswered.
+		return nil, to, unanswered(ctx, c.finish)
+	}
+	c.ev.To = PodID(target.Namespace, target.Name)
+	c.detail["endpointPod"] = target.key()
+	c.detail["endpointNode"] = target.Node
+	return target, to, nil
 }
 
 // unanswered waits for the caller to give up on a connection nobody

@@ -87,7 +87,7 @@ func testNetwork(t *testing.T, rules string) (*Network, *recorder, *[]string) {
 
 func TestPodToPodByAddress(t *testing.T) {
 	n, rec, peers := testNetwork(t, nodeRules)
-	conn, err := n.Dial(t.Context(), podA, "tcp", netip.MustParseAddrPort("10.244.2.7:80"), 41)
+	conn, err := n.Dial(t.Context(), podA, "tcp", netip.MustParseAddrPort("10.244.2.7:80"), machine.Origin{Container: "c41", Exec: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestPodToPodByAddress(t *testing.T) {
 		t.Errorf("the server saw %v, want the client pod's address", *peers)
 	}
 	ev := rec.last(t)
-	if ev.Kind != tracing.KindNet || ev.From != "pod:lab8/client" || ev.To != "pod:lab8/web-b" || ev.Cause != 41 ||
+	if ev.Kind != tracing.KindNet || ev.From != "pod:lab8/client" || ev.To != "pod:lab8/web-b" || ev.Detail["containerId"] != "c41" || ev.Detail["exec"] != true ||
 		ev.Detail["outcome"] != "connected" || ev.Detail["endpointPod"] != "lab8/web-b" || ev.Detail["srcNode"] != "node-1" {
 		t.Errorf("net event %+v", ev)
 	}
@@ -108,7 +108,7 @@ func TestAServicesConnectionsGoWhereTheSourceNodesRulesSendThem(t *testing.T) {
 	n, rec, _ := testNetwork(t, nodeRules)
 	answers := map[string]int{}
 	for i := 0; i < 100; i++ {
-		conn, err := n.Dial(t.Context(), podA, "tcp", netip.MustParseAddrPort("10.96.0.50:80"), 0)
+		conn, err := n.Dial(t.Context(), podA, "tcp", netip.MustParseAddrPort("10.96.0.50:80"), machine.Origin{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -126,7 +126,7 @@ func TestAServicesConnectionsGoWhereTheSourceNodesRulesSendThem(t *testing.T) {
 		t.Errorf("summary %q, detail %v", ev.Summary, ev.Detail)
 	}
 
-	if _, err := n.Dial(t.Context(), podA, "tcp", netip.MustParseAddrPort("10.96.0.60:80"), 0); !errors.Is(err, machine.ErrConnRefused) {
+	if _, err := n.Dial(t.Context(), podA, "tcp", netip.MustParseAddrPort("10.96.0.60:80"), machine.Origin{}); !errors.Is(err, machine.ErrConnRefused) {
 		t.Errorf("a Service without endpoints: %v, want refused", err)
 	}
 	if ev := rec.last(t); ev.Detail["outcome"] != "refused" || ev.Detail["verdict"] != "rejected" {
@@ -136,13 +136,13 @@ func TestAServicesConnectionsGoWhereTheSourceNodesRulesSendThem(t *testing.T) {
 
 func TestRefusedAndUnansweredConnections(t *testing.T) {
 	n, rec, _ := testNetwork(t, nodeRules)
-	if _, err := n.Dial(t.Context(), podA, "tcp", netip.MustParseAddrPort("10.244.2.7:81"), 0); !errors.Is(err, machine.ErrConnRefused) {
+	if _, err := n.Dial(t.Context(), podA, "tcp", netip.MustParseAddrPort("10.244.2.7:81"), machine.Origin{}); !errors.Is(err, machine.ErrConnRefused) {
 		t.Errorf("a port nobody listens on: %v, want refused", err)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	if _, err := n.Dial(ctx, podA, "tcp", netip.MustParseAddrPort("10.244.7.7:80"), 0); !errors.Is(err, machine.ErrConnTimedOut) {
+	if _, err := n.Dial(ctx, podA, "tcp", netip.MustParseAddrPort("10.244.7.7:80"), machine.Origin{}); !errors.Is(err, machine.ErrConnTimedOut) {
 		t.Errorf("an address nobody has: %v, want timed out", err)
 	}
 	if time.Since(start) < 50*time.Millisecond {
@@ -151,7 +151,7 @@ func TestRefusedAndUnansweredConnections(t *testing.T) {
 	if ev := rec.last(t); ev.Detail["outcome"] != "timed out" || ev.To != "" {
 		t.Errorf("the unanswered connection's event: %+v", ev)
 	}
-	if _, err := n.Dial(t.Context(), netip.MustParseAddr("10.244.9.9"), "tcp", netip.MustParseAddrPort("10.244.2.7:80"), 0); err == nil {
+	if _, err := n.Dial(t.Context(), netip.MustParseAddr("10.244.9.9"), "tcp", netip.MustParseAddrPort("10.244.2.7:80"), machine.Origin{}); err == nil {
 		t.Error("a dial from an address on no pod worked")
 	}
 }
@@ -162,13 +162,13 @@ func TestADetachedPodIsGoneAndANewOneMayTakeItsAddress(t *testing.T) {
 	detach := n.Attach(Pod{Namespace: "lab8", Name: "old", Node: "node-2", IP: ip, Ports: machine.NewPorts()})
 	detachNew := n.Attach(Pod{Namespace: "lab8", Name: "new", Node: "node-2", IP: ip, Ports: machine.NewPorts()})
 	detach() // the old pod's late detach must not take the new one off
-	if _, err := n.Dial(t.Context(), podA, "tcp", netip.AddrPortFrom(ip, 80), 0); !errors.Is(err, machine.ErrConnRefused) {
+	if _, err := n.Dial(t.Context(), podA, "tcp", netip.AddrPortFrom(ip, 80), machine.Origin{}); !errors.Is(err, machine.ErrConnRefused) {
 		t.Errorf("the new pod (nothing listening): %v, want refused", err)
 	}
 	detachNew()
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
 	defer cancel()
-	if _, err := n.Dial(ctx, podA, "tcp", netip.AddrPortFrom(ip, 80), 0); !errors.Is(err, machine.ErrConnTimedOut) {
+	if _, err := n.Dial(ctx, podA, "tcp", netip.AddrPortFrom(ip, 80), machine.Origin{}); !errors.Is(err, machine.ErrConnTimedOut) {
 		t.Errorf("after both left: %v, want timed out", err)
 	}
 }
@@ -176,7 +176,7 @@ func TestADetachedPodIsGoneAndANewOneMayTakeItsAddress(t *testing.T) {
 func TestAPodsLoopbackNeverLeavesIt(t *testing.T) {
 	n, rec, _ := testNetwork(t, nodeRules)
 	webA := netip.MustParseAddr("10.244.1.5")
-	conn, err := n.Dial(t.Context(), webA, "tcp", netip.MustParseAddrPort("127.0.0.1:80"), 0)
+	conn, err := n.Dial(t.Context(), webA, "tcp", netip.MustParseAddrPort("127.0.0.1:80"), machine.Origin{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +187,7 @@ func TestAPodsLoopbackNeverLeavesIt(t *testing.T) {
 		t.Errorf("a loopback connection went through the node's rules: %+v", ev)
 	}
 	// A NodePort's port on loopback is the pod's own port, not the Service.
-	if _, err := n.Dial(t.Context(), webA, "tcp", netip.MustParseAddrPort("127.0.0.1:30080"), 0); !errors.Is(err, machine.ErrConnRefused) {
+	if _, err := n.Dial(t.Context(), webA, "tcp", netip.MustParseAddrPort("127.0.0.1:30080"), machine.Origin{}); !errors.Is(err, machine.ErrConnRefused) {
 		t.Errorf("loopback port 30080 in a pod that does not listen there: %v, want refused", err)
 	}
 }
@@ -197,7 +197,7 @@ func TestAConnectionGivenUpOnIsRecordedWhenItEnds(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error)
 	go func() {
-		_, err := n.Dial(ctx, podA, "tcp", netip.MustParseAddrPort("10.244.7.7:80"), 0)
+		_, err := n.Dial(ctx, podA, "tcp", netip.MustParseAddrPort("10.244.7.7:80"), machine.Origin{})
 		done <- err
 	}()
 	time.Sleep(20 * time.Millisecond)
@@ -218,7 +218,7 @@ func TestAConnectionGivenUpOnIsRecordedWhenItEnds(t *testing.T) {
 
 func TestAClientMayCloseItsSideAndStillReadTheAnswer(t *testing.T) {
 	n, _, _ := testNetwork(t, "")
-	conn, err := n.Dial(t.Context(), podA, "tcp", netip.MustParseAddrPort("10.244.2.7:80"), 0)
+	conn, err := n.Dial(t.Context(), podA, "tcp", netip.MustParseAddrPort("10.244.2.7:80"), machine.Origin{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,6 @@ import (
 
 	"github.com/wheelhouse-k8s/wheelhouse/components/simruntime/images"
 	"github.com/wheelhouse-k8s/wheelhouse/components/simruntime/machine"
-	"github.com/wheelhouse-k8s/wheelhouse/components/simruntime/programs"
 )
 
 type container struct {
@@ -273,24 +272,25 @@ func (s *runtimeService) StartContainer(ctx context.Context, req *runtimeapi.Sta
 	stdout, stderr := logs.stream("stdout"), logs.stream("stderr")
 	c.attach = newAttachHub(c.config.GetStdin(), c.config.GetStdinOnce())
 	m := machine.New(machine.Config{
-		Ctx:       pctx,
-		Image:     c.image,
-		Hostname:  hostname,
-		IP:        sb.ipString(),
-		WorkDir:   workDir,
-		Env:       c.environment(hostname),
-		Mounts:    c.config.GetMounts(),
-		Stdout:    c.attach.writer(stdout, false),
-		Stderr:    c.attach.writer(stderr, true),
-		Stdin:     c.attach.stdin(),
-		StdinOpen: c.config.GetStdin(),
-		Now:       r.now,
-		Hosts:     r.hostsFile(sb, hostname),
-		Resolv:    resolvConf(sb.config.GetDnsConfig()),
-		Kernel:    sb.kernel,
-		Ports:     sb.ports,
-		Network:   r.network(),
-		Programs:  programs.For,
+		ContainerID: c.id,
+		Ctx:         pctx,
+		Image:       c.image,
+		Hostname:    hostname,
+		IP:          sb.ipString(),
+		WorkDir:     workDir,
+		Env:         c.environment(hostname),
+		Mounts:      c.config.GetMounts(),
+		Stdout:      c.attach.writer(stdout, false),
+		Stderr:      c.attach.writer(stderr, true),
+		Stdin:       c.attach.stdin(),
+		StdinOpen:   c.config.GetStdin(),
+		Now:         r.now,
+		Hosts:       r.hostsFile(sb, hostname),
+		Resolv:      resolvConf(sb.config.GetDnsConfig()),
+		Kernel:      sb.kernel,
+		Ports:       sb.ports,
+		Network:     r.network(),
+		Programs:    r.program,
 	})
 	c.machine = m
 	argv := c.argv()

@@ -27,6 +27,7 @@ import (
 	"github.com/wheelhouse-k8s/wheelhouse/components/podnet"
 	"github.com/wheelhouse-k8s/wheelhouse/components/simruntime/images"
 	"github.com/wheelhouse-k8s/wheelhouse/components/simruntime/machine"
+	"github.com/wheelhouse-k8s/wheelhouse/components/simruntime/programs"
 	"github.com/wheelhouse-k8s/wheelhouse/components/unixsocket"
 )
 
@@ -72,6 +73,9 @@ type Config struct {
 	// Network, when set, is the pod network the node's pods join: their
 	// programs' connections reach other pods through it.
 	Network *podnet.Network
+	// Programs are executables the cluster provides beyond the built-in
+	// simulations (CoreDNS's), by name; they take precedence.
+	Programs map[string]machine.Program
 }
 
 // Runtime is a running simulated container runtime.
@@ -331,6 +335,14 @@ func (r *Runtime) Snapshot() []SandboxInfo {
 
 // network is the pod network as machines see it: nil (not a nil pointer
 // in an interface) when the runtime has none.
+// program is the simulation of an image's executable.
+func (r *Runtime) program(name string) machine.Program {
+	if p, ok := r.cfg.Programs[name]; ok {
+		return p
+	}
+	return programs.For(name)
+}
+
 func (r *Runtime) network() machine.Network {
 	if r.cfg.Network == nil {
 		return nil

@@ -98,6 +98,7 @@ type Linker struct {
 	last         map[string]map[string]involvement // component → object → last event
 	proxied      map[string]proxiedRequest         // "pods/ns/name/exec" → the client's request
 	streams      map[string]involvement            // "kubelet/node-1|pods/ns/name|Exec" → the apiserver's request
+	origins      map[string]involvement            // "start|<container id>", "exec|<container id>" → the CRI call
 }
 
 // proxiedRequest is a client's request the apiserver will pass on to a
@@ -190,6 +191,7 @@ func New(pub Publisher, opts Options) *Linker {
 		last:         map[string]map[string]involvement{},
 		proxied:      map[string]proxiedRequest{},
 		streams:      map[string]involvement{},
+		origins:      map[string]involvement{},
 	}
 }
 
@@ -358,10 +360,50 @@ func (l *Linker) onOther(ev tracing.Event) {
 	if ev.Cause == 0 && ev.Kind == tracing.KindCRI {
 		ev.Cause = l.streamCause(&ev)
 	}
+	if ev.Cause == 0 && ev.Kind == tracing.KindNet {
+		ev.Cause = l.netCause(&ev)
+	}
 	if ev.Cause == 0 {
 		ev.Cause = l.lastCause(&ev)
 	}
-	l.publish(ev)
+	seq := l.publish(ev)
+	if ev.Kind == tracing.KindCRI {
+		l.noteOrigin(&ev, seq)
+	}
+}
+
+// noteOrigin remembers the CRI calls that start a container's programs:
+// the container's creation and start (its own command), and each Exec
+// (a kubectl exec's command: the latest one of the container).
+func (l *Linker) noteOrigin(ev *tracing.Event, seq uint64) {
+	id, _ := ev.Detail["containerId"].(string)
+	if id == "" || ev.Status != "OK" {
+		return
+	}
+	switch ev.Verb {
+	case "CreateContainer", "StartContainer":
+		l.origins["start|"+id] = involvement{seq: seq, at: time.Now()}
+	case "Exec", "ExecSync":
+		l.origins["exec|"+id] = involvement{seq: seq, at: time.Now()}
+	case "RemoveContainer":
+		delete(l.origins, "start|"+id)
+		delete(l.origins, "exec|"+id)
+	}
+}
+
+// netCause is what started the program a connection or DNS query comes
+// from: the CRI Exec of the kubectl exec it runs in, or the start of its
+// container (package podnet says which, by container id).
+func (l *Linker) netCause(ev *tracing.Event) uint64 {
+	id, _ := ev.Detail["containerId"].(string)
+	if id == "" {
+		return 0
+	}
+	key := "start|" + id
+	if exec, _ := ev.Detail["exec"].(bool); exec {
+		key = "exec|" + id
+	}
+	return l.origins[key].seq
 }
 
 func (l *Linker) onHTTP(ev tracing.Event, reqID uint64) {
@@ -633,6 +675,13 @@ func (l *Linker) prune(now time.Time) {
 	for key, s := range l.streams {
 		if now.Sub(s.at) > time.Minute {
 			delete(l.streams, key)
+		}
+	}
+	// A container's start is forgotten when it is removed; a day bounds
+	// what a runtime that stopped without removing leaves.
+	for key, o := range l.origins {
+		if now.Sub(o.at) > 24*time.Hour {
+			delete(l.origins, key)
 		}
 	}
 	for key, ws := range l.recentWrites {

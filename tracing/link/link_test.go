@@ -285,3 +285,33 @@ func TestExecChainsThroughTheKubelet(t *testing.T) {
 		t.Errorf("a kubelet request no client asked for was linked to %d", evs[7].Cause)
 	}
 }
+
+// A connection is caused by what runs the program that made it: the CRI
+// Exec of the kubectl exec it runs in, or its container's start.
+func TestAConnectionIsCausedByTheExecOrTheContainerStartThatRunsIt(t *testing.T) {
+	l, rec := start(t, Options{})
+	withID := func(ev tracing.Event, id string) tracing.Event {
+		ev.Detail = map[string]any{"containerId": id}
+		return ev
+	}
+	netEv := func(id string, exec bool) tracing.Event {
+		return tracing.Event{Kind: tracing.KindNet, Verb: "connect", From: "pod:lab8/client", Resource: "pods", Namespace: "lab8", Name: "client",
+			Status: "connected", Detail: map[string]any{"containerId": id, "exec": exec}}
+	}
+	l.Submit(withID(criEv("node-1", "CreateContainer", "lab8", "client"), "c1"))
+	l.Submit(withID(criEv("node-1", "StartContainer", "lab8", "client"), "c1"))
+	l.Submit(netEv("c1", false))
+	l.Submit(withID(criEv("node-1", "Exec", "lab8", "client"), "c1"))
+	l.Submit(netEv("c1", true))
+	l.Submit(netEv("c1", false))
+	l.Submit(netEv("other", true))
+	l.Submit(withID(criEv("node-1", "RemoveContainer", "lab8", "client"), "c1"))
+	l.Submit(netEv("c1", true))
+	evs := waitFor(t, rec, 9)
+	start, exec := evs[1].Seq, evs[3].Seq
+	for i, want := range map[int]uint64{2: start, 4: exec, 5: start, 6: 0, 8: 0} {
+		if evs[i].Cause != want {
+			t.Errorf("event %d (%v): cause %d, want %d", i, evs[i].Detail, evs[i].Cause, want)
+		}
+	}
+}

@@ -232,6 +232,15 @@ func NewCatalogue() *Catalogue {
 			Usage:  Usage{NanoCores: 20_000, WorkingSet: 520_000},
 		},
 		{
+			// The DNS add-on's image, as kubeadm v1.37 deploys it: distroless,
+			// CoreDNS alone (its process is the real CoreDNS, see package
+			// components/coredns).
+			Repo: "registry.k8s.io/coredns/coredns", Version: "v1.14.6", tags: []string{"v1.14.6"}, Size: 22_419_616,
+			OS: OS{name: "distroless"}, bins: words("coredns"),
+			Config: Config{Entrypoint: []string{"/coredns"}, Ports: []string{"53/tcp", "53/udp"}},
+			Usage:  Usage{NanoCores: 2_000_000, WorkingSet: 16_800_000},
+		},
+		{
 			Repo: "registry.k8s.io/pause", Version: "3.10", tags: []string{"3.10"}, Size: 320_368,
 			OS: OS{name: "scratch"}, bins: words("pause"), Pinned: true,
 			Config: Config{Entrypoint: []string{"/pause"}},

@@ -101,6 +101,9 @@ type Process struct {
 	// Term is the terminal the process runs on (kubectl exec -it), if
 	// any.
 	Term *Terminal
+	// InExec is set for a process a kubectl exec started, and for its
+	// children.
+	InExec bool
 }
 
 // Context is what ends the process: its own context, or its container's.
@@ -209,19 +212,21 @@ type Machine struct {
 
 // Config describes a container to New.
 type Config struct {
-	Ctx       context.Context // the container's lifetime
-	Image     *images.Image
-	Hostname  string
-	IP        string
-	WorkDir   string
-	Env       []string
-	Mounts    []*runtimeapi.Mount
-	Stdout    io.Writer
-	Stderr    io.Writer
-	StdinOpen bool
-	Now       func() time.Time
-	Hosts     string
-	Resolv    string
+	Ctx context.Context // the container's lifetime
+	// ContainerID is the runtime's id of the container.
+	ContainerID string
+	Image       *images.Image
+	Hostname    string
+	IP          string
+	WorkDir     string
+	Env         []string
+	Mounts      []*runtimeapi.Mount
+	Stdout      io.Writer
+	Stderr      io.Writer
+	StdinOpen   bool
+	Now         func() time.Time
+	Hosts       string
+	Resolv      string
 	// Kernel is the sandbox's runtime handler's (the node's if unset).
 	Kernel Kernel
 	// Stdin is PID 1's stdin when StdinOpen (attached clients' input);
@@ -806,6 +811,7 @@ func (m *Machine) RunExec(ctx context.Context, prog Program, argv []string, sio 
 		User:    DefaultUser,
 		Ctx:     pctx,
 		Term:    term,
+		InExec:  true,
 	}
 	if term != nil {
 		term.SetForeground(end)

@@ -13,9 +13,29 @@ import (
 type Network interface {
 	// Dial connects from the pod at src to dst over proto ("tcp"),
 	// or fails with ErrConnRefused, ErrConnTimedOut (once ctx ends, for
-	// an address that never answers) or another error. cause is the seq
-	// of the trace event that started the program (0: unknown).
-	Dial(ctx context.Context, src netip.Addr, proto string, dst netip.AddrPort, cause uint64) (io.ReadWriteCloser, error)
+	// an address that never answers) or another error. origin is what
+	// runs the program that connects.
+	Dial(ctx context.Context, src netip.Addr, proto string, dst netip.AddrPort, origin Origin) (io.ReadWriteCloser, error)
+	// Exchange sends one UDP datagram from the pod at src to dst and
+	// waits for the one that answers it (a DNS query and its reply), or
+	// fails as Dial does: ErrConnRefused (nothing listens on the port: the
+	// ICMP port unreachable a connected UDP socket reports as refused),
+	// ErrConnTimedOut once ctx ends with no answer.
+	Exchange(ctx context.Context, src netip.Addr, dst netip.AddrPort, datagram []byte, origin Origin) ([]byte, error)
+}
+
+// Origin is what runs a program: its container, and whether a kubectl
+// exec session started it (or one of its ancestors) rather than the
+// container's own command. The trace links the program's connections to
+// that exec or container start by it.
+type Origin struct {
+	Container string // the container's id
+	Exec      bool
+}
+
+// Origin is where the process comes from.
+func (proc *Process) Origin() Origin {
+	return Origin{Container: proc.Machine.ContainerID, Exec: proc.InExec}
 }
 
 // What a connection ends with, in the words programs print: the C
@@ -36,11 +56,17 @@ var (
 // A PortHandler serves one connection to a port, until it ends.
 type PortHandler func(conn io.ReadWriter)
 
+// A DatagramHandler answers one datagram that arrived on a UDP port from
+// the client at peer; a nil answer is none (the client times out).
+type DatagramHandler func(ctx context.Context, datagram []byte, peer string) []byte
+
 // Ports is a pod's listening sockets, shared by its containers as their
-// network namespace is.
+// network namespace is: TCP ports (Bind) and UDP ones (BindUDP), which
+// are separate, as a port number is per protocol.
 type Ports struct {
 	mu     sync.Mutex
 	byPort map[int32]Listener
+	udp    map[int32]DatagramHandler
 }
 
 // A Listener is a bound port: who serves it, and until when (the
@@ -52,7 +78,36 @@ type Listener struct {
 }
 
 // NewPorts is a pod's table, empty until its servers start.
-func NewPorts() *Ports { return &Ports{byPort: map[int32]Listener{}} }
+func NewPorts() *Ports {
+	return &Ports{byPort: map[int32]Listener{}, udp: map[int32]DatagramHandler{}}
+}
+
+// BindUDP binds a UDP port until closePort is called; like Bind, a port
+// already bound stays with its first server.
+func (p *Ports) BindUDP(port int32, h DatagramHandler) (closePort func(), ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, taken := p.udp[port]; taken {
+		return func() {}, false
+	}
+	p.udp[port] = h
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			delete(p.udp, port)
+		})
+	}, true
+}
+
+// UDPListener is who answers datagrams to a UDP port, if anyone does.
+func (p *Ports) UDPListener(port int32) (DatagramHandler, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	h, ok := p.udp[port]
+	return h, ok
+}
 
 // Bind binds port for as long as the server runs; the returned function
 // closes it. A port already bound stays with its first server (the

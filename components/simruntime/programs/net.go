@@ -26,10 +26,8 @@ import (
 // terminal.
 const defaultConnectTimeout = 10 * time.Second
 
-// resolve turns a host into an address: an IP literal, or a name in the
-// pod's /etc/hosts. (Cluster DNS is not simulated yet: other names are
-// "bad address", as busybox says when its resolver finds nothing.)
-func resolve(p *machine.Process, host string) (netip.Addr, bool) {
+// hostsEntry is host's address in the pod's /etc/hosts, if it has one.
+func hostsEntry(p *machine.Process, host string) (netip.Addr, bool) {
 	if a, err := netip.ParseAddr(host); err == nil {
 		return a, true
 	}
@@ -53,6 +51,14 @@ func resolve(p *machine.Process, host string) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
+// resolve turns a host into an address: an IP literal, a name in the
+// pod's /etc/hosts, or one the cluster DNS knows (lookupHost). Names
+// nobody resolves are "bad address", as busybox says.
+func resolve(p *machine.Process, host string) (netip.Addr, bool) {
+	a, _, err := lookupHost(p, host)
+	return a, err == nil
+}
+
 // dial connects from the process's pod, waiting at most timeout for an
 // answer.
 func dial(p *machine.Process, addr netip.AddrPort, timeout time.Duration) (io.ReadWriteCloser, error) {
@@ -63,7 +69,7 @@ func dial(p *machine.Process, addr netip.AddrPort, timeout time.Duration) (io.Re
 	}
 	ctx, cancel := context.WithTimeout(p.Context(), timeout)
 	defer cancel()
-	conn, err := p.Machine.Network.Dial(ctx, src, "tcp", addr, 0)
+	conn, err := p.Machine.Network.Dial(ctx, src, "tcp", addr, p.Origin())
 	if err != nil && p.Context().Err() != nil {
 		return nil, p.Context().Err()
 	}

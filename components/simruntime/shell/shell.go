@@ -563,7 +563,7 @@ func (sh *shell) spawn(ctx context.Context, hc interp.HandlerContext, prog machi
 		return interp.ExitStatus(2)
 	}
 	defer m.Release()
-	child := &machine.Process{Machine: m, PID: sh.p.PID, Argv: args, Env: sh.childEnv(hc.Env), Dir: hc.Dir, IO: sio, Depth: sh.p.Depth + 1, User: machine.DefaultUser,
+	child := &machine.Process{Machine: m, PID: sh.p.PID, Argv: args, Env: sh.childEnv(hc.Env), Dir: hc.Dir, IO: sio, Depth: sh.p.Depth + 1, User: machine.DefaultUser, InExec: sh.p.InExec,
 		Ctx: sh.p.Ctx}
 	if sameWriter(sio.Out, sh.p.IO.Out) {
 		// Its output is the shell's terminal (not a pipe or a file): it
@@ -596,7 +596,7 @@ func (sh *shell) builtin(ctx context.Context, hc interp.HandlerContext, name str
 	switch name {
 	case "echo", "printf", "test", "[", "pwd":
 		// Busybox's, with their messages and limits, in the shell's process.
-		p := &machine.Process{Machine: m, PID: sh.p.PID, Argv: append([]string{name}, args[1:]...), Env: sh.childEnv(hc.Env), Dir: hc.Dir, IO: sio, User: machine.DefaultUser}
+		p := &machine.Process{Machine: m, PID: sh.p.PID, Argv: append([]string{name}, args[1:]...), Env: sh.childEnv(hc.Env), Dir: hc.Dir, IO: sio, User: machine.DefaultUser, InExec: sh.p.InExec}
 		return exitStatus(m.Programs(name)(p))
 	case "export", "readonly", "local":
 		// In POSIX mode these are plain commands, which the interpreter

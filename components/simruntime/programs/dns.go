@@ -1,0 +1,260 @@
+package programs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/wheelhouse-k8s/wheelhouse/components/simruntime/machine"
+)
+
+// The pods' DNS resolver and busybox's nslookup. Names resolve as the C
+// library resolves them: /etc/hosts first, then the nameservers of
+// /etc/resolv.conf (the kubelet writes the cluster DNS Service's address
+// there, with the namespace's search path and ndots:5), trying the name
+// with each search domain in turn. Every query is a datagram over the pod
+// network (machine.Network.Exchange), so it goes through the node's
+// kube-proxy rules to a CoreDNS pod and is a `net` event of its own.
+
+// resolvConf is what a pod's /etc/resolv.conf says, with the C library's
+// defaults for what it does not.
+type resolvConf struct {
+	nameservers []netip.Addr
+	search      []string
+	ndots       int
+	timeout     time.Duration
+	attempts    int
+}
+
+func readResolvConf(p *machine.Process) resolvConf {
+	rc := resolvConf{ndots: 1, timeout: 5 * time.Second, attempts: 2}
+	text, _ := p.Machine.ReadFile("/", "/etc/resolv.conf")
+	for _, line := range strings.Split(string(text), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || strings.HasPrefix(f[0], "#") || strings.HasPrefix(f[0], ";") {
+			continue
+		}
+		switch f[0] {
+		case "nameserver":
+			if a, err := netip.ParseAddr(f[1]); err == nil {
+				rc.nameservers = append(rc.nameservers, a)
+			}
+		case "search":
+			rc.search = f[1:]
+		case "options":
+			for _, o := range f[1:] {
+				k, v, _ := strings.Cut(o, ":")
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 0 {
+					continue
+				}
+				switch k {
+				case "ndots":
+					rc.ndots = min(n, 15)
+				case "timeout":
+					rc.timeout = time.Duration(max(n, 1)) * time.Second
+				case "attempts":
+					rc.attempts = max(min(n, 5), 1)
+				}
+			}
+		}
+	}
+	return rc
+}
+
+// candidates are the names the resolver tries for name, in order: with
+// enough dots (ndots) the name as given first, otherwise each search
+// domain first; a name ending in "." is tried alone.
+func (rc resolvConf) candidates(name string) []string {
+	if strings.HasSuffix(name, ".") {
+		return []string{name}
+	}
+	var withSearch []string
+	for _, d := range rc.search {
+		withSearch = append(withSearch, dns.Fqdn(name+"."+strings.TrimSuffix(d, ".")))
+	}
+	if strings.Count(name, ".") >= rc.ndots {
+		return append([]string{dns.Fqdn(name)}, withSearch...)
+	}
+	return append(withSearch, dns.Fqdn(name))
+}
+
+// errNoServer is a query no nameserver answered (all timed out or
+// refused).
+var errNoServer = errors.New("no servers could be reached")
+
+// query asks the nameservers one question, trying each in turn
+// attempts times; it returns the first answer.
+func query(p *machine.Process, rc resolvConf, servers []netip.Addr, name string, qtype uint16) (*dns.Msg, error) {
+	src, err := netip.ParseAddr(p.Machine.IP)
+	if p.Machine.Network == nil || err != nil || len(servers) == 0 {
+		return nil, errNoServer
+	}
+	req := new(dns.Msg)
+	req.SetQuestion(name, qtype)
+	req.Id = uint16(rand.UintN(1 << 16))
+	datagram, err := req.Pack()
+	if err != nil {
+		return nil, fmt.Errorf("packing the query for %s: %w", name, err)
+	}
+	for range rc.attempts {
+		for _, s := range servers {
+			ctx, cancel := context.WithTimeout(p.Context(), rc.timeout)
+			answer, err := p.Machine.Network.Exchange(ctx, src, netip.AddrPortFrom(s, 53), datagram, p.Origin())
+			cancel()
+			if p.Context().Err() != nil {
+				return nil, p.Context().Err()
+			}
+			if err != nil {
+				continue
+			}
+			var m dns.Msg
+			if m.Unpack(answer) != nil || m.Id != req.Id {
+				continue
+			}
+			return &m, nil
+		}
+	}
+	return nil, errNoServer
+}
+
+// lookupHost resolves a host name to an IPv4 address: /etc/hosts, then
+// DNS along the search path. fqdn is the name that answered.
+func lookupHost(p *machine.Process, host string) (addr netip.Addr, fqdn string, err error) {
+	if a, ok := hostsEntry(p, host); ok {
+		return a, host, nil
+	}
+	rc := readResolvConf(p)
+	err = errNoServer
+	for _, name := range rc.candidates(host) {
+		m, qerr := query(p, rc, rc.nameservers, name, dns.TypeA)
+		if qerr != nil {
+			return netip.Addr{}, "", qerr
+		}
+		for _, rr := range m.Answer {
+			if a, ok := rr.(*dns.A); ok {
+				if ip, ok := netip.AddrFromSlice(a.A.To4()); ok {
+					return ip, strings.TrimSuffix(name, "."), nil
+				}
+			}
+		}
+		err = fmt.Errorf("%s", dns.RcodeToString[m.Rcode])
+	}
+	return netip.Addr{}, "", err
+}
+
+// utilNslookup is busybox's nslookup: NAME [SERVER], -type=TYPE; for an
+// address, its PTR record.
+func utilNslookup(p *machine.Process) int {
+	qtypes := []uint16{dns.TypeA, dns.TypeAAAA}
+	var rest []string
+	for _, a := range p.Argv[1:] {
+		if t, ok := strings.CutPrefix(a, "-type="); ok {
+			qt, known := dns.StringToType[strings.ToUpper(t)]
+			if !known {
+				errorf(p, "invalid query type \"%s\"", t)
+				return 1
+			}
+			qtypes = []uint16{qt}
+			continue
+		}
+		if t, ok := strings.CutPrefix(a, "-query="); ok {
+			qt, known := dns.StringToType[strings.ToUpper(t)]
+			if !known {
+				errorf(p, "invalid query type \"%s\"", t)
+				return 1
+			}
+			qtypes = []uint16{qt}
+			continue
+		}
+		if strings.HasPrefix(a, "-") && len(a) > 1 {
+			continue // -debug, -timeout=… change nothing here
+		}
+		rest = append(rest, a)
+	}
+	if len(rest) == 0 || len(rest) > 2 {
+		fmt.Fprintf(p.IO.Err, "BusyBox v1.36.1 multi-call binary.\n\nUsage: nslookup [-type=QUERY_TYPE] [-debug] HOST [DNS_SERVER]\n\nQuery DNS about HOST\n\nQUERY_TYPE: soa,ns,a,aaaa,cname,mx,txt,ptr,srv,any\n")
+		return 1
+	}
+	rc := readResolvConf(p)
+	servers := rc.nameservers
+	if len(rest) == 2 {
+		s, err := netip.ParseAddr(rest[1])
+		if err != nil {
+			errorf(p, "bad address '%s'", rest[1])
+			return 1
+		}
+		servers = []netip.Addr{s}
+	}
+	if len(servers) == 0 {
+		servers = []netip.Addr{netip.MustParseAddr("127.0.0.1")}
+	}
+	fmt.Fprintf(p.IO.Out, "Server:\t\t%s\nAddress:\t%s\n\n", servers[0], netip.AddrPortFrom(servers[0], 53))
+	host := rest[0]
+	names := rc.candidates(host)
+	if a, err := netip.ParseAddr(host); err == nil {
+		rev, _ := dns.ReverseAddr(a.String())
+		names, qtypes = []string{rev}, []uint16{dns.TypePTR}
+	}
+	var last string
+	for _, name := range names {
+		found := false
+		for _, qt := range qtypes {
+			m, err := query(p, rc, servers, name, qt)
+			if err != nil {
+				if p.Context().Err() != nil {
+					return p.Interrupted()
+				}
+				fmt.Fprintf(p.IO.Out, ";; connection timed out; %s\n", errNoServer)
+				return 1
+			}
+			if m.Rcode != dns.RcodeSuccess {
+				last = dns.RcodeToString[m.Rcode]
+				continue
+			}
+			if len(m.Answer) > 0 {
+				found = true
+				printAnswer(p, m)
+			} else if last == "" {
+				last = "NODATA"
+			}
+		}
+		if found {
+			fmt.Fprintln(p.IO.Out)
+			return 0
+		}
+	}
+	if last == "" {
+		last = "NXDOMAIN"
+	}
+	fmt.Fprintf(p.IO.Out, "** server can't find %s: %s\n\n", host, last)
+	return 1
+}
+
+// printAnswer prints records as busybox's nslookup does.
+func printAnswer(p *machine.Process, m *dns.Msg) {
+	for _, rr := range m.Answer {
+		name := strings.TrimSuffix(rr.Header().Name, ".")
+		switch r := rr.(type) {
+		case *dns.A:
+			fmt.Fprintf(p.IO.Out, "Name:\t%s\nAddress: %s\n", name, r.A)
+		case *dns.AAAA:
+			fmt.Fprintf(p.IO.Out, "Name:\t%s\nAddress: %s\n", name, r.AAAA)
+		case *dns.PTR:
+			fmt.Fprintf(p.IO.Out, "%s\tname = %s\n", name, strings.TrimSuffix(r.Ptr, "."))
+		case *dns.CNAME:
+			fmt.Fprintf(p.IO.Out, "%s\tcanonical name = %s\n", name, strings.TrimSuffix(r.Target, "."))
+		case *dns.SRV:
+			fmt.Fprintf(p.IO.Out, "%s\tservice = %d %d %d %s\n", name, r.Priority, r.Weight, r.Port, strings.TrimSuffix(r.Target, "."))
+		default:
+			fmt.Fprintf(p.IO.Out, "%s\n", rr.String())
+		}
+	}
+}

@@ -1,0 +1,117 @@
+package programs
+
+import (
+	"context"
+	"io"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/miekg/dns"
+
+	"github.com/wheelhouse-k8s/wheelhouse/components/simruntime/internal/simtest"
+	"github.com/wheelhouse-k8s/wheelhouse/components/simruntime/machine"
+)
+
+// fakeDNS is a pod network with one DNS server at 10.96.0.10 that knows
+// the names of records, and no other pod.
+type fakeDNS struct {
+	records map[string]string // fqdn → IPv4
+	mu      sync.Mutex
+	asked   []string
+}
+
+func (f *fakeDNS) Dial(context.Context, netip.Addr, string, netip.AddrPort, machine.Origin) (io.ReadWriteCloser, error) {
+	return nil, machine.ErrConnRefused
+}
+
+func (f *fakeDNS) Exchange(ctx context.Context, _ netip.Addr, dst netip.AddrPort, datagram []byte, _ machine.Origin) ([]byte, error) {
+	if dst != netip.MustParseAddrPort("10.96.0.10:53") {
+		<-ctx.Done()
+		return nil, machine.ErrConnTimedOut
+	}
+	var q dns.Msg
+	if err := q.Unpack(datagram); err != nil {
+		return nil, err
+	}
+	name := q.Question[0].Name
+	f.mu.Lock()
+	f.asked = append(f.asked, dns.TypeToString[q.Question[0].Qtype]+" "+name)
+	f.mu.Unlock()
+	r := new(dns.Msg)
+	r.SetReply(&q)
+	switch ip, ok := f.records[name]; {
+	case !ok:
+		r.Rcode = dns.RcodeNameError
+	case q.Question[0].Qtype == dns.TypeA:
+		rr, _ := dns.NewRR(name + " 5 IN A " + ip)
+		r.Answer = append(r.Answer, rr)
+	}
+	return r.Pack()
+}
+
+func dnsMachine(t *testing.T, net machine.Network) (*machine.Machine, *simtest.Buffer, *simtest.Buffer) {
+	t.Helper()
+	stdout, stderr := &simtest.Buffer{}, &simtest.Buffer{}
+	m := machine.New(machine.Config{
+		Ctx: t.Context(), Image: testImage(t, "busybox"), Hostname: "client", IP: "10.244.1.7",
+		Env:    []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+		Stdout: stdout, Stderr: stderr, Programs: For, Network: net,
+		Resolv: "search lab8.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5 timeout:1 attempts:1\n",
+	})
+	return m, stdout, stderr
+}
+
+func TestNslookupFollowsTheSearchPath(t *testing.T) {
+	f := &fakeDNS{records: map[string]string{
+		"web.lab8.svc.cluster.local.":           "10.96.7.7",
+		"kubernetes.default.svc.cluster.local.": "10.96.0.1",
+	}}
+	m, stdout, _ := dnsMachine(t, f)
+	if code := m.Run([]string{"nslookup", "web"}); code != 0 {
+		t.Fatalf("nslookup web: exit %d, %q", code, stdout.String())
+	}
+	want := "Server:\t\t10.96.0.10\nAddress:\t10.96.0.10:53\n\nName:\tweb.lab8.svc.cluster.local\nAddress: 10.96.7.7\n\n"
+	if stdout.String() != want {
+		t.Errorf("nslookup web printed\n%q\nwant\n%q", stdout.String(), want)
+	}
+	f.asked = nil
+	m, stdout, _ = dnsMachine(t, f)
+	if code := m.Run([]string{"nslookup", "kubernetes.default"}); code != 0 || !strings.Contains(stdout.String(), "Name:\tkubernetes.default.svc.cluster.local\nAddress: 10.96.0.1\n") {
+		t.Errorf("nslookup kubernetes.default: exit %d, %q", code, stdout.String())
+	}
+	// ndots:5: the namespace's domain is tried first, then the next.
+	var asked []string
+	for _, q := range f.asked {
+		if strings.HasPrefix(q, "A ") {
+			asked = append(asked, q)
+		}
+	}
+	if got := strings.Join(asked, ", "); got != "A kubernetes.default.lab8.svc.cluster.local., A kubernetes.default.svc.cluster.local." {
+		t.Errorf("asked %s", got)
+	}
+
+	m, stdout, _ = dnsMachine(t, f)
+	if code := m.Run([]string{"nslookup", "nosuch"}); code != 1 || !strings.HasSuffix(stdout.String(), "** server can't find nosuch: NXDOMAIN\n\n") {
+		t.Errorf("nslookup nosuch: exit %d, %q", code, stdout.String())
+	}
+	m, stdout, _ = dnsMachine(t, f)
+	if code := m.Run([]string{"nslookup", "web", "10.96.9.9"}); code != 1 || !strings.Contains(stdout.String(), ";; connection timed out; no servers could be reached") {
+		t.Errorf("nslookup against a server nobody has: exit %d, %q", code, stdout.String())
+	}
+}
+
+func TestWgetResolvesAServiceName(t *testing.T) {
+	f := &fakeDNS{records: map[string]string{"web.lab8.svc.cluster.local.": "10.96.7.7"}}
+	m, _, stderr := dnsMachine(t, f)
+	// The fake network refuses every connection: what matters is where
+	// wget went.
+	if code := m.Run([]string{"wget", "-qO-", "http://web"}); code != 1 || stderr.String() != "wget: can't connect to remote host (10.96.7.7): Connection refused\n" {
+		t.Errorf("wget http://web: exit %d, %q", code, stderr.String())
+	}
+	m, _, stderr = dnsMachine(t, f)
+	if code := m.Run([]string{"wget", "-qO-", "http://nosuch"}); code != 1 || stderr.String() != "wget: bad address 'nosuch'\n" {
+		t.Errorf("wget http://nosuch: exit %d, %q", code, stderr.String())
+	}
+}
