@@ -17,7 +17,7 @@ func checkKinds() []string { return []string{"resource", "trace", "order"} }
 // only stream clients receive are left out).
 func eventKinds() []string {
 	var out []string
-	for _, k := range []tracing.Kind{tracing.KindHTTP, tracing.KindWatch, tracing.KindEtcd, tracing.KindCRI, tracing.KindKubeletAPI, tracing.KindLifecycle} {
+	for _, k := range []tracing.Kind{tracing.KindHTTP, tracing.KindWatch, tracing.KindEtcd, tracing.KindCRI, tracing.KindKubeletAPI, tracing.KindNet, tracing.KindLifecycle} {
 		out = append(out, string(k))
 	}
 	return out
@@ -84,7 +84,13 @@ func (d *decoder) check(n *yaml.Node) (Check, bool) {
 
 func (d *decoder) resourceCheck(e entry) *ResourceCheck {
 	keys := []string{"resource", "namespace", "name", "absent", "field", "equals", "exists", "condition", "status", "selector", "count", "min"}
-	m := d.mapping(e.val, "resource", keys, nil)
+	m := d.mapping(e.val, "resource", keys, func(key string) string {
+		if key != "kind" && slices.Contains(matcherKeys(), key) {
+			// from, node, chain…: the author meant a trace check.
+			return fmt.Sprintf("unknown key %q in resource: %s is a key of trace and order checks' event matchers (a resource check has %s)", key, key, strings.Join(keys, ", "))
+		}
+		return fmt.Sprintf("unknown key %q in resource (want %s)", key, strings.Join(keys, ", "))
+	})
 	if m == nil {
 		return nil
 	}
@@ -259,7 +265,22 @@ func (d *decoder) matcher(e entry, what string) (EventMatcher, bool) {
 			d.errorf(f.val.Line, "unknown event kind %q (want %s)", v, strings.Join(eventKinds(), ", "))
 			continue
 		}
+		if (key == "from" || key == "to") && isPodID(v) && !strings.HasSuffix(v, "*") {
+			if ns, name, _ := strings.Cut(strings.TrimPrefix(v, podPrefix), "/"); ns == "" || name == "" || strings.Contains(name, "/") {
+				d.errorf(f.val.Line, "%s %q names no pod: a pod is pod:<namespace>/<name> (pod:lab8/client), or a prefix ending in * (pod:lab8/*)", key, v)
+				continue
+			}
+		}
 		*field.val = v
+	}
+	// node and chain are about the way a pod's packet went: only net
+	// events have them, so with another kind the matcher matches nothing.
+	if mt.Kind != "" && !matchValue(mt.Kind, string(tracing.KindNet)) {
+		for _, f := range []matcherField{{"node", &mt.Node}, {"chain", &mt.Chain}} {
+			if *f.val != "" {
+				d.errorf(m[f.key].key.Line, "%s matches only net events (kind: net), and this matcher has kind: %s", f.key, mt.Kind)
+			}
+		}
 	}
 	return mt, len(*d.errs) == before
 }

@@ -182,6 +182,9 @@ func describeResource(rc *ResourceCheck) Text {
 
 // component names a component id or pattern in a sentence.
 func component(id string) Text {
+	if ref, ok := strings.CutPrefix(id, podPrefix); ok {
+		return podName(ref)
+	}
 	if prefix, ok := cutWildcard(id); ok {
 		if base, rest, found := strings.Cut(prefix, "/"); found && rest == "" {
 			b := componentBase(base)
@@ -197,8 +200,37 @@ func component(id string) Text {
 	return componentBase(id)
 }
 
+// podName names a pod, or pods, of a net event's from or to: ref is what
+// follows "pod:" ("lab8/client", "lab8/*", "lab8/web-*").
+func podName(ref string) Text {
+	prefix, wild := cutWildcard(ref)
+	switch {
+	case !wild:
+		return both("pod "+ref, "Pod "+ref)
+	case prefix == "":
+		return both("a pod", "某个 Pod")
+	}
+	if ns, rest, found := strings.Cut(prefix, "/"); found && rest == "" {
+		return both("a pod in namespace "+ns, "命名空间 "+ns+" 中的 Pod")
+	}
+	return both("a pod matching "+ref, "匹配 "+ref+" 的 Pod")
+}
+
+// nodeName names the node of a net event's source pod, or nodes.
+func nodeName(pattern string) Text {
+	if prefix, ok := cutWildcard(pattern); ok {
+		if prefix == "" {
+			return both("a node", "某个节点")
+		}
+		return both("a node matching "+pattern, "匹配 "+pattern+" 的节点")
+	}
+	return both(pattern, pattern)
+}
+
 func componentBase(id string) Text {
 	switch id {
+	case "coredns":
+		return both("CoreDNS", "CoreDNS")
 	case "apiserver":
 		return both("the apiserver", "API Server")
 	case "scheduler":
@@ -290,6 +322,8 @@ func describeMatcher(m *EventMatcher) Text {
 		}
 		t = both(fmt.Sprintf("%s passed %s on to %s%s", from.EN, what, to.EN, obj.EN),
 			zcat(from.ZH, "把 "+what+" 请求转交给了 "+to.ZH+obj.ZH))
+	case "net":
+		t = describeNet(m, obj, status)
 	case "lifecycle":
 		from := who(m.From, "a component", "某个组件")
 		if m.From == "" && m.Name != "" {
@@ -308,6 +342,62 @@ func describeMatcher(m *EventMatcher) Text {
 		return both("an event with "+list+" happened", "发生了 "+list+" 的事件")
 	}
 	return t
+}
+
+// describeNet is describeMatcher for net events: "pod lab8/client-1 on
+// node-2 opened a connection to a pod matching lab8/web-* through chain
+// KUBE-SVC-* (status connected)". obj and status are describeMatcher's
+// clauses.
+func describeNet(m *EventMatcher, obj, status Text) Text {
+	// The subject is the source pod: from, or else the pod the event is
+	// about (a net event's namespace and name are its source's).
+	from := both("a pod", "某个 Pod")
+	switch {
+	case m.From != "":
+		from = component(m.From)
+	case m.Name != "" && m.Namespace != "":
+		from, obj = podName(m.Namespace+"/"+m.Name), Text{}
+	case m.Name != "":
+		from, obj = both("pod "+m.Name, "Pod "+m.Name), Text{}
+	case m.Namespace != "":
+		from, obj = podName(m.Namespace+"/*"), Text{}
+	}
+	if m.Node != "" {
+		n := nodeName(m.Node)
+		from = both(from.EN+" on "+n.EN, zcat(zcat(n.ZH, "上的"), from.ZH))
+	}
+	var to Text
+	if m.To != "" {
+		to = component(m.To)
+	}
+	rest := obj
+	if m.Chain != "" {
+		rest = both(rest.EN+" through chain "+m.Chain, rest.ZH+"（经过链 "+m.Chain+"）")
+	}
+	rest = both(rest.EN+status.EN, rest.ZH+status.ZH)
+	var t Text
+	switch m.Verb {
+	case "connect":
+		t = both(from.EN+" opened a connection", zcat(from.ZH, "发起了连接"))
+		if m.To != "" {
+			t = both(from.EN+" opened a connection to "+to.EN, zcat(zcat(from.ZH, zcat("向", to.ZH)), "发起了连接"))
+		}
+	case "query":
+		t = both(from.EN+" sent a DNS query", zcat(from.ZH, "发出了 DNS 查询"))
+		if m.To != "" {
+			t = both(t.EN+" answered by "+to.EN, zcat(t.ZH+"，由", zcat(to.ZH, "应答")))
+		}
+	default:
+		what := both("network traffic", "网络流量")
+		if m.Verb != "" {
+			what = both("a net "+m.Verb, "net "+m.Verb+" 流量")
+		}
+		t = both(from.EN+" sent "+what.EN, zcat(from.ZH, zcat("发出了", what.ZH)))
+		if m.To != "" {
+			t = both(t.EN+" to "+to.EN, zcat(zcat(from.ZH, zcat("向", to.ZH)), zcat("发出了", what.ZH)))
+		}
+	}
+	return both(t.EN+rest.EN, t.ZH+rest.ZH)
 }
 
 func lifecycleVerb(verb string) Text {

@@ -414,3 +414,155 @@ func TestOrderChecksGoByWhenThingsHappened(t *testing.T) {
 		{`order: {first: {kind: etcd, verb: put}, then: {kind: watch, verb: ADDED}}`, false, "but no event matching then after it"},
 	})
 }
+
+// netTrace is a pod's connections and DNS queries in namespace lab8, as
+// the pod network records them, one second apart: a query and the
+// connect it led to from client-1 on node-1, then a connect from client-2
+// on node-2 that timed out (its node's rules were stale), and one
+// chains list as a recording reads it back ([]any).
+func netTrace() []tracing.Event {
+	svc := []string{"PREROUTING", "KUBE-SERVICES", "KUBE-SVC-NPJI2T3NKLJF4T4O", "KUBE-SEP-3JOIVZTXZ4PXWWIO"}
+	dnsChains := []string{"PREROUTING", "KUBE-SERVICES", "KUBE-SVC-TCOU7JCQXEZGVUNU", "KUBE-SEP-DNSAAAAAAAAAAAAA"}
+	evs := []tracing.Event{
+		{Kind: tracing.KindNet, From: "pod:lab8/client-1", To: "pod:kube-system/coredns-5d78c9869d-abcde", Verb: "query", Resource: "pods", Namespace: "lab8", Name: "client-1", Status: "NOERROR",
+			Detail: map[string]any{"protocol": "udp", "srcNode": "node-1", "dst": "10.96.0.10:53", "chains": dnsChains, "outcome": "answered",
+				"dns": map[string]any{"name": "web.lab8.svc.cluster.local.", "type": "A", "rcode": "NOERROR", "answers": []string{"10.96.12.3"}}}},
+		{Kind: tracing.KindNet, From: "pod:lab8/client-1", To: "pod:lab8/web-7d9c8-x2kq4", Verb: "connect", Resource: "pods", Namespace: "lab8", Name: "client-1", Status: "connected",
+			Detail: map[string]any{"protocol": "tcp", "srcNode": "node-1", "dst": "10.96.12.3:80", "chains": svc, "verdict": "dnat", "endpointPod": "lab8/web-7d9c8-x2kq4", "outcome": "connected"}},
+		{Kind: tracing.KindNet, From: "pod:lab8/client-2", Verb: "connect", Resource: "pods", Namespace: "lab8", Name: "client-2", Status: "timed out",
+			Detail: map[string]any{"protocol": "tcp", "srcNode": "node-2", "dst": "10.96.12.3:80", "chains": []any{"PREROUTING", "KUBE-SERVICES", "KUBE-SVC-NPJI2T3NKLJF4T4O", "KUBE-SEP-OLDOLDOLDOLDOLDO"}, "verdict": "dnat", "outcome": "timed out"}},
+		// A connection to a pod's address: no Service, no chain past
+		// KUBE-SERVICES.
+		{Kind: tracing.KindNet, From: "pod:lab80/client", To: "pod:lab80/db", Verb: "connect", Resource: "pods", Namespace: "lab80", Name: "client", Status: "connected",
+			Detail: map[string]any{"protocol": "tcp", "srcNode": "node-3", "dst": "10.244.3.4:5432", "chains": []string{"PREROUTING", "KUBE-SERVICES"}, "verdict": "accepted", "outcome": "connected"}},
+		// An http event with a srcNode-like detail: node never matches it.
+		{Kind: tracing.KindHTTP, From: "kubelet/node-2", To: "apiserver", Verb: "get", Resource: "pods", Detail: map[string]any{"srcNode": "node-2", "chains": []string{"KUBE-SVC-X"}}},
+		{Kind: tracing.KindLifecycle, From: "kube-proxy/node-2", Verb: "ready"},
+		{Kind: tracing.KindNet, From: "pod:lab8/client-2", To: "pod:lab8/web-7d9c8-p8m2z", Verb: "connect", Resource: "pods", Namespace: "lab8", Name: "client-2", Status: "connected",
+			Detail: map[string]any{"protocol": "tcp", "srcNode": "node-2", "dst": "10.96.12.3:80", "chains": svc, "verdict": "dnat", "outcome": "connected"}},
+	}
+	for i := range evs {
+		evs[i].Seq = uint64(i + 1)
+		evs[i].Time = t0.Add(time.Duration(i) * time.Second)
+	}
+	return evs
+}
+
+func TestNetChecks(t *testing.T) {
+	events := &fakeEvents{events: netTrace()}
+	runCases(t, nil, events, t0, []checkCase{
+		{`trace: {kind: net}`, true, "seen #1"},
+		{`trace: {kind: net, verb: connect, from: "pod:lab8/client-1", to: "pod:lab8/web-*", chain: "KUBE-SVC-*", status: connected}`, true, "seen #2"},
+		{`trace: {kind: net, verb: query, from: "pod:lab8/client-*", to: "pod:kube-system/coredns-*", status: NOERROR}`, true, "seen #1"},
+		{`trace: {kind: net, verb: query, status: NXDOMAIN}`, false, "no matching event"},
+		// status is the outcome, spaces and all, and takes a wildcard.
+		{`trace: {kind: net, verb: connect, status: "timed out"}`, true, "seen #3"},
+		{`trace: {kind: net, status: "time*"}`, true, "seen #3"},
+		// node is the source pod's node.
+		{`trace: {kind: net, node: node-2}`, true, "seen #3"},
+		{`trace: {kind: net, node: node-2, status: connected}`, true, "seen #7"},
+		{`trace: {kind: net, node: "node-*", verb: connect}`, true, "seen #2"},
+		{`trace: {kind: net, node: node-4}`, false, "no matching event"},
+		// node and chain never match an event of another kind, whatever
+		// its detail says.
+		{`trace: {node: node-2}`, true, "seen #3"},
+		{`trace: {kind: "*", chain: KUBE-SVC-X}`, false, "no matching event"},
+		{`trace: {node: node-2, verb: get}`, false, "no matching event"},
+		// chain matches any chain of the list, as written or read back
+		// from JSON; without a * it is the whole chain's name.
+		{`trace: {kind: net, chain: KUBE-SEP-OLDOLDOLDOLDOLDO}`, true, "seen #3"},
+		{`trace: {kind: net, chain: KUBE-SEP-OLD}`, false, "no matching event"},
+		{`trace: {kind: net, chain: KUBE-SERVICES}`, true, "seen #1"},
+		{`trace: {kind: net, chain: "KUBE-SVC-*", node: node-3}`, false, "no matching event"},
+		{`trace: {kind: net, chain: "KUBE-*", node: node-3}`, true, "seen #4"},
+		{`trace: {kind: net, chain: "*", node: node-3}`, true, "seen #4"},
+	})
+}
+
+// A pod id's "/" is between its namespace and its name: the plain
+// component rule (kubelet matches kubelet/node-1) must not make it match
+// other pods, and pod:lab8/* is lab8's pods only.
+func TestNetPodsMatchAsPods(t *testing.T) {
+	events := &fakeEvents{events: netTrace()}
+	runCases(t, nil, events, t0, []checkCase{
+		{`trace: {kind: net, from: "pod:lab8/*"}`, true, "seen #1"},
+		{`trace: {kind: net, from: "pod:lab8/*", node: node-3}`, false, "no matching event"},
+		{`trace: {kind: net, from: "pod:lab80/*"}`, true, "seen #4"},
+		{`trace: {kind: net, from: "pod:lab8/client"}`, false, "no matching event"},
+		{`trace: {kind: net, from: "pod:lab8/client-2", to: "pod:lab8/*"}`, true, "seen #7"},
+		// No one answered the timed-out connection: it has no to.
+		{`trace: {kind: net, to: "pod:*", status: "timed out"}`, false, "no matching event"},
+		{`trace: {kind: net, from: pod}`, false, "no matching event"},
+		{`trace: {kind: net, namespace: lab8, name: client-2}`, true, "seen #3"},
+	})
+	for _, tc := range []struct {
+		pattern, id string
+		want        bool
+	}{
+		{"pod:lab8/client", "pod:lab8/client", true},
+		{"pod:lab8/client", "pod:lab8/client-1", false},
+		{"pod:lab8", "pod:lab8/client", false},
+		{"pod:lab8/*", "pod:lab8/client", true},
+		{"pod:lab8/*", "pod:lab80/client", false},
+		{"pod:lab8*", "pod:lab80/client", true},
+		{"pod", "pod:lab8/client", false},
+	} {
+		if got := matchComponent(tc.pattern, tc.id); got != tc.want {
+			t.Errorf("matchComponent(%q, %q) = %v, want %v", tc.pattern, tc.id, got, tc.want)
+		}
+	}
+}
+
+// Order checks see net events like any other: the rules' reload, then a
+// connection by them.
+func TestNetOrderChecks(t *testing.T) {
+	events := &fakeEvents{events: netTrace()}
+	runCases(t, nil, events, t0, []checkCase{
+		{`order: {first: {kind: lifecycle, from: kube-proxy/node-2, verb: ready}, then: {kind: net, verb: connect, node: node-2, status: connected}}`, true, "seen #6 (lifecycle kube-proxy/node-2 -> ready), then #7 (net pod:lab8/client-2 -> pod:lab8/web-7d9c8-p8m2z connect"},
+		{`order: {first: {kind: lifecycle, from: kube-proxy/node-2, verb: ready}, then: {kind: net, node: node-2, status: "timed out"}}`, false, "but no event matching then after it"},
+	})
+}
+
+func TestDescribeNetMatchers(t *testing.T) {
+	for _, tc := range []struct {
+		check string
+		want  Text
+	}{
+		{`trace: {kind: net, verb: connect, from: "pod:lab8/client-1", to: "pod:lab8/web-*", chain: "KUBE-SVC-*", status: connected}`, Text{
+			"pod lab8/client-1 opened a connection to a pod matching lab8/web-* through chain KUBE-SVC-* (status connected)",
+			"Pod lab8/client-1 向匹配 lab8/web-* 的 Pod 发起了连接（经过链 KUBE-SVC-*）（状态 connected）"}},
+		{`trace: {kind: net, verb: query, from: "pod:lab8/*", to: "pod:kube-system/coredns-*", status: NOERROR}`, Text{
+			"a pod in namespace lab8 sent a DNS query answered by a pod matching kube-system/coredns-* (status NOERROR)",
+			"命名空间 lab8 中的 Pod 发出了 DNS 查询，由匹配 kube-system/coredns-* 的 Pod 应答（状态 NOERROR）"}},
+		{`trace: {kind: net, verb: connect, node: node-2, status: "timed out"}`, Text{
+			"a pod on node-2 opened a connection (status timed out)",
+			"node-2 上的某个 Pod 发起了连接（状态 timed out）"}},
+		{`trace: {kind: net, verb: connect, from: "pod:lab8/client-2", node: "node-*"}`, Text{
+			"pod lab8/client-2 on a node matching node-* opened a connection",
+			"匹配 node-* 的节点上的 Pod lab8/client-2 发起了连接"}},
+		{`trace: {kind: net, namespace: lab8, name: client-1, to: "pod:*"}`, Text{
+			"pod lab8/client-1 sent network traffic to a pod",
+			"Pod lab8/client-1 向某个 Pod 发出了网络流量"}},
+		{`trace: {kind: net, namespace: lab8, verb: query}`, Text{
+			"a pod in namespace lab8 sent a DNS query",
+			"命名空间 lab8 中的 Pod 发出了 DNS 查询"}},
+		{`trace: {kind: watch, to: coredns, resource: services}`, Text{
+			"CoreDNS received a services watch event",
+			"CoreDNS 收到了 services watch 事件"}},
+		{`trace: {kind: lifecycle, from: kube-proxy/node-2, verb: stopped}`, Text{
+			"kube-proxy on node-2 stopped",
+			"node-2 上的 kube-proxy 已停止"}},
+		{`order: {first: {kind: lifecycle, from: kube-proxy/node-2, verb: ready}, then: {kind: net, verb: connect, node: node-2, status: connected}}`, Text{
+			"kube-proxy on node-2 became ready, then a pod on node-2 opened a connection (status connected)",
+			"先node-2 上的 kube-proxy 已就绪，然后node-2 上的某个 Pod 发起了连接（状态 connected）"}},
+		// Without a kind, the keys are listed.
+		{`trace: {node: node-2, chain: "KUBE-SEP-*"}`, Text{
+			"an event with node=node-2, chain=KUBE-SEP-* happened",
+			"发生了 node=node-2, chain=KUBE-SEP-* 的事件"}},
+	} {
+		_, step := stepWith(t, "  - "+tc.check+"\n")
+		if got := step.Checks[0].Description; got != tc.want {
+			t.Errorf("%s:\n got %+v\nwant %+v", tc.check, got, tc.want)
+		}
+	}
+}

@@ -11,6 +11,7 @@ package labs
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/wheelhouse-k8s/wheelhouse/tracing"
@@ -154,6 +155,12 @@ type EventMatcher struct {
 	// (e.g. replicaset-controller): both are in the event's detail.
 	Path       string
 	Controller string
+	// Node is the node a net event's source pod is on (detail.srcNode),
+	// and Chain matches a net event any of whose chains (detail.chains:
+	// KUBE-SERVICES, KUBE-SVC-…, KUBE-SEP-…) it matches: neither matches
+	// an event of another kind.
+	Node  string
+	Chain string
 }
 
 // OrderCheck passes when an event matching First is followed (later Seq,
@@ -190,12 +197,43 @@ func (m *EventMatcher) Match(ev *tracing.Event) bool {
 		matchValue(m.Name, ev.Name) &&
 		matchValue(m.Status, ev.Status) &&
 		matchValue(m.Path, detailString(ev, "path")) &&
-		matchValue(m.Controller, detailString(ev, "controller"))
+		matchValue(m.Controller, detailString(ev, "controller")) &&
+		matchNet(m.Node, ev, detailString(ev, "srcNode")) &&
+		matchNet(m.Chain, ev, detailStrings(ev, "chains")...)
+}
+
+// matchNet matches a key only net events have (node, chain) against the
+// event's values for it: "" matches any event, anything else only a net
+// event one of whose values it matches.
+func matchNet(pattern string, ev *tracing.Event, values ...string) bool {
+	if pattern == "" {
+		return true
+	}
+	return ev.Kind == tracing.KindNet && slices.ContainsFunc(values, func(v string) bool { return matchValue(pattern, v) })
 }
 
 func detailString(ev *tracing.Event, key string) string {
 	s, _ := ev.Detail[key].(string)
 	return s
+}
+
+// detailStrings is a list of strings in an event's detail: a []string as
+// the collectors write it, or the []any of an event read back from JSON
+// (a recording).
+func detailStrings(ev *tracing.Event, key string) []string {
+	switch v := ev.Detail[key].(type) {
+	case []string:
+		return v
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, it := range v {
+			if s, ok := it.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
 }
 
 // matcherField is one field of an EventMatcher: its key in a lab's YAML
@@ -214,6 +252,7 @@ func (m *EventMatcher) fields() []matcherField {
 		{"resource", &m.Resource}, {"subresource", &m.Subresource},
 		{"namespace", &m.Namespace}, {"name", &m.Name}, {"status", &m.Status},
 		{"path", &m.Path}, {"controller", &m.Controller},
+		{"node", &m.Node}, {"chain", &m.Chain},
 	}
 }
 
@@ -232,13 +271,22 @@ func matchValue(pattern, v string) bool {
 // matchComponent is matchValue for component ids, where a plain id also
 // matches its per-node instances ("kubelet" matches "kubelet/node-1"), by
 // the rule the trace bus's component filter uses (tracing.ComponentIs): a
-// lab author who writes from: kubelet means any kubelet.
+// lab author who writes from: kubelet means any kubelet. A pod
+// ("pod:lab8/client", the end of a net event) is not a component with
+// instances: what follows its namespace's "/" is its name, not a node,
+// so a plain pod id matches only itself ("pod:lab8" is no pod of lab8's;
+// pod:lab8/* is every one).
 func matchComponent(pattern, id string) bool {
-	if _, ok := cutWildcard(pattern); ok || pattern == "" {
+	if _, ok := cutWildcard(pattern); ok || pattern == "" || isPodID(pattern) {
 		return matchValue(pattern, id)
 	}
 	return tracing.ComponentIs(id, pattern)
 }
+
+// podPrefix starts a pod's id as the end of a net event.
+const podPrefix = "pod:"
+
+func isPodID(id string) bool { return strings.HasPrefix(id, podPrefix) }
 
 func cutWildcard(pattern string) (string, bool) {
 	if n := len(pattern); n > 0 && pattern[n-1] == '*' {

@@ -247,3 +247,57 @@ func TestLoadWarnsAboutUnsolvedSteps(t *testing.T) {
 		t.Errorf("warnings: %v", cat.Warnings)
 	}
 }
+
+// stepErrors loads a one-step lab whose step file is the given checks
+// (from line 4 on) and returns the load errors.
+func stepErrors(t *testing.T, checks string) []LoadError {
+	t.Helper()
+	fsys := fstest.MapFS{
+		"01-t/lab.yaml": {Data: []byte("title: {en: T, zh: T}\nsteps: [s]\n")},
+		"01-t/s.en.md":  {Data: []byte("x")},
+		"01-t/s.zh.md":  {Data: []byte("x")},
+		"01-t/s.yaml":   {Data: []byte("title: {en: S, zh: S}\ngoal: {en: G, zh: G}\nchecks:\n" + checks)},
+	}
+	_, errs := Load(fsys, "d")
+	return errs
+}
+
+func TestLoadNetMatchers(t *testing.T) {
+	if errs := stepErrors(t, `  - trace: {kind: net, verb: connect, from: "pod:lab8/client-1", to: "pod:lab8/web-*", node: node-1, chain: "KUBE-SVC-*", status: connected}
+  - trace: {kind: net, verb: query, from: "pod:lab8/*", status: NOERROR}
+  - trace: {kind: "n*", node: node-2}
+  - trace: {node: node-2, chain: KUBE-SERVICES}
+  - order: {first: {kind: lifecycle, from: kube-proxy/node-2, verb: ready}, then: {kind: net, node: node-2, status: connected}}
+`); len(errs) > 0 {
+		t.Errorf("net matchers do not load: %v", errs)
+	}
+	if !slices.Contains(eventKinds(), "net") || !slices.Contains(matcherKeys(), "node") || !slices.Contains(matcherKeys(), "chain") {
+		t.Errorf("kinds %v, keys %v: want net, node and chain", eventKinds(), matcherKeys())
+	}
+	for _, tc := range []struct{ checks, want string }{
+		// node and chain belong to trace and order checks.
+		{"  - resource: {resource: pods, namespace: lab8, name: client-1, node: node-1}\n",
+			`d/01-t/s.yaml:4: unknown key "node" in resource: node is a key of trace and order checks' event matchers`},
+		{"  - resource:\n      resource: pods\n      selector: app=web\n      min: 1\n      chain: KUBE-SVC-X\n",
+			`d/01-t/s.yaml:8: unknown key "chain" in resource: chain is a key of trace and order checks' event matchers`},
+		// Their values are single strings.
+		{"  - trace: {kind: net, node: [node-1, node-2]}\n", `d/01-t/s.yaml:4: trace.node must be a single value, not a list`},
+		{"  - trace:\n      kind: net\n      chain: {name: KUBE-SVC-X}\n", `d/01-t/s.yaml:6: trace.chain must be a single value, not a mapping`},
+		{"  - trace: {kind: net, node: }\n", `d/01-t/s.yaml:4: trace.node is empty`},
+		{"  - trace: {kind: net, chain: \"KUBE-*-X\"}\n", `d/01-t/s.yaml:4: chain "KUBE-*-X": * may only end a value`},
+		// Only net events have them: with another kind nothing matches.
+		{"  - trace: {kind: http, from: kubelet, node: node-1}\n", `d/01-t/s.yaml:4: node matches only net events (kind: net), and this matcher has kind: http`},
+		{"  - order:\n      first: {kind: watch, to: kube-proxy}\n      then: {kind: \"w*\", chain: \"KUBE-SVC-*\"}\n",
+			`d/01-t/s.yaml:6: chain matches only net events (kind: net), and this matcher has kind: w*`},
+		// A plain pod id is one pod: pod:<namespace>/<name>.
+		{"  - trace: {kind: net, from: \"pod:lab8\"}\n", `d/01-t/s.yaml:4: from "pod:lab8" names no pod: a pod is pod:<namespace>/<name>`},
+		{"  - trace: {kind: net, to: \"pod:/web\"}\n", `d/01-t/s.yaml:4: to "pod:/web" names no pod`},
+		{"  - trace: {kind: nett}\n", `d/01-t/s.yaml:4: unknown event kind "nett" (want http, watch, etcd, cri, kubelet-api, net, lifecycle)`},
+		{"  - trace: {kind: net, nodes: node-1}\n", `d/01-t/s.yaml:4: unknown key "nodes" in trace (an event matcher has kind, from, to, verb, resource, subresource, namespace, name, status, path, controller, node, chain)`},
+	} {
+		errs := stepErrors(t, tc.checks)
+		if len(errs) != 1 || !strings.HasPrefix(errs[0].Error(), tc.want) {
+			t.Errorf("%s: errors %v, want one starting %q", tc.checks, errs, tc.want)
+		}
+	}
+}
