@@ -156,16 +156,11 @@ func utilNslookup(p *machine.Process) int {
 	qtypes := []uint16{dns.TypeA, dns.TypeAAAA}
 	var rest []string
 	for _, a := range p.Argv[1:] {
-		if t, ok := strings.CutPrefix(a, "-type="); ok {
-			qt, known := dns.StringToType[strings.ToUpper(t)]
-			if !known {
-				errorf(p, "invalid query type \"%s\"", t)
-				return 1
-			}
-			qtypes = []uint16{qt}
-			continue
+		t, ok := strings.CutPrefix(a, "-type=")
+		if !ok {
+			t, ok = strings.CutPrefix(a, "-query=")
 		}
-		if t, ok := strings.CutPrefix(a, "-query="); ok {
+		if ok {
 			qt, known := dns.StringToType[strings.ToUpper(t)]
 			if !known {
 				errorf(p, "invalid query type \"%s\"", t)

@@ -3,6 +3,7 @@ package programs
 import (
 	"context"
 	"io"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -18,12 +19,23 @@ import (
 // the names of records, and no other pod.
 type fakeDNS struct {
 	records map[string]string // fqdn → IPv4
+	// servers are what listens where; every other address refuses.
+	servers map[netip.AddrPort]machine.PortHandler
 	mu      sync.Mutex
 	asked   []string
 }
 
-func (f *fakeDNS) Dial(context.Context, netip.Addr, string, netip.AddrPort, machine.Origin) (io.ReadWriteCloser, error) {
-	return nil, machine.ErrConnRefused
+func (f *fakeDNS) Dial(_ context.Context, _ netip.Addr, _ string, dst netip.AddrPort, _ machine.Origin) (io.ReadWriteCloser, error) {
+	h, ok := f.servers[dst]
+	if !ok {
+		return nil, machine.ErrConnRefused
+	}
+	client, server := net.Pipe()
+	go func() {
+		defer server.Close()
+		h(server)
+	}()
+	return client, nil
 }
 
 func (f *fakeDNS) Exchange(ctx context.Context, _ netip.Addr, dst netip.AddrPort, datagram []byte, _ machine.Origin) ([]byte, error) {
