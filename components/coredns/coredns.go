@@ -17,10 +17,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -132,6 +134,11 @@ func run(p *machine.Process, cfg Config) int {
 		_ = inst.Stop()
 		inst.ShutdownCallbacks()
 	}()
+	// Even when the container is being killed: a server is stopped only
+	// once it serves.
+	if err := awaitServing(slices.Collect(maps.Values(adapted.Ports)), 5*time.Second); err != nil {
+		return fatal("%v", err)
+	}
 	for _, k := range adapted.Keys {
 		fmt.Fprintln(p.IO.Out, k)
 	}
@@ -188,6 +195,53 @@ func start(cfg Config, filename, corefile string) (*caddy.Instance, error) {
 		return nil, err
 	}
 	return inst, nil
+}
+
+// awaitServing waits until CoreDNS serves on each of the loopback ports,
+// over UDP and over TCP. caddy.Start returns once it has started its
+// servers' goroutines, not once they serve, and a server stopped before
+// it serves is never stopped: dnsserver.Server.Stop, which runs once,
+// finds no DNS server to shut down yet, or miekg/dns refuses to shut down
+// one that has not started, which then serves on with nothing to end it.
+// The probe is a message with no question: miekg/dns answers it FORMERR
+// itself, before any plugin sees it, so no CoreDNS log shows it.
+func awaitServing(ports []int, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	probe := []byte{0x57, 0x48, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0} // id "WH", opcode QUERY, no records
+	for _, port := range ports {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		for _, network := range []string{"udp", "tcp"} {
+			for !answers(network, addr, probe) {
+				if time.Now().After(deadline) {
+					return fmt.Errorf("CoreDNS does not answer on %s %s after %s", network, addr, within)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+	}
+	return nil
+}
+
+// answers reports whether a DNS server at addr answers msg.
+func answers(network, addr string, msg []byte) bool {
+	c, err := net.DialTimeout(network, addr, 200*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(200 * time.Millisecond))
+	if network == "tcp" {
+		msg = append([]byte{byte(len(msg) >> 8), byte(len(msg))}, msg...)
+	}
+	if _, err := c.Write(msg); err != nil {
+		return false
+	}
+	reply := make([]byte, 512)
+	n, err := io.ReadAtLeast(c, reply, 4)
+	if network == "tcp" {
+		reply, n = reply[2:], n-2
+	}
+	return err == nil && n >= 2 && reply[0] == msg[len(msg)-12] && reply[1] == msg[len(msg)-11]
 }
 
 // writeKubeconfig writes the in-cluster configuration of the pod as a

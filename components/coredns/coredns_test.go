@@ -171,19 +171,37 @@ func TestCoreDNSRunsAsThePodsProcessAndStopsCleanly(t *testing.T) {
 			t.Error("port 53 is still bound after CoreDNS ended")
 		}
 	}
-	run() // the first start sets up what lives for the process (caddy's, dns's)
+	// Killed while it starts: its servers are stopped all the same.
+	killedAtOnce := func(after time.Duration) {
+		ctx, cancel := context.WithCancel(context.Background())
+		m, out := coreDNSPod(t, api, ctx)
+		done := make(chan int, 1)
+		go func() {
+			done <- Program(cfg)(&machine.Process{Machine: m, PID: 1, PID1: true, Argv: []string{"/coredns", "-conf", "/etc/coredns/Corefile"}, IO: machine.Stdio{Out: m.Stdout, Err: m.Stdout}})
+		}()
+		time.Sleep(after)
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("CoreDNS killed %s after its start did not end\n%s", after, out.String())
+		}
+	}
+	t.Setenv("TMPDIR", t.TempDir()) // what this test's CoreDNS leaves, and nothing else
+	run()                           // the first start sets up what lives for the process (caddy's, dns's)
 	time.Sleep(200 * time.Millisecond)
 	goroutines := runtime.NumGoroutine()
-	for range 5 {
+	for i := range 5 {
 		run()
+		killedAtOnce(time.Duration(i) * 5 * time.Millisecond)
 	}
 	api.mu.Lock()
 	if !api.tokens["Bearer the-pods-token"] || !api.paths["/api/v1/services"] || !api.paths["/apis/discovery.k8s.io/v1/endpointslices"] {
 		t.Errorf("CoreDNS asked the apiserver %v with %v, want lists of Services and EndpointSlices with the pod's token", api.paths, api.tokens)
 	}
 	api.mu.Unlock()
-	if restored != 6 {
-		t.Errorf("klog's logger was restored %d times for 6 starts", restored)
+	if restored < 6 {
+		t.Errorf("klog's logger was restored %d times for 6 starts and 5 kills", restored)
 	}
 	var after int
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
@@ -193,7 +211,7 @@ func TestCoreDNSRunsAsThePodsProcessAndStopsCleanly(t *testing.T) {
 	}
 	if after > goroutines {
 		buf := make([]byte, 1<<20)
-		t.Errorf("%d goroutines after 5 starts and stops, %d before\n%s", after, goroutines, buf[:runtime.Stack(buf, true)])
+		t.Errorf("%d goroutines after 10 starts and stops, %d before\n%s", after, goroutines, buf[:runtime.Stack(buf, true)])
 	}
 	if left, _ := filepath.Glob(filepath.Join(os.TempDir(), "wheelhouse-coredns-*")); len(left) > 0 {
 		t.Errorf("temporary files left: %v", left)

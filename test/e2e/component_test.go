@@ -293,6 +293,10 @@ func TestFiftyStopsAndStartsLeaveNothingBehind(t *testing.T) {
 		}
 		return last
 	}
+	// The DNS add-on's pods come up after the cluster is usable; what
+	// they hold is not the cycles' to give back.
+	client := tc.client(t)
+	waitForCoreDNS(t, client)
 	before := settle()
 	kinds := []string{"scheduler", "controller-manager", "kubelet/node-1", "kube-proxy/node-1"}
 	var wg sync.WaitGroup
@@ -350,7 +354,6 @@ func TestFiftyStopsAndStartsLeaveNothingBehind(t *testing.T) {
 	// lock across an etcd call without a deadline), and a pod created then
 	// waits for whichever of its objects' clients is still backing off.
 	before = after
-	client := tc.client(t)
 	storage := []string{"apiserver", "etcd", "runtime/node-1"}
 	for _, name := range storage {
 		for i := 0; i < cycles; i++ {

@@ -9,6 +9,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/wheelhouse-k8s/wheelhouse/tracing"
 )
@@ -23,19 +24,7 @@ func TestClusterDNSAnswersWithTheRealCoreDNS(t *testing.T) {
 	client, ns, k := inSharedNamespace(t, "dns")
 	ctx := context.Background()
 
-	eventually(t, 2*time.Minute, "two CoreDNS pods Running in kube-system", func() (bool, string) {
-		pods, err := client.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: "k8s-app=kube-dns"})
-		if err != nil {
-			return false, err.Error()
-		}
-		running := 0
-		for _, p := range pods.Items {
-			if p.Status.Phase == v1.PodRunning && strings.HasPrefix(p.Name, "coredns-") && p.Spec.ServiceAccountName == "coredns" {
-				running++
-			}
-		}
-		return running == 2, fmt.Sprint(running, " of ", len(pods.Items), " running")
-	})
+	waitForCoreDNS(t, client)
 	dnsSvc, err := client.CoreV1().Services("kube-system").Get(ctx, "kube-dns", metav1.GetOptions{})
 	if err != nil || dnsSvc.Spec.ClusterIP != "10.96.0.10" {
 		t.Fatalf("the kube-dns Service: %v, %+v", err, dnsSvc)
@@ -127,4 +116,25 @@ spec:
 			t.Errorf("event %d (%s) is caused by %+v, want the CRI Exec in the client pod", e.Seq, e.Summary, cause)
 		}
 	}
+}
+
+// waitForCoreDNS waits until the DNS add-on's two CoreDNS pods are
+// Running under their own service account. They start a few seconds after
+// the cluster is usable (their first sandboxes can wait for the node's pod
+// CIDR), holding sockets and connections to the apiserver of their own.
+func waitForCoreDNS(t *testing.T, client kubernetes.Interface) {
+	t.Helper()
+	eventually(t, 2*time.Minute, "two CoreDNS pods Running in kube-system", func() (bool, string) {
+		pods, err := client.CoreV1().Pods("kube-system").List(context.Background(), metav1.ListOptions{LabelSelector: "k8s-app=kube-dns"})
+		if err != nil {
+			return false, err.Error()
+		}
+		running := 0
+		for _, p := range pods.Items {
+			if p.Status.Phase == v1.PodRunning && strings.HasPrefix(p.Name, "coredns-") && p.Spec.ServiceAccountName == "coredns" {
+				running++
+			}
+		}
+		return running == 2, fmt.Sprint(running, " of ", len(pods.Items), " running")
+	})
 }

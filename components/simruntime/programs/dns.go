@@ -133,6 +133,7 @@ func lookupHost(p *machine.Process, host string) (addr netip.Addr, fqdn string, 
 	}
 	rc := readResolvConf(p)
 	err = errNoServer
+	servfail := false
 	for _, name := range rc.candidates(host) {
 		m, qerr := query(p, rc, rc.nameservers, name, dns.TypeA)
 		if qerr != nil {
@@ -145,9 +146,27 @@ func lookupHost(p *machine.Process, host string) (addr netip.Addr, fqdn string, 
 				}
 			}
 		}
+		servfail = servfail || m.Rcode == dns.RcodeServerFailure
 		err = fmt.Errorf("%s", dns.RcodeToString[m.Rcode])
 	}
+	if servfail {
+		// As glibc: a name that failed somewhere may exist.
+		err = errServFail
+	}
 	return netip.Addr{}, "", err
+}
+
+// errServFail is a lookup with no answer where some server failed.
+var errServFail = errors.New("SERVFAIL")
+
+// gaiError is what glibc's getaddrinfo says of a lookupHost error:
+// EAI_AGAIN when the answer may come another time (no server answered,
+// or one failed), EAI_NONAME when the name has no address.
+func gaiError(err error) string {
+	if errors.Is(err, errNoServer) || errors.Is(err, errServFail) {
+		return "Temporary failure in name resolution"
+	}
+	return "Name or service not known"
 }
 
 // utilNslookup is busybox's nslookup: NAME [SERVER], -type=TYPE; for an

@@ -2,6 +2,7 @@ package programs
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -60,12 +61,15 @@ func utilRedisCli(p *machine.Process) int {
 			if p.Context().Err() != nil {
 				return nil, err
 			}
-			//lint:ignore ST1005 glibc's gai_strerror(EAI_NONAME), printed as is
-			return nil, errors.New("Name or service not known")
+			return nil, errors.New(gaiError(err))
 		}
 		return dial(p, netip.AddrPortFrom(ip, uint16(port)), defaultConnectTimeout)
 	}
 	conn, err := connect()
+	if conn != nil {
+		// A server that never answers must not outlive the command.
+		defer closeAtEnd(p, conn)()
+	}
 	if len(args) > 0 {
 		if err != nil {
 			if p.Context().Err() != nil {
@@ -84,32 +88,44 @@ func utilRedisCli(p *machine.Process) int {
 		return 0
 	}
 
-	// The prompt: one command per line until quit, exit or end of input.
+	// The prompt on a terminal; from a pipe, one command per line with no
+	// prompt and raw replies, as `echo PING | redis-cli` gives. Either
+	// way until quit, exit or the end of input.
 	if err != nil {
 		if p.Context().Err() != nil {
 			return p.Interrupted()
 		}
-		fmt.Fprintf(p.IO.Out, "Could not connect to Redis at %s: %s\n", addr, err)
+		fmt.Fprintf(p.IO.Err, "Could not connect to Redis at %s: %s\n", addr, err)
 	}
 	var br *bufio.Reader
 	if conn != nil {
-		defer func() { conn.Close() }()
 		br = bufio.NewReader(conn)
 	}
+	defer func() {
+		if conn != nil {
+			conn.Close()
+		}
+	}()
 	in := bufio.NewReader(machine.ReaderUntil(p.Context(), p.IO.In))
 	for {
-		if conn != nil {
+		switch {
+		case p.Term == nil:
+		case conn != nil:
 			fmt.Fprintf(p.IO.Out, "%s> ", addr)
-		} else {
+		default:
 			fmt.Fprint(p.IO.Out, "not connected> ")
 		}
 		line, err := in.ReadString('\n')
-		words := strings.Fields(line)
-		if err != nil && len(words) == 0 {
+		if err != nil && strings.TrimSpace(line) == "" {
 			if p.Context().Err() != nil {
 				return p.Interrupted()
 			}
 			return 0
+		}
+		words, ok := splitArgs(line)
+		if !ok {
+			fmt.Fprintln(p.IO.Out, "Invalid argument(s)")
+			continue
 		}
 		if len(words) == 0 {
 			continue
@@ -119,21 +135,103 @@ func utilRedisCli(p *machine.Process) int {
 		}
 		if conn == nil {
 			if conn, err = connect(); err != nil {
-				fmt.Fprintf(p.IO.Out, "Could not connect to Redis at %s: %s\n", addr, err)
+				fmt.Fprintf(p.IO.Err, "Could not connect to Redis at %s: %s\n", addr, err)
 				conn = nil
 				continue
 			}
+			defer closeAtEnd(p, conn)()
 			br = bufio.NewReader(conn)
 		}
 		reply, err := redisCommand(conn, br, words)
 		if err != nil {
-			fmt.Fprintf(p.IO.Out, "Error: Server closed the connection\n")
+			if p.Context().Err() != nil {
+				return p.Interrupted()
+			}
+			fmt.Fprintf(p.IO.Err, "Error: Server closed the connection\n")
 			conn.Close()
 			conn = nil
 			continue
 		}
-		fmt.Fprint(p.IO.Out, reply.format(false, ""))
+		fmt.Fprint(p.IO.Out, reply.format(raw, ""))
 	}
+}
+
+// closeAtEnd closes conn when p is interrupted or killed, so that a read
+// from a server that never answers ends with the command; its result
+// undoes that.
+func closeAtEnd(p *machine.Process, conn io.Closer) (stop func() bool) {
+	return context.AfterFunc(p.Context(), func() { conn.Close() })
+}
+
+// splitArgs splits a line into words as redis-cli does (sdssplitargs):
+// words are separated by blanks; "double quotes" take the escapes \n,
+// \r, \t, \b, \a, \\, \" and \xHH; 'single quotes' take \' only; a
+// closing quote must end the word. It reports false for an unbalanced
+// quote or a quote followed by more of the word.
+func splitArgs(line string) ([]string, bool) {
+	var words []string
+	for i := 0; ; {
+		for i < len(line) && isBlank(line[i]) {
+			i++
+		}
+		if i == len(line) {
+			return words, true
+		}
+		w, next, ok := nextArg(line, i)
+		if !ok {
+			return nil, false
+		}
+		words, i = append(words, w), next
+	}
+}
+
+// nextArg reads the word that starts at line[i], returning it and where
+// the rest of the line starts.
+func nextArg(line string, i int) (string, int, bool) {
+	var w strings.Builder
+	var quote byte // '"', '\'' or 0
+	for ; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case quote == 0 && isBlank(c):
+			return w.String(), i, true
+		case quote == 0 && (c == '"' || c == '\''):
+			quote = c
+		case quote == 0:
+			w.WriteByte(c)
+		case c == quote:
+			if i+1 < len(line) && !isBlank(line[i+1]) {
+				return "", 0, false
+			}
+			return w.String(), i + 1, true
+		case quote == '\'' && c == '\\' && i+1 < len(line) && line[i+1] == '\'':
+			w.WriteByte('\'')
+			i++
+		case quote == '"' && c == '\\' && i+3 < len(line) && line[i+1] == 'x' && isHex(line[i+2]) && isHex(line[i+3]):
+			b, _ := strconv.ParseUint(line[i+2:i+4], 16, 8)
+			w.WriteByte(byte(b))
+			i += 3
+		case quote == '"' && c == '\\' && i+1 < len(line):
+			i++
+			if e, ok := map[byte]byte{'n': '\n', 'r': '\r', 't': '\t', 'b': '\b', 'a': '\a'}[line[i]]; ok {
+				w.WriteByte(e)
+			} else {
+				w.WriteByte(line[i])
+			}
+		default:
+			w.WriteByte(c)
+		}
+	}
+	if quote != 0 {
+		return "", 0, false
+	}
+	return w.String(), i, true
+}
+
+func isBlank(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 // redisCommand sends one command as a RESP array and reads its reply.

@@ -42,15 +42,43 @@ func TestRedisCliTalksToARedisServiceByName(t *testing.T) {
 		t.Errorf("redis-cli to a name nobody has: exit %d, %q", code, errOut)
 	}
 
-	// The prompt, reading its commands from stdin.
+	// Commands from a pipe: no prompt, raw replies, words split as
+	// redis-cli splits them.
 	m, stdout, _ := dnsMachine(t, f)
 	m.Image = testImage(t, "redis")
 	m.StdinOpen = true
-	m.Stdin = strings.NewReader("SET n 1\nGET n\nquit\n")
+	m.Stdin = strings.NewReader("SET n \"hello world\"\nGET n\nGET 'n\nquit\nPING\n")
 	if code := m.Run([]string{"redis-cli", "-h", "redis"}); code != 0 {
-		t.Fatalf("the prompt: exit %d, %q", code, stdout.String())
+		t.Fatalf("commands from stdin: exit %d, %q", code, stdout.String())
 	}
-	if want := "redis:6379> OK\nredis:6379> \"1\"\nredis:6379> "; stdout.String() != want {
-		t.Errorf("the prompt printed %q, want %q", stdout.String(), want)
+	if want := "OK\nhello world\nInvalid argument(s)\n"; stdout.String() != want {
+		t.Errorf("commands from stdin printed %q, want %q", stdout.String(), want)
+	}
+}
+
+func TestRedisCliSplitsArgumentsAsRedisCliDoes(t *testing.T) {
+	for _, c := range []struct {
+		line string
+		want []string // nil: invalid
+	}{
+		{"  SET k v  \n", []string{"SET", "k", "v"}},
+		{`SET k "hello world"`, []string{"SET", "k", "hello world"}},
+		{`SET k "a\tb\x41\"c"`, []string{"SET", "k", "a\tbA\"c"}},
+		{`SET k 'it\'s \n'`, []string{"SET", "k", `it's \n`}},
+		{`SET k ""`, []string{"SET", "k", ""}},
+		{`SET k "open`, nil},
+		{`SET k "a"b`, nil},
+		{"", []string{}},
+	} {
+		got, ok := splitArgs(c.line)
+		if c.want == nil {
+			if ok {
+				t.Errorf("%q: split into %q, want invalid", c.line, got)
+			}
+			continue
+		}
+		if !ok || strings.Join(got, "|") != strings.Join(c.want, "|") || len(got) != len(c.want) {
+			t.Errorf("%q: %q (ok %v), want %q", c.line, got, ok, c.want)
+		}
 	}
 }
