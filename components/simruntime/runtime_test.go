@@ -267,7 +267,7 @@ func TestImages(t *testing.T) {
 		{"nosuch", `failed to pull and unpack image "docker.io/library/nosuch:latest": failed to resolve reference "docker.io/library/nosuch:latest": pull access denied, repository does not exist or may require authorization`, codes.Unknown},
 		{"nginx:9.9", `failed to pull and unpack image "docker.io/library/nginx:9.9": failed to resolve reference "docker.io/library/nginx:9.9": docker.io/library/nginx:9.9: not found`, codes.NotFound},
 		{"registry.example.com/team/app:v1", `dial tcp: lookup registry.example.com: no such host`, codes.Unknown},
-		{"python:3.12", `docker.io/library/python:3.12: not found in the simulated registry, which has alpine, busybox, debian, httpd, nginx, postgres, redis, registry.k8s.io/coredns/coredns, registry.k8s.io/pause, ubuntu; use --runtime containerd`, codes.NotFound},
+		{"python:3.12", `docker.io/library/python:3.12: not found in the simulated registry, which has alpine, busybox, debian, httpd, nginx, postgres, redis, registry.k8s.io/coredns/coredns, registry.k8s.io/e2e-test-images/agnhost, registry.k8s.io/pause, ubuntu; use --runtime containerd`, codes.NotFound},
 	} {
 		_, err := c.img.PullImage(ctx, &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: tc.image}})
 		if status.Code(err) != tc.code || !strings.Contains(status.Convert(err).Message(), tc.msg) {

@@ -51,18 +51,37 @@ spec:
 		return k.run(t, "exec", "client", "-n", ns, "--", "sh", "-c", cmd)
 	}
 
-	// The Service by its short name (the namespace's search domain), and
-	// kubernetes.default (the next one).
+	// The Service by its short name: busybox's nslookup asks it under
+	// each search domain, prints every reply, and exits 1 for the
+	// domains that have no web.
 	var out string
 	eventually(t, time.Minute, "nslookup web answering", func() (bool, string) {
 		out, err = exec("nslookup web")
-		return err == nil, fmt.Sprint(err, out)
+		return strings.Contains(out, "Name:\tweb."), fmt.Sprint(err, out)
 	})
-	if !strings.Contains(out, "Name:\tweb."+ns+".svc.cluster.local\nAddress: "+svc.Spec.ClusterIP+"\n") || !strings.HasPrefix(out, "Server:\t\t10.96.0.10\n") {
-		t.Errorf("nslookup web printed:\n%s", out)
+	if err == nil || !strings.Contains(out, "Name:\tweb."+ns+".svc.cluster.local\nAddress: "+svc.Spec.ClusterIP+"\n") ||
+		!strings.HasPrefix(out, "Server:\t\t10.96.0.10\nAddress:\t10.96.0.10:53\n") || !strings.Contains(out, "** server can't find web.svc.cluster.local: NXDOMAIN") {
+		t.Errorf("nslookup web: %v, printed:\n%s", err, out)
 	}
-	if out, err := exec("nslookup kubernetes.default"); err != nil || !strings.Contains(out, "Name:\tkubernetes.default.svc.cluster.local\nAddress: 10.96.0.1\n") {
-		t.Errorf("nslookup kubernetes.default: %v\n%s", err, out)
+	if out, err := exec("nslookup web." + ns + ".svc.cluster.local"); err != nil || !strings.Contains(out, "Address: "+svc.Spec.ClusterIP+"\n") {
+		t.Errorf("nslookup web.%s.svc.cluster.local: %v\n%s", ns, err, out)
+	}
+	// kubernetes.default: from the documentation's dnsutils Pod (BIND's
+	// nslookup, the C library's search rules) under the second search
+	// domain; busybox asks the dotted name as it is.
+	applyIn(t, k, `apiVersion: v1
+kind: Pod
+metadata: {name: dnsutils, namespace: `+ns+`}
+spec:
+  containers: [{name: dnsutils, image: "registry.k8s.io/e2e-test-images/agnhost:2.39"}]
+`)
+	waitSharedRunning(t, ns, "dnsutils")
+	if out, err := k.run(t, "exec", "dnsutils", "-n", ns, "--", "nslookup", "kubernetes.default"); err != nil ||
+		!strings.Contains(out, "Address:\t10.96.0.10#53\n\nName:\tkubernetes.default.svc.cluster.local\nAddress: 10.96.0.1\n") {
+		t.Errorf("nslookup kubernetes.default from dnsutils: %v\n%s", err, out)
+	}
+	if out, err := exec("nslookup kubernetes.default"); err == nil || !strings.Contains(out, "** server can't find kubernetes.default: SERVFAIL") {
+		t.Errorf("nslookup kubernetes.default from busybox: %v\n%s", err, out)
 	}
 	// A name in the cluster's domain that nobody has: CoreDNS, the
 	// domain's authority, says so. (A name outside it gets SERVFAIL: the

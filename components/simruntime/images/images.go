@@ -232,6 +232,22 @@ func NewCatalogue() *Catalogue {
 			Usage:  Usage{NanoCores: 20_000, WorkingSet: 520_000},
 		},
 		{
+			// Kubernetes' e2e test image, which the documentation's
+			// dnsutils Pod runs (Debugging DNS Resolution): Alpine with
+			// bind-tools (BIND's nslookup, dig and host), netcat-openbsd,
+			// curl, iproute2 and bash; its agnhost runs `pause` unless told
+			// another subcommand. (Its size here is approximate.)
+			Repo: "registry.k8s.io/e2e-test-images/agnhost", Version: "2.39", tags: []string{"2.39"}, Size: 51_288_012, OS: alpineOS,
+			bins: words(alpineBins + " agnhost agnhost-2 dig host bash curl ip ss iperf"),
+			Config: Config{
+				Entrypoint: []string{"/agnhost"},
+				Cmd:        []string{"pause"},
+				Env:        []string{stdPath},
+				Ports:      []string{"80/tcp", "8080/tcp", "8081/tcp", "9376/tcp"},
+			},
+			Usage: Usage{NanoCores: 20_000, WorkingSet: 2_300_000},
+		},
+		{
 			// The DNS add-on's image, as kubeadm v1.37 deploys it: distroless,
 			// CoreDNS alone (its process is the real CoreDNS, see package
 			// components/coredns).
@@ -387,7 +403,7 @@ func wellKnownElsewhere(repo string) bool {
 		"docker.io/library/centos", "docker.io/library/fedora", "docker.io/library/hello-world", "docker.io/library/registry",
 		"docker.io/curlimages/curl", "docker.io/nicolaka/netshoot", "docker.io/hashicorp/http-echo", "docker.io/traefik/whoami",
 		"docker.io/grafana/grafana", "docker.io/prom/prometheus", "docker.io/bitnami/kubectl",
-		"registry.k8s.io/e2e-test-images/agnhost", "registry.k8s.io/echoserver", "registry.k8s.io/busybox",
+		"registry.k8s.io/echoserver", "registry.k8s.io/busybox",
 		"gcr.io/google-samples/hello-app", "quay.io/prometheus/prometheus":
 		return true
 	}

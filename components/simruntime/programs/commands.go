@@ -45,7 +45,7 @@ var registry = sync.OnceValue(func() map[string]machine.Program {
 		"grep": utilGrep, "uname": utilUname, "dmesg": utilDmesg, "stty": utilStty, "tty": utilTty,
 		"seq": utilSeq, "ls": utilLs, "nginx": progNginx, "nginx-debug": progNginx,
 		"docker-entrypoint.sh": progEntrypoint, "httpd": progHttpd, "redis-server": progRedis,
-		"postgres": progPostgres, "pause": progPause, "wget": utilWget, "nc": utilNc, "nslookup": utilNslookup, "redis-cli": utilRedisCli,
+		"postgres": progPostgres, "pause": progPause, "agnhost": progAgnhost, "agnhost-2": progAgnhost, "wget": utilWget, "nc": utilNc, "nslookup": utilNslookup, "redis-cli": utilRedisCli,
 		"true":   func(*machine.Process) int { return 0 },
 		"false":  func(*machine.Process) int { return 1 },
 		"whoami": func(p *machine.Process) int { fmt.Fprintf(p.IO.Out, "%s\n", p.User); return 0 },

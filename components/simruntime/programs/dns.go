@@ -15,7 +15,7 @@ import (
 	"github.com/wheelhouse-k8s/wheelhouse/components/simruntime/machine"
 )
 
-// The pods' DNS resolver and busybox's nslookup. Names resolve as the C
+// The pods' DNS resolver and nslookup (busybox's and BIND's). Names resolve as the C
 // library resolves them: /etc/hosts first, then the nameservers of
 // /etc/resolv.conf (the kubelet writes the cluster DNS Service's address
 // there, with the namespace's search path and ndots:5), trying the name
@@ -169,10 +169,22 @@ func gaiError(err error) string {
 	return "Name or service not known"
 }
 
-// utilNslookup is busybox's nslookup: NAME [SERVER], -type=TYPE; for an
-// address, its PTR record.
+// utilNslookup is nslookup: busybox's applet in busybox and Alpine
+// images, BIND's in an image with bind-tools (its dig says which).
+// NAME [SERVER], -type=TYPE (or -query=); for an address, its PTR record.
+// The two differ in what a learner meets first in a cluster: BIND's, as
+// the C library, tries a name with fewer dots than ndots with each
+// search domain and then as given, and reports only the outcome; busybox
+// 1.36's tries the search domains only for a name with no dot at all,
+// never the bare name then, and prints every reply, failures included.
+// So `nslookup kubernetes.default` finds the apiserver's Service with
+// BIND's (the dnsutils Pod of the Kubernetes documentation) and fails
+// with busybox's, and busybox's `nslookup web` prints the answer among
+// the search domains' NXDOMAINs and exits 1.
 func utilNslookup(p *machine.Process) int {
+	bind := p.Machine.Image != nil && p.Machine.Image.HasBin("dig")
 	qtypes := []uint16{dns.TypeA, dns.TypeAAAA}
+	explicit := false
 	var rest []string
 	for _, a := range p.Argv[1:] {
 		t, ok := strings.CutPrefix(a, "-type=")
@@ -182,10 +194,14 @@ func utilNslookup(p *machine.Process) int {
 		if ok {
 			qt, known := dns.StringToType[strings.ToUpper(t)]
 			if !known {
-				errorf(p, "invalid query type \"%s\"", t)
+				if bind {
+					fmt.Fprintf(p.IO.Out, "unknown query type: %s\n", t)
+				} else {
+					errorf(p, "invalid query type \"%s\"", t)
+				}
 				return 1
 			}
-			qtypes = []uint16{qt}
+			qtypes, explicit = []uint16{qt}, true
 			continue
 		}
 		if strings.HasPrefix(a, "-") && len(a) > 1 {
@@ -194,7 +210,11 @@ func utilNslookup(p *machine.Process) int {
 		rest = append(rest, a)
 	}
 	if len(rest) == 0 || len(rest) > 2 {
-		fmt.Fprintf(p.IO.Err, "BusyBox v1.36.1 multi-call binary.\n\nUsage: nslookup [-type=QUERY_TYPE] [-debug] HOST [DNS_SERVER]\n\nQuery DNS about HOST\n\nQUERY_TYPE: soa,ns,a,aaaa,cname,mx,txt,ptr,srv,any\n")
+		if bind {
+			fmt.Fprintf(p.IO.Err, "Usage: nslookup [-opt ...] host [server]\n")
+		} else {
+			fmt.Fprintf(p.IO.Err, "BusyBox v1.36.1 multi-call binary.\n\nUsage: nslookup [-type=QUERY_TYPE] [-debug] HOST [DNS_SERVER]\n\nQuery DNS about HOST\n\nQUERY_TYPE: soa,ns,a,aaaa,cname,mx,txt,ptr,srv,any\n")
+		}
 		return 1
 	}
 	rc := readResolvConf(p)
@@ -202,7 +222,11 @@ func utilNslookup(p *machine.Process) int {
 	if len(rest) == 2 {
 		s, err := netip.ParseAddr(rest[1])
 		if err != nil {
-			errorf(p, "bad address '%s'", rest[1])
+			if bind {
+				fmt.Fprintf(p.IO.Out, ";; couldn't get address for '%s': not found\n", rest[1])
+			} else {
+				errorf(p, "bad address '%s'", rest[1])
+			}
 			return 1
 		}
 		servers = []netip.Addr{s}
@@ -210,45 +234,108 @@ func utilNslookup(p *machine.Process) int {
 	if len(servers) == 0 {
 		servers = []netip.Addr{netip.MustParseAddr("127.0.0.1")}
 	}
-	fmt.Fprintf(p.IO.Out, "Server:\t\t%s\nAddress:\t%s\n\n", servers[0], netip.AddrPortFrom(servers[0], 53))
 	host := rest[0]
-	names := rc.candidates(host)
-	if a, err := netip.ParseAddr(host); err == nil {
+	if a, err := netip.ParseAddr(host); err == nil && !explicit {
 		rev, _ := dns.ReverseAddr(a.String())
-		names, qtypes = []string{rev}, []uint16{dns.TypePTR}
+		host, qtypes = rev, []uint16{dns.TypePTR}
 	}
-	var last string
+	if bind {
+		return bindNslookup(p, rc, servers, rest[0], host, qtypes)
+	}
+	return busyboxNslookup(p, rc, servers, host, qtypes)
+}
+
+// busyboxNslookup asks, for each type, the name under each search domain
+// if it has no dot (a PTR name as it is), else the name as it is; it
+// prints each reply in turn after the server's address, and exits 1 if
+// any reply was a failure.
+func busyboxNslookup(p *machine.Process, rc resolvConf, servers []netip.Addr, host string, qtypes []uint16) int {
+	var names []string
+	if strings.Contains(host, ".") || len(rc.search) == 0 || qtypes[0] == dns.TypePTR {
+		names = []string{dns.Fqdn(host)}
+	} else {
+		for _, d := range rc.search {
+			names = append(names, dns.Fqdn(host+"."+strings.TrimSuffix(d, ".")))
+		}
+	}
+	code, header := 0, false
+	for _, qt := range qtypes {
+		for _, name := range names {
+			m, err := query(p, rc, servers[:1], name, qt)
+			if err != nil {
+				if p.Context().Err() != nil {
+					return p.Interrupted()
+				}
+				continue // as busybox: a query with no reply is reported at the end
+			}
+			if !header {
+				fmt.Fprintf(p.IO.Out, "Server:\t\t%s\nAddress:\t%s\n\n", servers[0], netip.AddrPortFrom(servers[0], 53))
+				header = true
+			}
+			shown := strings.TrimSuffix(name, ".")
+			switch {
+			case m.Rcode != dns.RcodeSuccess:
+				fmt.Fprintf(p.IO.Out, "** server can't find %s: %s\n", shown, dns.RcodeToString[m.Rcode])
+				code = 1
+			case len(m.Answer) == 0:
+				fmt.Fprintf(p.IO.Out, "*** Can't find %s: No answer\n", shown)
+			default:
+				if !m.Authoritative {
+					fmt.Fprintln(p.IO.Out, "Non-authoritative answer:")
+				}
+				printAnswer(p, m)
+			}
+			fmt.Fprintln(p.IO.Out)
+		}
+	}
+	if !header {
+		fmt.Fprintf(p.IO.Out, ";; connection timed out; %s\n\n", errNoServer)
+		return 1
+	}
+	return code
+}
+
+// bindNslookup resolves as the C library does (resolvConf.candidates),
+// for each type, and prints what it found: the answers, or for a name
+// nobody has, the last failure under the name as typed.
+func bindNslookup(p *machine.Process, rc resolvConf, servers []netip.Addr, typed, host string, qtypes []uint16) int {
+	names := rc.candidates(host)
+	if qtypes[0] == dns.TypePTR {
+		names = []string{dns.Fqdn(host)}
+	}
+	fmt.Fprintf(p.IO.Out, "Server:\t\t%s\nAddress:\t%s#53\n\n", servers[0], servers[0])
+	failure := ""
 	for _, name := range names {
-		found := false
+		answered := false
 		for _, qt := range qtypes {
 			m, err := query(p, rc, servers, name, qt)
 			if err != nil {
 				if p.Context().Err() != nil {
 					return p.Interrupted()
 				}
-				fmt.Fprintf(p.IO.Out, ";; connection timed out; %s\n", errNoServer)
+				fmt.Fprintf(p.IO.Out, ";; connection timed out; %s\n\n", errNoServer)
 				return 1
 			}
 			if m.Rcode != dns.RcodeSuccess {
-				last = dns.RcodeToString[m.Rcode]
-				continue
+				failure = dns.RcodeToString[m.Rcode]
+				break // the next candidate
 			}
+			answered = true
 			if len(m.Answer) > 0 {
-				found = true
+				if !m.Authoritative {
+					fmt.Fprintln(p.IO.Out, "Non-authoritative answer:")
+				}
 				printAnswer(p, m)
-			} else if last == "" {
-				last = "NODATA"
+			} else if len(qtypes) == 1 {
+				fmt.Fprintf(p.IO.Out, "*** Can't find %s: No answer\n", strings.TrimSuffix(name, "."))
 			}
 		}
-		if found {
+		if answered {
 			fmt.Fprintln(p.IO.Out)
 			return 0
 		}
 	}
-	if last == "" {
-		last = "NXDOMAIN"
-	}
-	fmt.Fprintf(p.IO.Out, "** server can't find %s: %s\n\n", host, last)
+	fmt.Fprintf(p.IO.Out, "** server can't find %s: %s\n\n", typed, failure)
 	return 1
 }
 

@@ -38,8 +38,13 @@ func TestRedisCliTalksToARedisServiceByName(t *testing.T) {
 	if code, _, errOut := run("redis-cli", "-h", "10.96.9.9", "PING"); code != 1 || errOut != "Could not connect to Redis at 10.96.9.9:6379: Connection refused\n" {
 		t.Errorf("redis-cli to an address that refuses: exit %d, %q", code, errOut)
 	}
-	if code, _, errOut := run("redis-cli", "-h", "nosuch", "PING"); code != 1 || errOut != "Could not connect to Redis at nosuch:6379: Name or service not known\n" {
+	// The cluster's DNS has no upstream: the bare name, last of the
+	// search path, fails (SERVFAIL), which glibc reports as temporary.
+	if code, _, errOut := run("redis-cli", "-h", "nosuch", "PING"); code != 1 || errOut != "Could not connect to Redis at nosuch:6379: Temporary failure in name resolution\n" {
 		t.Errorf("redis-cli to a name nobody has: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut := run("redis-cli", "-h", "nosuch.lab8.svc.cluster.local.", "PING"); code != 1 || errOut != "Could not connect to Redis at nosuch.lab8.svc.cluster.local.:6379: Name or service not known\n" {
+		t.Errorf("redis-cli to a Service nobody created: exit %d, %q", code, errOut)
 	}
 
 	// Commands from a pipe: no prompt, raw replies, words split as

@@ -357,6 +357,30 @@ func progPostgres(p *machine.Process) int {
 
 // progPause is the sandbox's pause binary, in case someone runs the image
 // as an ordinary container.
+// progAgnhost is Kubernetes' e2e test image's program. Of its
+// subcommands only pause is simulated: it prints "Paused" and waits,
+// ending with exit 1 at SIGINT and 2 at SIGTERM, as agnhost does (so a
+// deleted dnsutils Pod's container ends in Error, exit code 2).
+func progAgnhost(p *machine.Process) int {
+	if len(p.Argv) < 2 {
+		fmt.Fprintf(p.IO.Out, "Usage:\n  agnhost [command]\n\nUse \"agnhost [command] --help\" for more information about a command.\n")
+		return 0
+	}
+	if p.Argv[1] != "pause" {
+		fmt.Fprintf(p.IO.Err, "agnhost %s: not supported by the simulated runtime (only agnhost pause is); use --runtime containerd\n", p.Argv[1])
+		return 1
+	}
+	fmt.Fprintln(p.IO.Out, "Paused")
+	s, ok := p.AwaitSignal(machine.SIGTERM, machine.SIGINT)
+	if !ok {
+		return machine.ExitKilled
+	}
+	if s == machine.SIGINT {
+		return 1
+	}
+	return 2
+}
+
 func progPause(p *machine.Process) int {
 	if !p.PID1 {
 		fmt.Fprintf(p.IO.Err, "Warning: pause should be the first process\n")

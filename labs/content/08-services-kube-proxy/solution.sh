@@ -119,11 +119,18 @@ kubectl get deployment,pods -n kube-system -l k8s-app=kube-dns -o wide
 kubectl get service kube-dns -n kube-system
 kubectl exec -n lab8 client-1 -- cat /etc/resolv.conf
 kubectl exec -n lab8 client-1 -- nslookup web.lab8.svc.cluster.local
-kubectl exec -n lab8 client-1 -- nslookup kubernetes.default
+# busybox's nslookup prints the search domains' NXDOMAINs beside web's
+# address, and exits 1 for them.
+kubectl exec -n lab8 client-1 -- nslookup web || true
+kubectl run dnsutils -n lab8 --image registry.k8s.io/e2e-test-images/agnhost:2.39
+wait_running dnsutils
+kubectl exec -n lab8 dnsutils -- nslookup kubernetes.default
+# From busybox the dotted name is asked as it is: SERVFAIL.
+kubectl exec -n lab8 client-1 -- nslookup kubernetes.default || true
 kubectl create service clusterip db -n lab8 --tcp 5432:5432
 # CoreDNS answers for db once the Service has reached its watch.
 i=0
-until kubectl exec -n lab8 client-2 -- nslookup db; do
+until kubectl exec -n lab8 client-2 -- nslookup db.lab8.svc.cluster.local; do
   i=$((i + 1))
   if [ "$i" -gt 30 ]; then
     echo "CoreDNS does not know db.lab8.svc.cluster.local after 30 tries" >&2
