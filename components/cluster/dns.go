@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -29,6 +30,7 @@ func (c *Cluster) programs() map[string]simmachine.Program {
 	return map[string]simmachine.Program{
 		"coredns": coredns.Program(coredns.Config{
 			APIServer:   fmt.Sprintf("https://127.0.0.1:%d", c.cfg.APIPort),
+			TempDir:     filepath.Join(c.cfg.DataDir, "coredns"),
 			Log:         c.logs.Logger(tracing.CoreDNS),
 			RestoreKlog: c.logs.Reinstall,
 		}),

@@ -71,6 +71,11 @@ type Config struct {
 	// Log receives CoreDNS's own log lines (they go through the standard
 	// library's logger, which only one process-wide writer can receive).
 	Log logr.Logger
+	// TempDir is where each CoreDNS process writes the kubeconfig made
+	// from its pod's token (in a directory of its own, removed when it
+	// ends): the cluster's data directory, which is all Wheelhouse
+	// writes to. Empty means the system's temporary directory.
+	TempDir string
 	// RestoreKlog, when set, is called once CoreDNS's plugins are set up:
 	// the kubernetes plugin's setup replaces klog's process-wide logger
 	// with its own (plugin/kubernetes/setup.go), and Wheelhouse's
@@ -112,7 +117,12 @@ func run(p *machine.Process, cfg Config) int {
 	if err != nil {
 		return fatal("open %s: %s", conf, machine.ErrText(err))
 	}
-	dir, err := os.MkdirTemp("", "wheelhouse-coredns-")
+	if cfg.TempDir != "" {
+		if err := os.MkdirAll(cfg.TempDir, 0o700); err != nil {
+			return fatal("%v", err)
+		}
+	}
+	dir, err := os.MkdirTemp(cfg.TempDir, "wheelhouse-coredns-")
 	if err != nil {
 		return fatal("%v", err)
 	}
