@@ -217,7 +217,7 @@ func start(cfg Config, filename, corefile string) (*caddy.Instance, error) {
 // itself, before any plugin sees it, so no CoreDNS log shows it.
 func awaitServing(ports []int, within time.Duration) error {
 	deadline := time.Now().Add(within)
-	probe := []byte{0x57, 0x48, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0} // id "WH", opcode QUERY, no records
+	probe := []byte{probeID[0], probeID[1], 0, 0, 0, 0, 0, 0, 0, 0, 0, 0} // opcode QUERY, no records
 	for _, port := range ports {
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		for _, network := range []string{"udp", "tcp"} {
@@ -232,7 +232,11 @@ func awaitServing(ports []int, within time.Duration) error {
 	return nil
 }
 
-// answers reports whether a DNS server at addr answers msg.
+// probeID is the probe's message id: "WH".
+const probeID = "WH"
+
+// answers reports whether a DNS server at addr answers msg, whose id is
+// probeID.
 func answers(network, addr string, msg []byte) bool {
 	c, err := net.DialTimeout(network, addr, 200*time.Millisecond)
 	if err != nil {
@@ -251,7 +255,7 @@ func answers(network, addr string, msg []byte) bool {
 	if network == "tcp" {
 		reply, n = reply[2:], n-2
 	}
-	return err == nil && n >= 2 && reply[0] == msg[len(msg)-12] && reply[1] == msg[len(msg)-11]
+	return err == nil && n >= 2 && reply[0] == probeID[0] && reply[1] == probeID[1]
 }
 
 // writeKubeconfig writes the in-cluster configuration of the pod as a

@@ -76,14 +76,20 @@ func (rc resolvConf) candidates(name string) []string {
 	if strings.HasSuffix(name, ".") {
 		return []string{name}
 	}
-	var withSearch []string
-	for _, d := range rc.search {
-		withSearch = append(withSearch, dns.Fqdn(name+"."+strings.TrimSuffix(d, ".")))
-	}
+	withSearch := rc.underSearch(name)
 	if strings.Count(name, ".") >= rc.ndots {
 		return append([]string{dns.Fqdn(name)}, withSearch...)
 	}
 	return append(withSearch, dns.Fqdn(name))
+}
+
+// underSearch is name under each search domain, in order.
+func (rc resolvConf) underSearch(name string) []string {
+	var names []string
+	for _, d := range rc.search {
+		names = append(names, dns.Fqdn(name+"."+strings.TrimSuffix(d, ".")))
+	}
+	return names
 }
 
 // errNoServer is a query no nameserver answered (all timed out or
@@ -250,13 +256,9 @@ func utilNslookup(p *machine.Process) int {
 // prints each reply in turn after the server's address, and exits 1 if
 // any reply was a failure.
 func busyboxNslookup(p *machine.Process, rc resolvConf, servers []netip.Addr, host string, qtypes []uint16) int {
-	var names []string
-	if strings.Contains(host, ".") || len(rc.search) == 0 || qtypes[0] == dns.TypePTR {
+	names := rc.underSearch(host)
+	if strings.Contains(host, ".") || len(names) == 0 || qtypes[0] == dns.TypePTR {
 		names = []string{dns.Fqdn(host)}
-	} else {
-		for _, d := range rc.search {
-			names = append(names, dns.Fqdn(host+"."+strings.TrimSuffix(d, ".")))
-		}
 	}
 	code, header := 0, false
 	for _, qt := range qtypes {
